@@ -1,0 +1,40 @@
+"""Shared fixtures: a tiny random Qwen2 bridge built in code (no download), and seeding."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory):
+    from workbench.models import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny"), n_layers=3, d_model=64)
+
+
+@pytest.fixture(scope="session")
+def tiny_bridge(tiny_dir):
+    from workbench.models import ModelConfig, load_model
+
+    return load_model(ModelConfig(name=str(tiny_dir), device="cpu", dtype="float32"))
+
+
+@pytest.fixture
+def tiny_problems():
+    from workbench.data import Problem
+
+    questions = ["1+1?", "What is 12 times 3, minus 4?", "x", "Tom has 3 apples. How many?", "9-9", "7"]
+    return [
+        Problem(id=f"toy/{i}", family="gsm8k", question=q, answer=str(i)) for i, q in enumerate(questions)
+    ]

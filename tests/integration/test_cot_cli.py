@@ -1,0 +1,69 @@
+"""Graded runs end to end on the tiny model: resume, and the CLI's one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from workbench.cli import main
+from workbench.cot import run_cot
+from workbench.generation import GenerationConfig
+
+
+def test_resume_produces_the_same_file(tiny_bridge, tiny_problems, tmp_path):
+    cfg = GenerationConfig(max_new_tokens=12, batch_size=2)
+    full = tmp_path / "full.jsonl"
+    run_cot(tiny_bridge, tiny_problems, generation=cfg, out=full, progress=False)
+    lines = full.read_text().splitlines(keepends=True)
+    assert len(lines) == len(tiny_problems)
+
+    # Interrupted after two batches, in the middle of writing the third.
+    part = tmp_path / "part.jsonl"
+    part.write_text("".join(lines[:4]) + lines[4][:25])
+    rows = run_cot(tiny_bridge, tiny_problems, generation=cfg, out=part, progress=False)
+
+    strip = lambda text: [{**json.loads(x), "seconds": 0} for x in text.splitlines()]  # noqa: E731
+    assert strip(part.read_text()) == strip(full.read_text())
+    assert [r["id"] for r in rows] == [p.id for p in tiny_problems]
+
+
+def test_rows_carry_grading_and_costs(tiny_bridge, tiny_problems):
+    rows = run_cot(
+        tiny_bridge, tiny_problems[:2], generation=GenerationConfig(max_new_tokens=5), progress=False
+    )
+    for row in rows:
+        assert row["generated_tokens"] == 5 if row["finish"] == "length" else row["finish"] == "eos"
+        assert row["prompt_tokens"] > 0 and row["gold"] in ("0", "1")
+        assert isinstance(row["correct"], bool) and row["seconds"] > 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--dataset", "nope"], "nope"),
+        (["--split", "validation"], "validation"),
+        (["--limit", "99999"], "99999"),
+        (["--device", "cuda:7"], "cuda:7"),
+        (["--dtype", "float8"], "float8"),
+        (["--data-dir", "/nonexistent/data"], "/nonexistent/data"),
+        (["--model", "/nonexistent/model", "--limit", "1"], "/nonexistent/model"),
+    ],
+)
+def test_cli_bad_input_is_one_line_exit_2(argv, message, tmp_path, capsys):
+    code = main(["generate", "--model", "tiny", "--out", str(tmp_path / "run"), *argv])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("als: error:") and "\n" not in err and message in err
+
+
+def test_cli_generate_writes_summary(tiny_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["generate", "--model", str(tiny_dir), "--limit", "3", "--max-new-tokens", "4"]
+    assert main([*argv, "--out", str(out), "--device", "cpu"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n"] == 3 and 0 <= summary["accuracy"] <= 1
+    assert "accuracy" in capsys.readouterr().out
+    # Same folder, other settings: refused, nothing lost.
+    assert main([*argv, "--out", str(out), "--device", "cpu", "--batch-size", "2"]) == 2
+    assert len((out / "generations.jsonl").read_text().splitlines()) == 3

@@ -1,0 +1,93 @@
+"""Files of a run: JSONL written as it goes (and read back to resume), JSON, figures."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import WorkbenchError
+
+__all__ = ["append_jsonl", "read_json", "read_jsonl", "save_figure", "write_json"]
+
+logger = logging.getLogger(__name__)
+
+
+def append_jsonl(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Append rows and flush them to disk, so that a killed run loses at most the batch in flight."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a JSONL file; a truncated last line (a run killed mid-write) is dropped and cut off."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows: list[dict[str, Any]] = []
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    for n, line in enumerate(lines, 1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            if n == len(lines):
+                logger.warning("%s: dropping a truncated last line (interrupted write)", path)
+                with path.open("w", encoding="utf-8") as f:
+                    f.writelines(lines[:-1])
+                break
+            raise WorkbenchError(f"{path}:{n} is not valid JSON; delete the file to rerun") from exc
+    return rows
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Write JSON atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+    tmp.replace(path)
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file, with a clear error when it is missing or broken."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise WorkbenchError(f"{path} does not exist") from exc
+    except json.JSONDecodeError as exc:
+        raise WorkbenchError(f"{path} is not valid JSON ({exc})") from exc
+
+
+_PNG_WARNED = False
+
+
+def save_figure(fig: Any, path_stem: str | Path, *, png: bool = True, scale: float = 2.0) -> list[Path]:
+    """Save a plotly figure as HTML and, when a Chrome is available to kaleido, as PNG."""
+    global _PNG_WARNED
+    stem = Path(path_stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    html = stem.with_suffix(".html")
+    fig.write_html(html, include_plotlyjs="cdn")
+    written = [html]
+    if png:
+        try:
+            fig.write_image(stem.with_suffix(".png"), scale=scale)
+            written.append(stem.with_suffix(".png"))
+        except Exception as exc:  # kaleido without a Chrome, or a broken Chrome
+            if not _PNG_WARNED:
+                logger.warning(
+                    "PNG export failed (%s); HTML only. Install a Chrome for kaleido, "
+                    "e.g. `apt-get install -y chromium`.",
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                )
+                _PNG_WARNED = True
+    return written

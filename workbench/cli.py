@@ -1,0 +1,164 @@
+"""`als` / `python -m workbench`: subcommands over the library's functions.
+
+Every user error (a `WorkbenchError`) is printed as one line and exits with code 2; results already
+written stay on disk, and rerunning the same command resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from workbench.config import add_config_args, config_from_args
+from workbench.errors import WorkbenchError
+from workbench.generation import GenerationConfig
+
+__all__ = ["main"]
+
+logger = logging.getLogger("workbench")
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    from workbench.config import field_docs
+    from workbench.models import ModelConfig
+
+    docs = field_docs(ModelConfig)
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default="embedded", help=docs["name"])
+    g.add_argument("--device", default="auto", help=docs["device"])
+    g.add_argument("--dtype", default="auto", help=docs["dtype"])
+    g.add_argument("--attention", default="sdpa", choices=["sdpa", "eager"], help=docs["attention"])
+    g.add_argument("--device-map", default=None, help=docs["device_map"])
+    g.add_argument("--n-devices", type=int, default=None, help=docs["n_devices"])
+
+
+def _model_config(args: argparse.Namespace):
+    from workbench.models import ModelConfig
+
+    return ModelConfig(
+        name=args.model,
+        device=args.device,
+        dtype=args.dtype,
+        attention=args.attention,
+        device_map=args.device_map,
+        n_devices=args.n_devices,
+    )
+
+
+def _add_data_args(p: argparse.ArgumentParser, *, split: str) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", default="gsm8k", help="gsm8k or math (MATH-500 / MATH pool)")
+    g.add_argument("--split", default=split, help="gsm8k: train, test; math: pool, test")
+    g.add_argument("--limit", type=int, default=None, help="first N problems of the split")
+    g.add_argument(
+        "--data-dir", default=None, help="folder with the JSONL files (default ../shared/data)"
+    )
+
+
+def _check_run_config(path: Path, config: dict) -> None:
+    from workbench.artifacts import read_json, write_json
+
+    if path.exists():
+        old = read_json(path)
+        keys = [k for k in config if k != "limit" and old.get(k) != config[k]]
+        if keys:
+            raise WorkbenchError(
+                f"{path.parent} holds a run with other settings ({', '.join(keys)}); "
+                "use another --out, or delete that folder to start again"
+            )
+    write_json(path, config)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from workbench.artifacts import write_json
+    from workbench.cot import run_cot
+    from workbench.data import load_problems
+    from workbench.evaluation import summarize
+    from workbench.models import load_model
+
+    generation = config_from_args(GenerationConfig, args)
+    model_cfg = _model_config(args)
+    problems = load_problems(args.dataset, args.split, data_dir=args.data_dir, limit=args.limit)
+    out = Path(args.out)
+    _check_run_config(
+        out / "config.json",
+        {
+            "command": "generate",
+            "model": asdict(model_cfg),
+            "dataset": args.dataset,
+            "split": args.split,
+            "limit": args.limit,
+            "generation": asdict(generation),
+            "stop_at_answer": not args.no_stop_at_answer,
+        },
+    )
+    bridge = load_model(model_cfg)
+    rows = run_cot(
+        bridge,
+        problems,
+        generation=generation,
+        out=out / "generations.jsonl",
+        stop_at_answer=not args.no_stop_at_answer,
+    )
+    summary = {"model": args.model, "dataset": args.dataset, "split": args.split, **summarize(rows)}
+    write_json(out / "summary.json", summary)
+    print(
+        f"{args.model} on {args.dataset}/{args.split}: accuracy {summary['accuracy']:.3f} "
+        f"({summary['correct']}/{summary['n']}, Wilson 95% CI "
+        f"[{summary['ci_low']:.3f}, {summary['ci_high']:.3f}]); "
+        f"{summary['mean_generated_tokens']:.0f} generated tokens and "
+        f"{summary['seconds_per_problem']:.2f} s per problem; finish {summary['finish']}"
+    )
+    print(f"wrote {out / 'generations.jsonl'} and {out / 'summary.json'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="als",
+        description="Amortized Latent Steering workbench (TransformerLens 4).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser(
+        "generate",
+        help="graded chain-of-thought generation (resumable)",
+        description="Generate chains of thought, grade them against gold answers, write JSONL "
+        "as it goes and a summary (accuracy with Wilson 95%% CI, tokens, seconds). "
+        "Paper scale on a GPU: --model Qwen/Qwen2.5-7B-Instruct --device cuda --dtype bfloat16 "
+        "--batch-size 64 --max-new-tokens 1024.",
+    )
+    _add_model_args(gen)
+    _add_data_args(gen, split="test")
+    add_config_args(gen, GenerationConfig)
+    gen.add_argument("--no-stop-at-answer", action="store_true", help="decode to EOS or the cap")
+    gen.add_argument("--out", required=True, help="run folder (resumed if it exists)")
+    gen.set_defaults(func=cmd_generate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return args.func(args)
+    except WorkbenchError as exc:
+        print(f"als: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("als: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
