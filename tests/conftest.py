@@ -34,7 +34,15 @@ def tiny_bridge(tiny_dir):
 def tiny_problems():
     from workbench.data import Problem
 
-    questions = ["1+1?", "What is 12 times 3, minus 4?", "x", "Tom has 3 apples. How many?", "9-9", "7"]
+    questions = [
+        "1+1?",
+        "What is 12 times 3, minus 4?",
+        "x",
+        "Tom has 3 apples. How many?",
+        "9-9",
+        "7",
+    ]
     return [
-        Problem(id=f"toy/{i}", family="gsm8k", question=q, answer=str(i)) for i, q in enumerate(questions)
+        Problem(id=f"toy/{i}", family="gsm8k", question=q, answer=str(i))
+        for i, q in enumerate(questions)
     ]

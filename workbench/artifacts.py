@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 
 
 def append_jsonl(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Append rows and flush them to disk, so that a killed run loses at most the batch in flight."""
+    """Append rows and flush them to disk: a killed run loses at most the batch in flight."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as f:
@@ -28,7 +28,7 @@ def append_jsonl(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> None:
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL file; a truncated last line (a run killed mid-write) is dropped and cut off."""
+    """Rows of a JSONL file; a truncated last line (killed mid-write) is dropped from the file."""
     path = Path(path)
     if not path.exists():
         return []
@@ -70,7 +70,9 @@ def read_json(path: str | Path) -> Any:
 _PNG_WARNED = False
 
 
-def save_figure(fig: Any, path_stem: str | Path, *, png: bool = True, scale: float = 2.0) -> list[Path]:
+def save_figure(
+    fig: Any, path_stem: str | Path, *, png: bool = True, scale: float = 2.0
+) -> list[Path]:
     """Save a plotly figure as HTML and, when a Chrome is available to kaleido, as PNG."""
     global _PNG_WARNED
     stem = Path(path_stem)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
-from typing import Any, ContextManager
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -65,10 +66,14 @@ def run_cot(
     if out is not None:
         done = {r["id"]: r for r in read_jsonl(out)}
         if done:
-            logger.info("%s: resuming, %d of %d problems already done", out, len(done), len(problems))
+            logger.info(
+                "%s: resuming, %d of %d problems already done", out, len(done), len(problems)
+            )
     todo = [(i, p) for i, p in enumerate(problems) if p.id not in done]
     stop = answer_complete if stop_at_answer else None
-    bar = tqdm(total=len(problems), initial=len(problems) - len(todo), desc=method, disable=not progress)
+    bar = tqdm(
+        total=len(problems), initial=len(problems) - len(todo), desc=method, disable=not progress
+    )
     with intervention if intervention is not None else _null():
         for lo in range(0, len(todo), generation.batch_size):
             chunk = todo[lo : lo + generation.batch_size]

@@ -33,9 +33,7 @@ def mcnemar_exact(b: int, c: int) -> float:
     return float(binomtest(b, b + c, 0.5, alternative="two-sided").pvalue)
 
 
-def paired_counts(
-    base: Mapping[str, bool], other: Mapping[str, bool]
-) -> dict[str, int]:
+def paired_counts(base: Mapping[str, bool], other: Mapping[str, bool]) -> dict[str, int]:
     """Counts over shared ids: both right, only base right (b), only other right (c), both wrong."""
     shared = sorted(set(base) & set(other))
     out = Counter()
@@ -55,7 +53,7 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     n = len(rows)
     k = sum(bool(r["correct"]) for r in rows)
     lo, hi = wilson_interval(k, n)
-    mean = (lambda key: sum(r[key] for r in rows) / n if n else math.nan)  # noqa: E731
+    mean = lambda key: sum(r[key] for r in rows) / n if n else math.nan  # noqa: E731
     return {
         "n": n,
         "correct": k,

@@ -16,8 +16,9 @@ import contextlib
 import contextvars
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
-from typing import Any, ContextManager, Literal
+from typing import Any, Literal
 
 import torch
 from jaxtyping import Bool, Int
@@ -177,9 +178,7 @@ def _decode_batch(
     ids, mask = _left_pad(prompts, pad_id, torch.device(device))
     n = len(prompts)
     n_prompt = ids.shape[1]
-    generators = {
-        int(i): torch.Generator().manual_seed(cfg.seed + int(i)) for i in indices
-    }
+    generators = {int(i): torch.Generator().manual_seed(cfg.seed + int(i)) for i in indices}
     rows = torch.arange(n, device=ids.device)  # batch row -> position in this batch
     out: list[list[int]] = [[] for _ in range(n)]
     finish: list[FinishReason] = ["length"] * n

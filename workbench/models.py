@@ -230,5 +230,7 @@ def load_model(cfg: ModelConfig | str = "embedded", **overrides: Any):
         # The bridge switched the model to eager in place; residual hooks do not need it.
         bridge.original_model.set_attn_implementation(cfg.attention)
     bridge.eval()
-    logger.info("Loaded %s (%d layers, d_model %d)", cfg.name, bridge.cfg.n_layers, bridge.cfg.d_model)
+    logger.info(
+        "Loaded %s (%d layers, d_model %d)", cfg.name, bridge.cfg.n_layers, bridge.cfg.d_model
+    )
     return bridge

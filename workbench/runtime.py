@@ -28,7 +28,9 @@ def resolve_device(name: str = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as exc:
-        raise WorkbenchError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from exc
+        raise WorkbenchError(
+            f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps"
+        ) from exc
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise WorkbenchError(f"device {name!r} asked for, but no CUDA GPU is visible; use cpu")

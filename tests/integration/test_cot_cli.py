@@ -30,7 +30,10 @@ def test_resume_produces_the_same_file(tiny_bridge, tiny_problems, tmp_path):
 
 def test_rows_carry_grading_and_costs(tiny_bridge, tiny_problems):
     rows = run_cot(
-        tiny_bridge, tiny_problems[:2], generation=GenerationConfig(max_new_tokens=5), progress=False
+        tiny_bridge,
+        tiny_problems[:2],
+        generation=GenerationConfig(max_new_tokens=5),
+        progress=False,
     )
     for row in rows:
         assert row["generated_tokens"] == 5 if row["finish"] == "length" else row["finish"] == "eos"

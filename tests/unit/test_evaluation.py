@@ -26,12 +26,25 @@ def test_mcnemar_exact():
 def test_paired_counts_use_shared_ids_only():
     base = {"a": True, "b": True, "c": False, "d": False}
     other = {"a": True, "b": False, "c": True, "e": True}
-    assert paired_counts(base, other) == {"n": 3, "both": 1, "only_base": 1, "only_other": 1, "neither": 0}
+    assert paired_counts(base, other) == {
+        "n": 3,
+        "both": 1,
+        "only_base": 1,
+        "only_other": 1,
+        "neither": 0,
+    }
 
 
 def test_summarize():
     rows = [
-        {"correct": c, "generated_tokens": t, "prompt_tokens": 10, "seconds": 1.0, "finish": f, "predicted": p}
+        {
+            "correct": c,
+            "generated_tokens": t,
+            "prompt_tokens": 10,
+            "seconds": 1.0,
+            "finish": f,
+            "predicted": p,
+        }
         for c, t, f, p in [(True, 10, "stop", "1"), (False, 30, "length", None)]
     ]
     s = summarize(rows)
