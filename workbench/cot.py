@@ -42,6 +42,7 @@ def _row(problem: Problem, completion: Any, method: str) -> dict[str, Any]:
         "interventions": completion.interventions,
         "steered_steps": list(completion.steered_steps),
         "text": completion.text,
+        "tokens": list(completion.tokens),
     }
 
 
