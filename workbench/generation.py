@@ -194,13 +194,13 @@ def _decode_batch(
             n_prompt=n_prompt,
             offset=offset,
             new_from=new_from,
-            counts=torch.zeros(len(rows), dtype=torch.long),
-            fired_last=torch.zeros(len(rows), dtype=torch.bool),
+            counts=torch.zeros(len(rows), dtype=torch.long, device=ids.device),
+            fired_last=torch.zeros(len(rows), dtype=torch.bool, device=ids.device),
         )
         logits, cache = _forward(bridge, step_input, mask, cache, step)
-        counts[rows.cpu()] += step.counts
+        counts[rows.cpu()] += step.counts.cpu()
         if t > 0:  # the pass that consumed generated token t-1 steered it
-            for r in rows[step.fired_last.to(rows.device)].tolist():
+            for r in rows[step.fired_last].tolist():
                 steered[r].append(t - 1)
         gen_gens = [generators[indices[int(r)]] for r in rows] if cfg.do_sample else []
         nxt = _next_tokens(logits[:, -1], torch.arange(len(rows)), cfg, gen_gens)

