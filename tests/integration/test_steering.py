@@ -139,10 +139,12 @@ def _n_hooks(bridge):
 
 def test_exception_inside_steer_leaves_no_hook(tiny_bridge, directions):
     before = _n_hooks(tiny_bridge)
-    with pytest.raises(RuntimeError, match="boom"):
-        with steer(tiny_bridge, SteeringSpec(layers=(0, 1)), directions):
-            assert _n_hooks(tiny_bridge) == before + 2
-            raise RuntimeError("boom")
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        steer(tiny_bridge, SteeringSpec(layers=(0, 1)), directions),
+    ):
+        assert _n_hooks(tiny_bridge) == before + 2
+        raise RuntimeError("boom")
     assert _n_hooks(tiny_bridge) == before
 
 
