@@ -116,6 +116,39 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from workbench.models import load_model
+    from workbench.pipeline import ALSRunConfig, run_als
+
+    cfg = config_from_args(ALSRunConfig, args)
+    generation = config_from_args(GenerationConfig, args)
+    model_cfg = _model_config(args)
+    out = Path(args.out)
+    _check_run_config(
+        out / "config.json",
+        {
+            "command": "run",
+            "model": asdict(model_cfg),
+            "als": asdict(cfg),
+            "generation": asdict(generation),
+        },
+    )
+    bridge = load_model(model_cfg)
+    results = run_als(
+        bridge, out, cfg, generation=generation, data_dir=args.data_dir, model_name=args.model
+    )
+    for row in results["test"]:
+        extra = f", McNemar p={row['mcnemar_p']:.3g}" if "mcnemar_p" in row else ""
+        print(
+            f"{row['method']:>4}: accuracy {row['accuracy']:.3f} "
+            f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}] (n={row['n']}){extra}; "
+            f"{row['gen_tokens']:.0f} tokens, {row['sec_per_problem']:.2f} s per problem, "
+            f"intervention rate {row['intervention_rate']:.3f}"
+        )
+    print(f"wrote {out / 'report.html'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="als",
@@ -139,6 +172,25 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--no-stop-at-answer", action="store_true", help="decode to EOS or the cap")
     gen.add_argument("--out", required=True, help="run folder (resumed if it exists)")
     gen.set_defaults(func=cmd_generate)
+
+    from workbench.pipeline import ALSRunConfig
+
+    run = sub.add_parser(
+        "run",
+        help="the ALS experiment: fit directions, select on validation, test vs CoT",
+        description="Fit per-layer success directions on graded CoT (fit split), choose layer, "
+        "alpha and tau on a disjoint validation split, and compare CoT with ALS on held-out test "
+        "problems; writes results.json, figures and report.html under --out, resumable. "
+        "Paper scale on a GPU: --model Qwen/Qwen2.5-7B-Instruct --device cuda --dtype bfloat16 "
+        "--batch-size 32 --max-new-tokens 1024 --n-fit 1000 --n-val 200 --n-test 1319 "
+        "--alphas 0.05,0.1,0.2 --tau-quantiles 0.25,0.5,1.0 --n-candidate-layers 4.",
+    )
+    _add_model_args(run)
+    run.add_argument("--data-dir", default=None, help="folder with the JSONL files")
+    add_config_args(run, ALSRunConfig)
+    add_config_args(run, GenerationConfig)
+    run.add_argument("--out", default="runs/als", help="run folder (resumed if it exists)")
+    run.set_defaults(func=cmd_run)
     return parser
 
 
@@ -148,8 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub", "transformers"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet = ("httpx", "urllib3", "filelock", "huggingface_hub", "transformers", "kaleido")
+    for name in (*quiet, "choreographer", "asyncio"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return args.func(args)
     except WorkbenchError as exc:

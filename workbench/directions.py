@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from jaxtyping import Bool, Float
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from workbench.errors import WorkbenchError
 
-__all__ = ["LayerDirections", "cosine_matrix", "fit_directions"]
+__all__ = ["LayerDirections", "cosine_matrix", "fit_directions", "separation"]
 
 VERSION = "0.1.0"
 
@@ -150,3 +151,21 @@ def cosine_matrix(vectors: Float[Tensor, "layer d_model"]) -> Float[Tensor, "lay
     """Cosine similarity between every pair of layers' directions."""
     unit = vectors / vectors.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     return unit @ unit.T
+
+
+def separation(
+    states: Float[Tensor, "n layer d_model"], labels: Bool[Tensor, " n"]
+) -> Float[Tensor, " layer"]:
+    """In-sample d' per layer: gap of the class means of the projection onto the mean-difference
+    direction, over the pooled standard deviation of that projection.
+
+    Optimistic (the direction is fit on the same examples): a quick screen of layers on the fit
+    split; `workbench.probing` gives cross-validated measures with confidence intervals.
+    """
+    labels = labels.bool()
+    states = states.float()
+    v = states[labels].mean(0) - states[~labels].mean(0)
+    proj = torch.einsum("nld,ld->nl", states, v / v.norm(dim=-1, keepdim=True).clamp_min(1e-12))
+    s, f = proj[labels], proj[~labels]
+    pooled = ((s.var(0) * (len(s) - 1) + f.var(0) * (len(f) - 1)) / (len(proj) - 2)).sqrt()
+    return (s.mean(0) - f.mean(0)) / pooled.clamp_min(1e-12)

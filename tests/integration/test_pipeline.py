@@ -1,0 +1,55 @@
+"""`als run` end to end on the tiny model, with planted labels instead of real grading (a random
+tiny model solves nothing): outputs, resume, and splits that never touch the test set."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import workbench.cot as cot
+from workbench.generation import GenerationConfig
+from workbench.grading import Verdict
+from workbench.pipeline import ALSRunConfig, run_als
+
+
+@pytest.fixture
+def planted_grader(monkeypatch):
+    def grade(text, gold, family):
+        return Verdict(predicted="0", correct=sum(map(ord, gold)) % 2 == 0, method="boxed")
+
+    monkeypatch.setattr(cot, "grade", grade)
+
+
+def test_als_run_end_to_end_and_resume(tiny_bridge, planted_grader, tmp_path):
+    cfg = ALSRunConfig(n_fit=16, n_val=4, n_test=6, alphas=(0.2,), n_candidate_layers=1)
+    gen = GenerationConfig(max_new_tokens=6, batch_size=4)
+    results = run_als(tiny_bridge, tmp_path, cfg, generation=gen, model_name="tiny")
+    for path in [
+        "report.html",
+        "results.json",
+        "selection.json",
+        "directions/directions.json",
+        "fit/activations/activations.json",
+        "figures/test_accuracy.html",
+        "test/cot.jsonl",
+        "test/als.jsonl",
+    ]:
+        assert (tmp_path / path).exists(), path
+    cot_row, als_row = results["test"]
+    assert cot_row["n"] == als_row["n"] == 6 and 0 <= als_row["mcnemar_p"] <= 1
+    assert als_row["intervention_rate"] > 0  # tau at the 0.5 quantile fires on some tokens
+
+    splits = {
+        n: json.loads((tmp_path / "splits" / f"{n}.json").read_text())["ids"]
+        for n in ("fit", "val", "test")
+    }
+    assert not set(splits["fit"] + splits["val"]) & set(splits["test"])
+    assert all(i.startswith("gsm8k/train/") for i in splits["fit"] + splits["val"])
+    selection = json.loads((tmp_path / "selection.json").read_text())
+    assert all(g["n"] == 4 for g in selection["grid"])  # chosen on the 4 validation problems
+
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.jsonl")}
+    again = run_als(tiny_bridge, tmp_path, cfg, generation=gen, model_name="tiny")
+    assert again["test"] == results["test"]
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.jsonl")} == before
