@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from jaxtyping import Bool, Float, Int
+from jaxtyping import Bool, Float
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from workbench.data import Problem
 from workbench.errors import WorkbenchError
+from workbench.generation import DecodeStep, left_pad, publish_step
 from workbench.hooks import Site, check_hook_names, check_layers, resid_hook
 from workbench.prompts import PromptConfig, encode_prompts
 
@@ -116,18 +117,6 @@ class ActivationSet:
         )
 
 
-def _pad_batch(
-    seqs: Sequence[Sequence[int]], pad_id: int, device: Any
-) -> tuple[Int[Tensor, "batch pos"], Int[Tensor, "batch pos"]]:
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for i, s in enumerate(seqs):
-        ids[i, width - len(s) :] = torch.tensor(list(s), dtype=torch.long)
-        mask[i, width - len(s) :] = 1
-    return ids.to(device), mask.to(device)
-
-
 def _batch_states(
     bridge: Any,
     prompts: Sequence[Sequence[int]],
@@ -135,18 +124,31 @@ def _batch_states(
     layers: tuple[int, ...],
     cfg: CacheConfig,
 ) -> dict[str, Tensor]:
-    seqs = [list(p) + list(g) for p, g in zip(prompts, generated, strict=True)]
+    # The decoder's layout: prompts left-padded to a common length P, generations after them
+    # (right-padded). A steering context active here then sees the same prompt/generated split,
+    # through the published `DecodeStep`, as it does while decoding.
     pad_id = bridge.tokenizer.pad_token_id
     pad_id = bridge.tokenizer.eos_token_id if pad_id is None else pad_id
-    ids, mask = _pad_batch(seqs, pad_id, bridge.cfg.device)
-    width = ids.shape[1]
-    gen_len = torch.tensor([len(g) for g in generated], device=ids.device)
-    last_prompt = width - gen_len - 1  # left padding: every sequence ends at width - 1
-    pos = torch.arange(width, device=ids.device)
-    gen_mask = (pos[None, :] > last_prompt[:, None]).float()
-    # A generation with no token falls back to its last prompt state.
-    gen_mask[gen_len == 0, last_prompt[gen_len == 0]] = 1.0
-    rows = torch.arange(len(seqs), device=ids.device)
+    device = torch.device(bridge.cfg.device)
+    p_ids, p_mask = left_pad(prompts, pad_id, device)
+    n_prompt = p_ids.shape[1]
+    gen_len = torch.tensor([len(g) for g in generated], device=device)
+    width = max(1, int(gen_len.max()))
+    g_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long, device=device)
+    for i, g in enumerate(generated):
+        g_ids[i, : len(g)] = torch.tensor(list(g), dtype=torch.long)
+    g_mask = (torch.arange(width, device=device)[None, :] < gen_len[:, None]).long()
+    ids, mask = torch.cat([p_ids, g_ids], dim=1), torch.cat([p_mask, g_mask], dim=1)
+    gen_mask = torch.cat([torch.zeros_like(p_mask), g_mask], dim=1).float()
+    gen_mask[gen_len == 0, n_prompt - 1] = 1.0  # no generated token: fall back to the prompt's end
+    step = DecodeStep(
+        rows=torch.arange(len(prompts)),
+        n_prompt=n_prompt,
+        offset=0,
+        new_from=0,
+        counts=torch.zeros(len(prompts), dtype=torch.long, device=device),
+        fired_last=torch.zeros(len(prompts), dtype=torch.bool, device=device),
+    )
     last: dict[int, Tensor] = {}
     mean: dict[int, Tensor] = {}
     traj: dict[int, Tensor] = {}
@@ -154,17 +156,17 @@ def _batch_states(
     def make_hook(layer: int):
         def hook(x: Float[Tensor, "batch pos d_model"], hook: Any) -> Tensor:
             xf = x.float()
-            last[layer] = xf[rows, last_prompt].cpu()
+            last[layer] = xf[:, n_prompt - 1].cpu()
             mean[layer] = ((xf * gen_mask[..., None]).sum(1) / gen_mask.sum(1, keepdim=True)).cpu()
             if layer in cfg.trajectory_layers:
-                parts = [x[i, width - n :] for i, n in enumerate(gen_len.tolist())]
+                parts = [x[i, n_prompt : n_prompt + n] for i, n in enumerate(gen_len.tolist())]
                 traj[layer] = torch.cat(parts).half().cpu()
             return x
 
         return hook
 
     hooks = [(resid_hook(layer, cfg.site), make_hook(layer)) for layer in layers]
-    with torch.inference_mode(), bridge.hooks(fwd_hooks=hooks):
+    with torch.inference_mode(), bridge.hooks(fwd_hooks=hooks), publish_step(step):
         bridge(ids, attention_mask=mask, stop_at_layer=max(layers) + 1)
     result = {
         "last_prompt": torch.stack([last[layer] for layer in layers], dim=1),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -32,6 +32,8 @@ __all__ = [
     "GenerationConfig",
     "current_step",
     "decode",
+    "left_pad",
+    "publish_step",
 ]
 
 FinishReason = Literal["eos", "stop", "length"]
@@ -122,7 +124,7 @@ def current_step() -> DecodeStep | None:
     return _STEP.get()
 
 
-def _left_pad(
+def left_pad(
     prompts: Sequence[Sequence[int]], pad_id: int, device: torch.device
 ) -> tuple[Int[Tensor, "batch pos"], Int[Tensor, "batch pos"]]:
     width = max(len(p) for p in prompts)
@@ -151,17 +153,24 @@ def _next_tokens(
     return order.gather(-1, torch.stack(picks).to(order.device)).squeeze(-1)
 
 
-def _forward(bridge: Any, ids: Tensor, mask: Tensor, cache: Any, step: DecodeStep):
+@contextlib.contextmanager
+def publish_step(step: DecodeStep) -> Iterator[DecodeStep]:
+    """Make `step` the `current_step()` for the forward passes inside the context."""
     token = _STEP.set(step)
     try:
+        yield step
+    finally:
+        _STEP.reset(token)
+
+
+def _forward(bridge: Any, ids: Tensor, mask: Tensor, cache: Any, step: DecodeStep):
+    with publish_step(step):
         kwargs = {"attention_mask": mask, "logits_to_keep": 1}  # only the last position is needed
         if cache is None:
             return bridge(ids, return_type="logits", **kwargs), None
         if cache is True:  # first cached pass
             return bridge(ids, return_type="logits_and_cache", use_cache=True, **kwargs)
         return bridge(ids, past_key_values=cache, return_type="logits_and_cache", **kwargs)
-    finally:
-        _STEP.reset(token)
 
 
 def _decode_batch(
@@ -175,7 +184,7 @@ def _decode_batch(
     device = bridge.cfg.device
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     eos_ids = _eos_ids(bridge)
-    ids, mask = _left_pad(prompts, pad_id, torch.device(device))
+    ids, mask = left_pad(prompts, pad_id, torch.device(device))
     n = len(prompts)
     n_prompt = ids.shape[1]
     generators = {int(i): torch.Generator().manual_seed(cfg.seed + int(i)) for i in indices}

@@ -1,0 +1,117 @@
+"""Residual caching on the tiny model: positions, trajectories, resume, steering consistency."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from workbench.activations import ActivationSet, CacheConfig, cache_activations
+from workbench.cot import run_cot
+from workbench.directions import LayerDirections
+from workbench.errors import WorkbenchError
+from workbench.generation import GenerationConfig
+from workbench.hooks import resid_hook
+from workbench.prompts import encode_prompts
+from workbench.steering import SteeringSpec, steer
+
+
+@pytest.fixture
+def generations(tiny_bridge, tiny_problems):
+    return run_cot(
+        tiny_bridge, tiny_problems, generation=GenerationConfig(max_new_tokens=7), progress=False
+    )
+
+
+def _single_run(bridge, ids, layer):
+    got = {}
+
+    def hook(x, hook):
+        got["x"] = x[0].clone()
+        return x
+
+    with torch.inference_mode(), bridge.hooks(fwd_hooks=[(resid_hook(layer), hook)]):
+        bridge(torch.tensor([ids]))
+    return got["x"]
+
+
+def test_positions_match_unpadded_single_runs(tiny_bridge, tiny_problems, generations, tmp_path):
+    cfg = CacheConfig(layers=(0, 2), trajectory_layers=(2,), batch_size=4)
+    aset = cache_activations(tiny_bridge, tiny_problems, generations, tmp_path, cfg, progress=False)
+    assert aset.layers == (0, 2) and aset.problem_ids == tuple(p.id for p in tiny_problems)
+    assert aset.at("mean_generated").shape == (len(tiny_problems), 2, tiny_bridge.cfg.d_model)
+    prompts = encode_prompts(tiny_bridge.tokenizer, [p.question for p in tiny_problems])
+    for i, (prompt, row) in enumerate(zip(prompts, generations, strict=True)):
+        full = _single_run(tiny_bridge, prompt + row["tokens"], 2)
+        n = len(prompt)
+        torch.testing.assert_close(aset.at("last_prompt")[i, 1], full[n - 1], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(
+            aset.at("mean_generated")[i, 1], full[n:].mean(0), atol=1e-4, rtol=1e-4
+        )
+        assert aset.trajectories[i].shape == (len(row["tokens"]), 1, tiny_bridge.cfg.d_model)
+        torch.testing.assert_close(
+            aset.trajectories[i][:, 0].float(), full[n:], atol=2e-2, rtol=2e-3
+        )
+    assert torch.equal(aset.labels, torch.tensor([r["correct"] for r in generations]))
+
+
+def test_resume_reuses_shards_and_equals_a_fresh_run(
+    tiny_bridge, tiny_problems, generations, tmp_path
+):
+    cfg = CacheConfig(layers=(1,), batch_size=2)
+    cache_activations(
+        tiny_bridge, tiny_problems[:2], generations, tmp_path / "a", cfg, progress=False
+    )
+    first_shard = (tmp_path / "a" / "shard-00000.safetensors").stat().st_mtime_ns
+    resumed = cache_activations(
+        tiny_bridge, tiny_problems, generations, tmp_path / "a", cfg, progress=False
+    )
+    fresh = cache_activations(
+        tiny_bridge, tiny_problems, generations, tmp_path / "b", cfg, progress=False
+    )
+    assert (tmp_path / "a" / "shard-00000.safetensors").stat().st_mtime_ns == first_shard
+    assert resumed.problem_ids == fresh.problem_ids
+    torch.testing.assert_close(resumed.at("mean_generated"), fresh.at("mean_generated"))
+    loaded = ActivationSet.load(tmp_path / "a")
+    assert len(loaded) == len(tiny_problems)
+
+
+def test_steered_teacher_forcing_touches_generated_positions_only(
+    tiny_bridge, tiny_problems, generations, tmp_path
+):
+    d = tiny_bridge.cfg.d_model
+    directions = LayerDirections(
+        layers=(1,),
+        success_mean=torch.ones(1, d),
+        failure_mean=torch.zeros(1, d),
+        mean_norm=torch.ones(1),
+        n_success=5,
+        n_failure=5,
+    )
+    cfg = CacheConfig(layers=(1,), batch_size=3)
+    clean = cache_activations(
+        tiny_bridge, tiny_problems, generations, tmp_path / "c", cfg, progress=False
+    )
+    spec = SteeringSpec(layers=(1,), alpha=0.5, tau=2.0, alpha_units="absolute")
+    with steer(tiny_bridge, spec, directions):
+        steered = cache_activations(
+            tiny_bridge, tiny_problems, generations, tmp_path / "s", cfg, progress=False
+        )
+    torch.testing.assert_close(steered.at("last_prompt"), clean.at("last_prompt"))
+    shift = steered.at("mean_generated") - clean.at("mean_generated")
+    torch.testing.assert_close(shift, 0.5 * directions.unit(1).expand_as(shift))
+
+
+def test_bad_requests(tiny_bridge, tiny_problems, generations, tmp_path):
+    with pytest.raises(WorkbenchError, match="trajectory layers"):
+        cache_activations(
+            tiny_bridge,
+            tiny_problems,
+            generations,
+            tmp_path,
+            CacheConfig(layers=(0,), trajectory_layers=(1,)),
+            progress=False,
+        )
+    with pytest.raises(WorkbenchError, match="no generation"):
+        cache_activations(tiny_bridge, tiny_problems, generations[:2], tmp_path, progress=False)
+    with pytest.raises(WorkbenchError, match="no cached activations"):
+        ActivationSet.load(tmp_path / "nothing")
