@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 Position = Literal["last_prompt", "mean_generated"]
 POSITIONS: tuple[str, ...] = ("last_prompt", "mean_generated")
+_NOT_STATES = {"labels", "trajectory", "traj_lengths"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,10 +53,14 @@ class CacheConfig:
     """Residual hook site: resid_pre, resid_mid or resid_post."""
     trajectory_layers: tuple[int, ...] = ()
     """Layers at which every generated token's state is kept (float16)."""
+    early_ks: tuple[int, ...] = ()
+    """Also keep the mean over the first k generated tokens ('mean_first_k'), for each k."""
     batch_size: int = 8
     """Generations per forward pass (and per shard)."""
 
     def __post_init__(self) -> None:
+        if any(k < 1 for k in self.early_ks):
+            raise WorkbenchError(f"early_ks must be >= 1, not {self.early_ks}")
         if self.batch_size < 1:
             raise WorkbenchError(f"batch size must be >= 1, not {self.batch_size}")
 
@@ -110,7 +115,9 @@ class ActivationSet:
             site=index["site"],
             problem_ids=tuple(pid for s in index["shards"] for pid in s["ids"]),
             labels=torch.cat([s["labels"] for s in shards]).bool(),
-            states={p: torch.cat([s[p] for s in shards]) for p in POSITIONS},
+            states={
+                p: torch.cat([s[p] for s in shards]) for p in shards[0] if p not in _NOT_STATES
+            },
             trajectory_layers=tuple(index["trajectory_layers"]),
             trajectories=tuple(trajectories),
             meta=index["meta"],
@@ -152,12 +159,17 @@ def _batch_states(
     last: dict[int, Tensor] = {}
     mean: dict[int, Tensor] = {}
     traj: dict[int, Tensor] = {}
+    early: dict[tuple[int, int], Tensor] = {}
+    steps = torch.arange(ids.shape[1], device=device) - n_prompt  # generated-token index
 
     def make_hook(layer: int):
         def hook(x: Float[Tensor, "batch pos d_model"], hook: Any) -> Tensor:
             xf = x.float()
             last[layer] = xf[:, n_prompt - 1].cpu()
             mean[layer] = ((xf * gen_mask[..., None]).sum(1) / gen_mask.sum(1, keepdim=True)).cpu()
+            for k in cfg.early_ks:
+                w = gen_mask * (steps < k)[None, :]
+                early[layer, k] = ((xf * w[..., None]).sum(1) / w.sum(1, keepdim=True)).cpu()
             if layer in cfg.trajectory_layers:
                 parts = [x[i, n_prompt : n_prompt + n] for i, n in enumerate(gen_len.tolist())]
                 traj[layer] = torch.cat(parts).half().cpu()
@@ -172,6 +184,8 @@ def _batch_states(
         "last_prompt": torch.stack([last[layer] for layer in layers], dim=1),
         "mean_generated": torch.stack([mean[layer] for layer in layers], dim=1),
     }
+    for k in cfg.early_ks:
+        result[f"mean_first_{k}"] = torch.stack([early[layer, k] for layer in layers], dim=1)
     if cfg.trajectory_layers:
         result["trajectory"] = torch.stack([traj[layer] for layer in cfg.trajectory_layers], dim=1)
         result["traj_lengths"] = gen_len.cpu()
@@ -209,13 +223,15 @@ def cache_activations(
         "layers": list(layers),
         "site": cfg.site,
         "trajectory_layers": list(cfg.trajectory_layers),
+        "early_ks": list(cfg.early_ks),
         "meta": {"label_source": "gold answer", **(meta or {})},
         "shards": [],
     }
     if index_path.exists():
         old = json.loads(index_path.read_text())
-        if old["layers"] != index["layers"] or old["site"] != index["site"]:
-            raise WorkbenchError(f"{out} holds activations of other layers or site; delete it")
+        keys = ("layers", "site", "trajectory_layers", "early_ks")
+        if any(old.get(k, []) != index[k] for k in keys):
+            raise WorkbenchError(f"{out} holds activations cached with other settings; delete it")
         index["shards"] = [s for s in old["shards"] if (out / s["file"]).exists()]
     done = {pid for s in index["shards"] for pid in s["ids"]}
     todo = [p for p in problems if p.id not in done]

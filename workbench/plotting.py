@@ -8,7 +8,14 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-__all__ = ["accuracy_bars", "cosine_heatmap", "layer_curve"]
+__all__ = [
+    "accuracy_bars",
+    "cosine_heatmap",
+    "early_curve",
+    "layer_curve",
+    "pca_scatter",
+    "trajectory_plot",
+]
 
 _COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#7f7f7f"]
 
@@ -107,3 +114,115 @@ def cosine_heatmap(
     fig = _layout(fig, title, "layer", "layer")
     fig.update_layout(width=560, height=520)
     return fig
+
+
+def early_curve(rows: Sequence[Mapping[str, Any]], *, title: str = "Early prediction") -> go.Figure:
+    """AUROC vs the number k of first generated tokens, one line per layer, with CI error bars."""
+    fig = go.Figure()
+    layers = list(dict.fromkeys(r["layer"] for r in rows))
+    for i, layer in enumerate(layers):
+        sub = [r for r in rows if r["layer"] == layer]
+        fig.add_trace(
+            go.Scatter(
+                x=[str(r["k"]) for r in sub],
+                y=[r["value"] for r in sub],
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [r["ci_high"] - r["value"] for r in sub],
+                    "arrayminus": [r["value"] - r["ci_low"] for r in sub],
+                },
+                mode="lines+markers",
+                name=f"layer {layer}",
+                line={"color": _COLORS[i % len(_COLORS)]},
+            )
+        )
+    fig.add_hline(y=0.5, line_dash="dot", line_color="grey", annotation_text="chance")
+    return _layout(fig, title, "first k generated tokens", "AUROC (out of fold)")
+
+
+def trajectory_plot(
+    bands: Sequence[Mapping[str, Any]],
+    *,
+    fired: Sequence[Mapping[str, Any]] = (),
+    tau: float | None = None,
+    title: str = "Cosine to the success direction while decoding",
+) -> go.Figure:
+    """Mean cosine per decoding step with a 95% band, one line per group; `fired` rows
+    (step, group, mean, rate) mark the steps where steering fired."""
+    fig = go.Figure()
+    groups = list(dict.fromkeys(b["group"] for b in bands))
+    for i, group in enumerate(groups):
+        sub = [b for b in bands if b["group"] == group]
+        color = _COLORS[i % len(_COLORS)]
+        x = [b["step"] for b in sub]
+        fig.add_trace(
+            go.Scatter(
+                x=x + x[::-1],
+                y=[b["ci_high"] for b in sub] + [b["ci_low"] for b in sub][::-1],
+                fill="toself",
+                fillcolor=color,
+                opacity=0.15,
+                line={"width": 0},
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x, y=[b["mean"] for b in sub], mode="lines", name=group, line={"color": color}
+            )
+        )
+    if fired:
+        fig.add_trace(
+            go.Scatter(
+                x=[f["step"] for f in fired],
+                y=[f["mean"] for f in fired],
+                mode="markers",
+                name="steering fired",
+                marker={"symbol": "x", "size": 6, "color": "black"},
+                customdata=[f["rate"] for f in fired],
+                hovertemplate="step %{x}: fired in %{customdata:.0%} of steered runs",
+            )
+        )
+    if tau is not None:
+        fig.add_hline(y=tau, line_dash="dash", line_color="grey", annotation_text="tau")
+    return _layout(fig, title, "generated token", "cos(h_t, v)")
+
+
+def pca_scatter(
+    points: Sequence[Mapping[str, Any]],
+    centroids: Sequence[Mapping[str, Any]] = (),
+    *,
+    title: str = "States in the fit split's PCA plane",
+    axis_labels: tuple[str, str] = ("PC1", "PC2"),
+) -> go.Figure:
+    """Scatter of per-problem states (x, y, group, id) with centroids (x, y, label) as stars."""
+    fig = go.Figure()
+    groups = list(dict.fromkeys(p["group"] for p in points))
+    for i, group in enumerate(groups):
+        sub = [p for p in points if p["group"] == group]
+        fig.add_trace(
+            go.Scatter(
+                x=[p["x"] for p in sub],
+                y=[p["y"] for p in sub],
+                mode="markers",
+                name=group,
+                text=[p.get("id", "") for p in sub],
+                opacity=0.7,
+                marker={"color": _COLORS[i % len(_COLORS)], "size": 7},
+            )
+        )
+    for c in centroids:
+        fig.add_trace(
+            go.Scatter(
+                x=[c["x"]],
+                y=[c["y"]],
+                mode="markers+text",
+                name=c["label"],
+                text=[c["label"]],
+                textposition="top center",
+                marker={"symbol": "star", "size": 16, "color": "black"},
+            )
+        )
+    return _layout(fig, title, *axis_labels)

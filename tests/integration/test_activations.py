@@ -115,3 +115,13 @@ def test_bad_requests(tiny_bridge, tiny_problems, generations, tmp_path):
         cache_activations(tiny_bridge, tiny_problems, generations[:2], tmp_path, progress=False)
     with pytest.raises(WorkbenchError, match="no cached activations"):
         ActivationSet.load(tmp_path / "nothing")
+
+
+def test_early_means(tiny_bridge, tiny_problems, generations, tmp_path):
+    cfg = CacheConfig(layers=(1,), trajectory_layers=(1,), early_ks=(1, 3, 100), batch_size=4)
+    aset = cache_activations(tiny_bridge, tiny_problems, generations, tmp_path, cfg, progress=False)
+    for i, traj in enumerate(aset.trajectories):
+        for k in (1, 3, 100):
+            want = traj[:k, 0].float().mean(0)
+            torch.testing.assert_close(aset.at(f"mean_first_{k}")[i, 0], want, atol=2e-2, rtol=2e-3)
+    torch.testing.assert_close(aset.at("mean_first_100"), aset.at("mean_generated"))
