@@ -9,6 +9,7 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ALS_PNG", "0")  # PNG export costs seconds per figure; tested on its own
 
 
 @pytest.fixture(autouse=True)

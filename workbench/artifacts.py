@@ -73,8 +73,12 @@ _PNG_WARNED = False
 def save_figure(
     fig: Any, path_stem: str | Path, *, png: bool = True, scale: float = 2.0
 ) -> list[Path]:
-    """Save a plotly figure as HTML and, when a Chrome is available to kaleido, as PNG."""
+    """Save a plotly figure as HTML and, when a Chrome is available to kaleido, as PNG.
+
+    Setting the environment variable ALS_PNG=0 skips PNG export (tests do, to save time).
+    """
     global _PNG_WARNED
+    png = png and os.environ.get("ALS_PNG", "1") != "0"
     stem = Path(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     html = stem.with_suffix(".html")

@@ -149,6 +149,37 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    from workbench.artifacts import read_json
+    from workbench.models import ModelConfig, load_model
+    from workbench.probe_run import ProbeRunConfig, probe_run
+    from workbench.run_report import build_run_report
+
+    run = Path(args.run_dir)
+    if not (run / "config.json").exists():
+        raise WorkbenchError(f"{run} is not a run folder of `als run` (no config.json)")
+    saved = read_json(run / "config.json")["model"]
+    model_cfg = ModelConfig(
+        **{**saved, **{k: v for k, v in (("device", args.device), ("dtype", args.dtype)) if v}}
+    )
+    cfg = config_from_args(ProbeRunConfig, args)
+    summary = probe_run(load_model(model_cfg), run, cfg, data_dir=args.data_dir)
+    report = build_run_report(run)
+    b = summary["best_auroc"]
+    print(
+        f"best layer {summary['best_layer']}: AUROC {b['value']:.3f} "
+        f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}] (n={b['n']})"
+    )
+    e16 = summary["early_auroc_k16_at_best_layer"]
+    if e16:
+        print(
+            f"first 16 tokens at that layer: AUROC {e16['value']:.3f} "
+            f"[{e16['ci_low']:.3f}, {e16['ci_high']:.3f}]"
+        )
+    print(f"wrote {run / 'probe'} and {report}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="als",
@@ -191,6 +222,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_args(run, GenerationConfig)
     run.add_argument("--out", default="runs/als", help="run folder (resumed if it exists)")
     run.set_defaults(func=cmd_run)
+
+    from workbench.probe_run import ProbeRunConfig
+
+    probe = sub.add_parser(
+        "probe",
+        help="which layers carry the direction; drift trajectories (on a run folder)",
+        description="Cross-validated per-layer probing with bootstrap CIs, early prediction, "
+        "trajectories of cos(h_t, v) for CoT and ALS, and a PCA plane, for a folder made by "
+        "`als run`; adds figures and a section to its report.html.",
+    )
+    probe.add_argument("run_dir", help="folder written by `als run`")
+    probe.add_argument("--device", default=None, help="override the run's device")
+    probe.add_argument("--dtype", default=None, help="override the run's dtype")
+    probe.add_argument("--data-dir", default=None, help="folder with the JSONL files")
+    add_config_args(probe, ProbeRunConfig)
+    probe.set_defaults(func=cmd_probe)
     return parser
 
 

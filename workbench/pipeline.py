@@ -24,17 +24,16 @@ from typing import Any, Literal
 import torch
 
 from workbench.activations import ActivationSet, CacheConfig, cache_activations
-from workbench.artifacts import read_json, save_figure, write_json
+from workbench.artifacts import write_json
 from workbench.cot import run_cot
 from workbench.data import Problem, check_disjoint, load_problems, save_split, split_problems
-from workbench.directions import LayerDirections, cosine_matrix, fit_directions, separation
+from workbench.directions import LayerDirections, fit_directions, separation
 from workbench.errors import WorkbenchError
 from workbench.evaluation import mcnemar_exact, paired_counts, summarize
 from workbench.generation import GenerationConfig
 from workbench.hooks import Site
-from workbench.plotting import accuracy_bars, cosine_heatmap, layer_curve
 from workbench.prompts import PromptConfig
-from workbench.report import write_report
+from workbench.run_report import build_run_report
 from workbench.steering import SteeringSpec, steer
 
 __all__ = ["ALSRunConfig", "run_als"]
@@ -261,68 +260,9 @@ def run_als(
         "test": table,
         "validation": {"cot": selection["val_cot"], "best": best},
     }
-    write_json(out / "results.json", results)
-    _figures_and_report(out, cfg, directions, sep, table, selection, model_name)
-    return results
-
-
-def _figures_and_report(out, cfg, directions, sep, table, selection, model_name) -> None:
-    sep_rows = [
-        {"layer": layer, "metric": "in-sample d′ (fit split)", "value": float(v)}
-        for layer, v in zip(directions.layers, sep, strict=True)
-    ]
-    norm_rows = [
-        {"layer": layer, "metric": "||v_l|| / mean ||h_l||", "value": float(n / m)}
-        for layer, n, m in zip(
-            directions.layers, directions.vectors.norm(dim=-1), directions.mean_norm, strict=True
-        )
-    ]
-    figs = {
-        "layer_separation": layer_curve(
-            sep_rows, title="Success vs failure separation by layer", y_label="d′"
-        ),
-        "direction_norm": layer_curve(
-            norm_rows, title="Relative size of the direction by layer", y_label="ratio"
-        ),
-        "direction_cosines": cosine_heatmap(
-            cosine_matrix(directions.vectors).tolist(), directions.layers
-        ),
-        "test_accuracy": accuracy_bars(table, title=f"{cfg.dataset} test: CoT vs ALS (95% CI)"),
+    results["fit_separation"] = {
+        str(layer): float(v) for layer, v in zip(aset.layers, sep, strict=True)
     }
-    for name, fig in figs.items():
-        save_figure(fig, out / "figures" / name)
-    cot, als = table
-    verdict = (
-        f"ALS {als['accuracy']:.3f} [{als['ci_low']:.3f}, {als['ci_high']:.3f}] vs CoT "
-        f"{cot['accuracy']:.3f} [{cot['ci_low']:.3f}, {cot['ci_high']:.3f}] on {cot['n']} held-out "
-        f"problems; exact McNemar p = {als['mcnemar_p']:.3g} ({als['only_als']} fixed, "
-        f"{als['only_cot']} broken). Steering: layer {selection['best']['layer']}, alpha "
-        f"{selection['best']['alpha']:g} (relative), tau {selection['best']['tau']:.3f}."
-    )
-    write_report(
-        out / "report.html",
-        f"ALS run: {model_name} on {cfg.dataset}",
-        [
-            ("Result", verdict, [figs["test_accuracy"]], table),
-            (
-                "Where the direction lives",
-                "Fit split: in-sample separation of correct and incorrect "
-                "generations along each layer's direction (optimistic: fit and scored on the same "
-                "problems), the direction's size, and the cosines between layers' directions.",
-                [figs["layer_separation"], figs["direction_norm"], figs["direction_cosines"]],
-                [],
-            ),
-            (
-                "Selection on the validation split",
-                "Every condition tried; the best accuracy wins.",
-                [],
-                [selection["val_cot"], *selection["grid"]],
-            ),
-            ("Configuration", "", [], [{k: str(v) for k, v in asdict(cfg).items()}]),
-        ],
-    )
-
-
-def load_results(out: str | Path) -> dict[str, Any]:
-    """The results of a finished run."""
-    return read_json(Path(out) / "results.json")
+    write_json(out / "results.json", results)
+    build_run_report(out)
+    return results

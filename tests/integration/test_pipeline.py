@@ -53,3 +53,24 @@ def test_als_run_end_to_end_and_resume(tiny_bridge, planted_grader, tmp_path):
     again = run_als(tiny_bridge, tmp_path, cfg, generation=gen, model_name="tiny")
     assert again["test"] == results["test"]
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.jsonl")} == before
+
+
+def test_probe_on_a_finished_run(tiny_bridge, planted_grader, tmp_path):
+    from workbench.probe_run import ProbeRunConfig, probe_run
+    from workbench.run_report import build_run_report
+
+    cfg = ALSRunConfig(n_fit=16, n_val=2, n_test=4, alphas=(0.2,), n_candidate_layers=1)
+    run_als(tiny_bridge, tmp_path, cfg, generation=GenerationConfig(max_new_tokens=5, batch_size=4))
+    (tmp_path / "config.json").write_text(json.dumps({"generation": {"batch_size": 4}}))
+    summary = probe_run(tiny_bridge, tmp_path, ProbeRunConfig(n_bootstrap=50, early_ks=(1, 4)))
+    assert summary["best_layer"] in range(tiny_bridge.cfg.n_layers)
+    assert 0 <= summary["best_auroc"]["value"] <= 1
+    assert set(summary["drift_by_group"]) >= {"ALS (steered)"}
+    layers = [json.loads(x) for x in (tmp_path / "probe" / "layers.jsonl").read_text().splitlines()]
+    metrics = {r["metric"] for r in layers}
+    assert {"auroc", "auroc_shuffled", "probe_accuracy", "cohens_d"} <= metrics
+    early = [json.loads(x) for x in (tmp_path / "probe" / "early.jsonl").read_text().splitlines()]
+    assert {r["k"] for r in early} == {1, 4, "all"}
+    report = build_run_report(tmp_path).read_text()
+    assert "Which layers carry the direction" in report
+    assert (tmp_path / "figures" / "probe_trajectories.html").exists()

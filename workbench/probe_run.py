@@ -1,0 +1,220 @@
+"""`als probe RUN_DIR`: which layers carry the direction, and how generations drift, for a run of
+`als run`.
+
+* Per layer and position policy (fit split): cross-validated AUROC of the projection onto the
+  mean-difference direction, logistic-probe accuracy, Cohen's d, a shuffled-label control, each
+  with a bootstrap 95% CI (`workbench.probing`).
+* Early prediction: the same AUROC from the mean of the first k generated tokens only.
+* Trajectories at the selected layer on the test split: cos(h_t, v) per token for CoT generations
+  (correct and incorrect) and for ALS generations (teacher-forced under the same steering, so the
+  states are those the steered model had), drift measures, and where steering fired.
+* A PCA plane fitted on the fit split's states, with both centroids.
+
+Everything lands in `RUN_DIR/probe/` (tables as JSONL, a summary) and `RUN_DIR/figures/`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from workbench.activations import CacheConfig, cache_activations
+from workbench.artifacts import append_jsonl, read_json, read_jsonl, write_json
+from workbench.data import Problem, load_problems, load_split
+from workbench.directions import LayerDirections
+from workbench.errors import WorkbenchError
+from workbench.probing import ProbeConfig, probe_layers
+from workbench.projection import fit_pca, step_bands, trajectory_rows
+from workbench.steering import SteeringSpec, steer
+
+__all__ = ["ProbeRunConfig", "probe_run"]
+
+logger = logging.getLogger(__name__)
+
+_SPLITS = {"gsm8k": ("train", "test"), "math": ("pool", "test")}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbeRunConfig:
+    """What `als probe` measures."""
+
+    early_ks: tuple[int, ...] = (1, 4, 16, 64)
+    """Numbers of first generated tokens for early prediction (plus all tokens)."""
+    n_bootstrap: int = 1000
+    """Bootstrap resamples for the 95% CIs."""
+    n_folds: int = 5
+    """Cross-validation folds."""
+    max_trajectory_steps: int = 400
+    """Longest decoding step shown in trajectory plots."""
+
+
+def _problems(
+    run: Path, dataset: str, split_name: str, source_split: str, data_dir
+) -> list[Problem]:
+    ids = load_split(run / "splits" / f"{split_name}.json")
+    by_id = {p.id: p for p in load_problems(dataset, source_split, data_dir=data_dir)}
+    return [by_id[i] for i in ids]
+
+
+def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.unlink(missing_ok=True)
+    append_jsonl(path, rows)
+
+
+def probe_run(
+    bridge: Any, run: str | Path, cfg: ProbeRunConfig = ProbeRunConfig(), *, data_dir=None
+) -> dict:
+    """Probe the run folder `run` (made by `als run`); return the summary."""
+    run = Path(run)
+    for needed in ("results.json", "selection.json", "config.json"):
+        if not (run / needed).exists():
+            raise WorkbenchError(f"{run} is not a finished `als run` folder ({needed} is missing)")
+    results = read_json(run / "results.json")
+    config = read_json(run / "config.json")
+    dataset = results["config"]["dataset"]
+    position_fit = results["config"]["position"]
+    fit_split, test_split = _SPLITS[dataset]
+    directions = LayerDirections.load(run / "directions")
+    spec = SteeringSpec(**{**results["steering"], "layers": tuple(results["steering"]["layers"])})
+    layer = spec.layers[0]
+    out = run / "probe"
+    batch = config["generation"]["batch_size"]
+    probe_cfg = ProbeConfig(n_folds=cfg.n_folds, n_bootstrap=cfg.n_bootstrap)
+
+    # Fit split: all layers, all position policies, early means.
+    fit = _problems(run, dataset, "fit", fit_split, data_dir)
+    fit_rows = read_jsonl(run / "fit" / "cot.jsonl")
+    aset = cache_activations(
+        bridge,
+        fit,
+        fit_rows,
+        out / "fit-early",
+        CacheConfig(site=spec.site, early_ks=cfg.early_ks, batch_size=batch),
+    )
+    layer_rows = []
+    for position in ("mean_generated", "last_prompt"):
+        layer_rows += probe_layers(
+            aset.at(position), aset.labels, aset.layers, probe_cfg, position=position
+        )
+    _write_rows(out / "layers.jsonl", layer_rows)
+    early_rows = []
+    for k in (*cfg.early_ks, "all"):
+        states = aset.at("mean_generated" if k == "all" else f"mean_first_{k}")
+        rows = probe_layers(
+            states, aset.labels, aset.layers, replace(probe_cfg, shuffled_control=False)
+        )
+        early_rows += [{**r, "k": k} for r in rows if r["metric"] == "auroc"]
+    _write_rows(out / "early.jsonl", early_rows)
+
+    # Test split: trajectories at the steered layer, CoT and ALS.
+    test = _problems(run, dataset, "test", test_split, data_dir)
+    traj_cfg = CacheConfig(
+        layers=(layer,), trajectory_layers=(layer,), site=spec.site, batch_size=batch
+    )
+    cot_rows = read_jsonl(run / "test" / "cot.jsonl")
+    als_rows = read_jsonl(run / "test" / "als.jsonl")
+    cot_set = cache_activations(bridge, test, cot_rows, out / "test-cot", traj_cfg)
+    with steer(bridge, spec, directions):
+        als_set = cache_activations(bridge, test, als_rows, out / "test-als", traj_cfg)
+    v = directions.vector(layer)
+    cot_by_id = {r["id"]: r for r in cot_rows}
+    als_by_id = {r["id"]: r for r in als_rows}
+    groups = [
+        "CoT correct" if cot_by_id[i]["correct"] else "CoT incorrect" for i in cot_set.problem_ids
+    ]
+    tok_cot, drift_cot = trajectory_rows(
+        [t[:, 0] for t in cot_set.trajectories],
+        v,
+        ids=cot_set.problem_ids,
+        groups=groups,
+        tau=spec.tau,
+    )
+    tok_als, drift_als = trajectory_rows(
+        [t[:, 0] for t in als_set.trajectories],
+        v,
+        ids=als_set.problem_ids,
+        groups=["ALS (steered)"] * len(als_set),
+        tau=spec.tau,
+        steered_steps=[als_by_id[i]["steered_steps"] for i in als_set.problem_ids],
+    )
+    tokens = [r for r in tok_cot + tok_als if r["step"] < cfg.max_trajectory_steps]
+    bands = step_bands(tokens)
+    fired = []
+    als_tokens = [r for r in tokens if r["group"] == "ALS (steered)"]
+    for band in (b for b in bands if b["group"] == "ALS (steered)"):
+        at_step = [r for r in als_tokens if r["step"] == band["step"]]
+        rate = sum(r["steered"] for r in at_step) / len(at_step)
+        if rate > 0:
+            fired.append({"step": band["step"], "mean": band["mean"], "rate": rate})
+    _write_rows(out / "trajectory_bands.jsonl", bands)
+    _write_rows(out / "steering_fired.jsonl", fired)
+    _write_rows(out / "drift.jsonl", drift_cot + drift_als)
+
+    # PCA plane of the fit split at the steered layer.
+    j = aset.layers.index(layer)
+    fit_states = aset.at(position_fit)[:, j]
+    basis = fit_pca(fit_states)
+    pts = []
+    for name, states, labels, ids in (
+        ("fit", fit_states, aset.labels, aset.problem_ids),
+        ("test CoT", cot_set.at(position_fit)[:, 0], None, cot_set.problem_ids),
+        ("test ALS", als_set.at(position_fit)[:, 0], None, als_set.problem_ids),
+    ):
+        xy = basis.project(states)
+        for i, pid in enumerate(ids):
+            ok = (
+                bool(labels[i])
+                if labels is not None
+                else (cot_by_id if name == "test CoT" else als_by_id)[pid]["correct"]
+            )
+            pts.append(
+                {
+                    "id": pid,
+                    "group": f"{name} {'correct' if ok else 'incorrect'}",
+                    "x": float(xy[i, 0]),
+                    "y": float(xy[i, 1]),
+                }
+            )
+    cents = basis.project(
+        torch.stack(
+            [
+                directions.success_mean[directions.index(layer)],
+                directions.failure_mean[directions.index(layer)],
+            ]
+        )
+    )
+    _write_rows(out / "pca_points.jsonl", pts)
+    summary = _summary(layer_rows, early_rows, drift_cot + drift_als, layer, basis, cents)
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def _summary(layer_rows, early_rows, drift, layer, basis, cents) -> dict[str, Any]:
+    auroc = [r for r in layer_rows if r["metric"] == "auroc" and r["position"] == "mean_generated"]
+    best = max(auroc, key=lambda r: r["value"])
+    early16 = [r for r in early_rows if r["k"] == 16 and r["layer"] == best["layer"]]
+    by_group: dict[str, list[dict]] = {}
+    for d in drift:
+        by_group.setdefault(d["group"], []).append(d)
+    drift_summary = {
+        g: {
+            "n": len(rows),
+            "mean_cos": sum(r["mean_cos"] for r in rows) / len(rows),
+            "frac_below_tau": sum(r["frac_below_tau"] for r in rows) / len(rows),
+        }
+        for g, rows in by_group.items()
+    }
+    return {
+        "best_layer": best["layer"],
+        "best_auroc": {k: best[k] for k in ("value", "ci_low", "ci_high", "n")},
+        "early_auroc_k16_at_best_layer": early16[0] if early16 else None,
+        "steered_layer": layer,
+        "steered_layer_auroc": next((r for r in auroc if r["layer"] == layer), None),
+        "drift_by_group": drift_summary,
+        "pca_explained": basis.explained.tolist(),
+        "pca_centroids": {"success": cents[0].tolist(), "failure": cents[1].tolist()},
+    }

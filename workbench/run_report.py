@@ -1,0 +1,159 @@
+"""Figures and `report.html` of a run folder, rebuilt from what is on disk (after `als run`, and
+again after `als probe` adds its tables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from workbench.artifacts import read_json, read_jsonl, save_figure
+from workbench.directions import LayerDirections, cosine_matrix
+from workbench.plotting import (
+    accuracy_bars,
+    cosine_heatmap,
+    early_curve,
+    layer_curve,
+    pca_scatter,
+    trajectory_plot,
+)
+from workbench.report import Section, write_report
+
+__all__ = ["build_run_report"]
+
+
+def _headline(results: dict[str, Any], selection: dict[str, Any]) -> str:
+    cot, als = results["test"]
+    best = selection["best"]
+    return (
+        f"ALS {als['accuracy']:.3f} [{als['ci_low']:.3f}, {als['ci_high']:.3f}] vs CoT "
+        f"{cot['accuracy']:.3f} [{cot['ci_low']:.3f}, {cot['ci_high']:.3f}] on {cot['n']} held-out "
+        f"problems; exact McNemar p = {als['mcnemar_p']:.3g} ({als['only_als']} fixed by ALS, "
+        f"{als['only_cot']} broken). Chosen on the validation split: layer {best['layer']}, "
+        f"alpha {best['alpha']:g} (relative), tau {best['tau']:.3f} (quantile "
+        f"{best['tau_quantile']:g} of fit-token cosines)."
+    )
+
+
+def _probe_section(run: Path, figs: dict[str, Any]) -> Section | None:
+    probe = run / "probe"
+    if not (probe / "summary.json").exists():
+        return None
+    summary = read_json(probe / "summary.json")
+    layers = read_jsonl(probe / "layers.jsonl")
+    mg = [r for r in layers if r["position"] == "mean_generated"]
+    figs["probe_auroc"] = layer_curve(
+        [r for r in mg if r["metric"] in ("auroc", "auroc_shuffled")],
+        title="Cross-validated AUROC by layer (mean over generated tokens)",
+        y_label="AUROC",
+    )
+    figs["probe_accuracy"] = layer_curve(
+        [r for r in layers if r["metric"] == "probe_balanced_accuracy"],
+        title="Logistic probe balanced accuracy by layer",
+        y_label="balanced accuracy",
+    )
+    figs["probe_effect"] = layer_curve(
+        [r for r in mg if r["metric"] == "cohens_d"],
+        title="Effect size by layer",
+        y_label="Cohen's d",
+    )
+    early = read_jsonl(probe / "early.jsonl")
+    best, steered = summary["best_layer"], summary["steered_layer"]
+    figs["probe_early"] = early_curve(
+        [r for r in early if r["layer"] in {best, steered}],
+        title="How early does the trajectory tell success from failure",
+    )
+    figs["probe_trajectories"] = trajectory_plot(
+        read_jsonl(probe / "trajectory_bands.jsonl"),
+        fired=read_jsonl(probe / "steering_fired.jsonl"),
+        title=f"Cosine to the success direction at layer {steered} while decoding (test split)",
+    )
+    pts = read_jsonl(probe / "pca_points.jsonl")
+    cents = summary["pca_centroids"]
+    ev = summary["pca_explained"]
+    figs["probe_pca"] = pca_scatter(
+        pts,
+        [
+            {"x": cents["success"][0], "y": cents["success"][1], "label": "success centroid"},
+            {"x": cents["failure"][0], "y": cents["failure"][1], "label": "failure centroid"},
+        ],
+        title=f"States at layer {steered} in the fit split's PCA plane",
+        axis_labels=(f"PC1 ({ev[0]:.0%})", f"PC2 ({ev[1]:.0%})"),
+    )
+    b = summary["best_auroc"]
+    e16 = summary["early_auroc_k16_at_best_layer"]
+    text = (
+        f"Best layer by cross-validated AUROC: {best} (AUROC {b['value']:.3f}, 95% CI "
+        f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}], n={b['n']})."
+    )
+    if e16:
+        text += (
+            f" From the first 16 generated tokens only: AUROC {e16['value']:.3f} "
+            f"[{e16['ci_low']:.3f}, {e16['ci_high']:.3f}]."
+        )
+    drift = [{"group": g, **d} for g, d in summary["drift_by_group"].items()]
+    names = [
+        "probe_auroc",
+        "probe_accuracy",
+        "probe_effect",
+        "probe_early",
+        "probe_trajectories",
+        "probe_pca",
+    ]
+    return ("Which layers carry the direction (als probe)", text, [figs[n] for n in names], drift)
+
+
+def build_run_report(run: str | Path) -> Path:
+    """Write every figure of the run (HTML + PNG) and `report.html`; return the report's path."""
+    run = Path(run)
+    results = read_json(run / "results.json")
+    selection = read_json(run / "selection.json")
+    directions = LayerDirections.load(run / "directions")
+    cfg = results["config"]
+    sep_rows = [
+        {"layer": int(k), "metric": "in-sample d′ (fit split)", "value": v}
+        for k, v in results["fit_separation"].items()
+    ]
+    norms = directions.vectors.norm(dim=-1) / directions.mean_norm
+    figs: dict[str, Any] = {
+        "test_accuracy": accuracy_bars(results["test"], title=f"{cfg['dataset']} test: CoT vs ALS"),
+        "layer_separation": layer_curve(
+            sep_rows, title="Separation by layer (fit split, in-sample)", y_label="d′"
+        ),
+        "direction_norm": layer_curve(
+            [
+                {"layer": layer, "metric": "||v_l|| / mean ||h_l||", "value": float(n)}
+                for layer, n in zip(directions.layers, norms, strict=True)
+            ],
+            title="Relative size of the direction by layer",
+            y_label="ratio",
+        ),
+        "direction_cosines": cosine_heatmap(
+            cosine_matrix(directions.vectors).tolist(), directions.layers
+        ),
+    }
+    sections: list[Section] = [
+        ("Result", _headline(results, selection), [figs["test_accuracy"]], results["test"]),
+        (
+            "Where the direction lives (fit split)",
+            "In-sample separation of correct and incorrect generations along each layer's "
+            "direction "
+            "(optimistic: fit and scored on the same problems; see the probe section for "
+            "cross-validated numbers), the direction's size, and the cosines between layers.",
+            [figs["layer_separation"], figs["direction_norm"], figs["direction_cosines"]],
+            [],
+        ),
+        (
+            "Selection on the validation split",
+            "Every condition tried; the best accuracy wins.",
+            [],
+            [selection["val_cot"], *selection["grid"]],
+        ),
+    ]
+    probe = _probe_section(run, figs)
+    if probe is not None:
+        sections.append(probe)
+    sections.append(("Configuration", "", [], [{k: str(v) for k, v in cfg.items()}]))
+    for name, fig in figs.items():
+        save_figure(fig, run / "figures" / name)
+    title = f"ALS run: {results['model']} on {cfg['dataset']}"
+    return write_report(run / "report.html", title, sections)
