@@ -74,3 +74,17 @@ def test_probe_on_a_finished_run(tiny_bridge, planted_grader, tmp_path):
     report = build_run_report(tmp_path).read_text()
     assert "Which layers carry the direction" in report
     assert (tmp_path / "figures" / "probe_trajectories.html").exists()
+
+
+def test_math_run_fits_on_the_pool_and_tests_on_math500(tiny_bridge, planted_grader, tmp_path):
+    cfg = ALSRunConfig(dataset="math", n_fit=12, n_val=2, n_test=3, n_candidate_layers=1)
+    run_als(tiny_bridge, tmp_path, cfg, generation=GenerationConfig(max_new_tokens=4, batch_size=4))
+    splits = {
+        n: json.loads((tmp_path / "splits" / f"{n}.json").read_text())["ids"]
+        for n in ("fit", "val", "test")
+    }
+    from workbench.data import load_problems
+
+    math500 = {p.id for p in load_problems("math", "test")}
+    assert set(splits["test"]) <= math500
+    assert not (set(splits["fit"]) | set(splits["val"])) & math500
