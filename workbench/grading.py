@@ -45,7 +45,15 @@ from typing import Literal
 from math_verify import parse, verify
 from math_verify.errors import TimeoutException
 
-__all__ = ["Family", "Verdict", "answers_equivalent", "extract_answer", "grade", "normalize_number"]
+__all__ = [
+    "Family",
+    "Verdict",
+    "answers_equivalent",
+    "extract_answer",
+    "grade",
+    "last_boxed",
+    "normalize_number",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +89,7 @@ class Verdict:
     """How the answer was extracted: 'boxed', 'hashes', 'answer_is', 'last_number', or 'none'."""
 
 
-def _last_boxed(text: str) -> str | None:
+def last_boxed(text: str) -> str | None:
     """Content of the last closed, non-empty ``\\boxed{}``/``\\fbox{}``, braces counted."""
     for match in reversed(list(_BOX_RE.finditer(text))):
         depth, start = 1, match.end()
@@ -120,7 +128,7 @@ def _after_answer_phrase(text: str) -> str | None:
 
 def extract_answer(text: str, family: Family) -> tuple[str | None, str]:
     """Return ``(answer, method)`` for a model output; ``(None, 'none')`` when none is found."""
-    if (boxed := _last_boxed(text)) is not None:
+    if (boxed := last_boxed(text)) is not None:
         return _clean(boxed) or boxed, "boxed"
     hashes = [_clean(m.group(1)) for m in _HASHES_RE.finditer(text)]
     if hashes and hashes[-1]:

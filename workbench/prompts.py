@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.grading import last_boxed
+
 __all__ = ["PromptConfig", "answer_complete", "encode_prompts", "format_prompt"]
 
 DEFAULT_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -55,21 +57,9 @@ def encode_prompts(
     ]
 
 
-def _closed_boxed(text: str) -> bool:
-    start = text.rfind("\\boxed{")
-    if start < 0:
-        return False
-    depth = 0
-    for ch in text[start + len("\\boxed") :]:
-        depth += (ch == "{") - (ch == "}")
-        if depth == 0:
-            return True
-    return False
-
-
 def answer_complete(text: str) -> bool:
     """True once the text holds a closed ``\\boxed{...}`` or a finished ``#### answer`` line."""
-    if _closed_boxed(text):
+    if last_boxed(text) is not None:
         return True
     hashes = text.rfind("####")
     return hashes >= 0 and "\n" in text[hashes:] and any(c.isdigit() for c in text[hashes:])
