@@ -70,3 +70,30 @@ def test_cli_generate_writes_summary(tiny_dir, tmp_path, capsys):
     # Same folder, other settings: refused, nothing lost.
     assert main([*argv, "--out", str(out), "--device", "cpu", "--batch-size", "2"]) == 2
     assert len((out / "generations.jsonl").read_text().splitlines()) == 3
+
+
+def test_self_consistency_samples_and_resumes(tiny_bridge, tiny_problems, tmp_path):
+    from workbench.baselines import SCConfig, run_self_consistency
+
+    gen = GenerationConfig(max_new_tokens=6, batch_size=6)
+    out = tmp_path / "sc.jsonl"
+    rows = run_self_consistency(
+        tiny_bridge, tiny_problems[:4], SCConfig(k=3), generation=gen, out=out, progress=False
+    )
+    assert [r["method"] for r in rows] == ["sc@3"] * 4
+    assert all(len(r["sample_answers"]) == 3 and r["generated_tokens"] <= 18 for r in rows)
+    # samples differ across j (own seeds) and are reproducible with a different batching
+    again = run_self_consistency(
+        tiny_bridge,
+        tiny_problems[:4],
+        SCConfig(k=3),
+        generation=GenerationConfig(max_new_tokens=6, batch_size=3),
+        progress=False,
+    )
+    assert [r["sample_answers"] for r in again] == [r["sample_answers"] for r in rows]
+    lines = out.read_text().splitlines()
+    out.write_text("\n".join(lines[:2]) + "\n")
+    resumed = run_self_consistency(
+        tiny_bridge, tiny_problems[:4], SCConfig(k=3), generation=gen, out=out, progress=False
+    )
+    assert [r["sample_answers"] for r in resumed] == [r["sample_answers"] for r in rows]

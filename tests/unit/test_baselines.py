@@ -1,0 +1,29 @@
+"""Self-Consistency: majority vote over grader-equivalent answers, deterministic ties."""
+
+from __future__ import annotations
+
+import pytest
+
+from workbench.baselines import SCConfig, majority_vote
+from workbench.errors import WorkbenchError
+
+
+def test_equivalent_forms_vote_together():
+    answer, votes = majority_vote(["1,000", "999", "1000", "$1000", "999"], "gsm8k")
+    assert answer == "1,000" and votes == 3
+
+
+def test_latex_equivalents_vote_together():
+    answer, votes = majority_vote(["\\frac{1}{2}", "0.5", "\\dfrac12", "2"], "math")
+    assert answer == "\\frac{1}{2}" and votes == 3
+
+
+def test_ties_go_to_the_earliest_group_and_none_never_wins():
+    assert majority_vote(["3", "4", "4", "3"], "gsm8k") == ("3", 2)
+    assert majority_vote([None, None, "7"], "gsm8k") == ("7", 1)
+    assert majority_vote([None, None], "gsm8k") == (None, 0)
+
+
+def test_k_must_be_positive():
+    with pytest.raises(WorkbenchError, match="k >= 1"):
+        SCConfig(k=0)
