@@ -180,6 +180,33 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from workbench.artifacts import read_json
+    from workbench.compare import CompareConfig, run_compare
+    from workbench.models import ModelConfig, load_model
+    from workbench.run_report import build_run_report
+
+    run = Path(args.run_dir)
+    if not (run / "config.json").exists():
+        raise WorkbenchError(f"{run} is not a run folder of `als run` (no config.json)")
+    saved = read_json(run / "config.json")["model"]
+    overrides = {k: v for k, v in (("device", args.device), ("dtype", args.dtype)) if v}
+    cfg = config_from_args(CompareConfig, args)
+    table = run_compare(
+        load_model(ModelConfig(**{**saved, **overrides})), run, cfg, data_dir=args.data_dir
+    )
+    for r in table:
+        eas = "n/a" if r["eas"] is None else f"{r['eas']:.3f}"
+        speed = "" if r["als_speedup"] is None else f", ALS {r['als_speedup']:.2f}x faster"
+        print(
+            f"{r['method']:>16}: accuracy {r['accuracy']:.3f} [{r['ci_low']:.3f}, "
+            f"{r['ci_high']:.3f}] (n={r['n']}); {r['sec_per_problem']:.2f} s and "
+            f"{r['tokens_per_problem']:.0f} tokens per problem; EAS {eas}{speed}"
+        )
+    print(f"wrote {run / 'compare'} and {build_run_report(run)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="als",
@@ -238,6 +265,22 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--data-dir", default=None, help="folder with the JSONL files")
     add_config_args(probe, ProbeRunConfig)
     probe.set_defaults(func=cmd_probe)
+
+    from workbench.compare import CompareConfig
+
+    compare = sub.add_parser(
+        "compare",
+        help="CoT, Self-Consistency, LatentSeek and ALS on the run's test problems",
+        description="Like-for-like comparison on a folder made by `als run`: accuracy with CIs, "
+        "paired tests vs CoT, seconds, tokens and passes per problem, speed-up of ALS, and the "
+        "efficiency-accuracy score (accuracy gained per unit of extra relative compute over CoT).",
+    )
+    compare.add_argument("run_dir", help="folder written by `als run`")
+    compare.add_argument("--device", default=None, help="override the run's device")
+    compare.add_argument("--dtype", default=None, help="override the run's dtype")
+    compare.add_argument("--data-dir", default=None, help="folder with the JSONL files")
+    add_config_args(compare, CompareConfig)
+    compare.set_defaults(func=cmd_compare)
     return parser
 
 

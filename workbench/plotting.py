@@ -10,8 +10,10 @@ import plotly.graph_objects as go
 
 __all__ = [
     "accuracy_bars",
+    "agreement_heatmap",
     "cosine_heatmap",
     "early_curve",
+    "frontier",
     "layer_curve",
     "pca_scatter",
     "trajectory_plot",
@@ -226,3 +228,64 @@ def pca_scatter(
             )
         )
     return _layout(fig, title, *axis_labels)
+
+
+def frontier(
+    table: Sequence[Mapping[str, Any]], *, title: str = "Efficiency-accuracy frontier"
+) -> go.Figure:
+    """Accuracy (95% CI) against seconds per problem (log scale), one point per method."""
+    fig = go.Figure()
+    for i, r in enumerate(table):
+        fig.add_trace(
+            go.Scatter(
+                x=[r["sec_per_problem"]],
+                y=[r["accuracy"]],
+                mode="markers+text",
+                name=r["method"],
+                text=[r["method"]],
+                textposition="top center",
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [r["ci_high"] - r["accuracy"]],
+                    "arrayminus": [r["accuracy"] - r["ci_low"]],
+                },
+                marker={"size": 11, "color": _COLORS[i % len(_COLORS)]},
+            )
+        )
+    fig.update_xaxes(type="log")
+    return _layout(fig, title, "seconds per problem (log)", "accuracy")
+
+
+def agreement_heatmap(
+    verdicts: Sequence[Mapping[str, Any]], *, title: str = "Per-problem agreement between methods"
+) -> go.Figure:
+    """Share of shared problems on which two methods' verdicts (correct / incorrect) agree."""
+    by_method: dict[str, dict[str, bool]] = {}
+    for v in verdicts:
+        by_method.setdefault(v["method"], {})[v["id"]] = bool(v["correct"])
+    names = list(by_method)
+    z = []
+    for a in names:
+        row = []
+        for b in names:
+            shared = set(by_method[a]) & set(by_method[b])
+            same = sum(by_method[a][i] == by_method[b][i] for i in shared)
+            row.append(same / len(shared) if shared else float("nan"))
+        z.append(row)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=names,
+            y=names,
+            zmin=0,
+            zmax=1,
+            colorscale="Viridis",
+            text=[[f"{v:.2f}" for v in row] for row in z],
+            texttemplate="%{text}",
+            colorbar={"title": "agree"},
+        )
+    )
+    fig = _layout(fig, title, "method", "method")
+    fig.update_layout(width=560, height=520)
+    return fig

@@ -10,8 +10,10 @@ from workbench.artifacts import read_json, read_jsonl, save_figure
 from workbench.directions import LayerDirections, cosine_matrix
 from workbench.plotting import (
     accuracy_bars,
+    agreement_heatmap,
     cosine_heatmap,
     early_curve,
+    frontier,
     layer_curve,
     pca_scatter,
     trajectory_plot,
@@ -152,6 +154,22 @@ def build_run_report(run: str | Path) -> Path:
     probe = _probe_section(run, figs)
     if probe is not None:
         sections.append(probe)
+    if (run / "compare" / "table.json").exists():
+        table = read_json(run / "compare" / "table.json")
+        figs["compare_frontier"] = frontier(table)
+        figs["compare_agreement"] = agreement_heatmap(
+            read_jsonl(run / "compare" / "verdicts.jsonl")
+        )
+        sections.append(
+            (
+                "Methods compared (als compare)",
+                "Same problems, same batched KV-cached decoding and accounting for every "
+                "method. EAS: accuracy gained per unit of extra relative compute over CoT "
+                "(n/a within 2% of CoT).",
+                [figs["compare_frontier"], figs["compare_agreement"]],
+                table,
+            )
+        )
     sections.append(("Configuration", "", [], [{k: str(v) for k, v in cfg.items()}]))
     for name, fig in figs.items():
         save_figure(fig, run / "figures" / name)

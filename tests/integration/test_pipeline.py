@@ -88,3 +88,21 @@ def test_math_run_fits_on_the_pool_and_tests_on_math500(tiny_bridge, planted_gra
     math500 = {p.id for p in load_problems("math", "test")}
     assert set(splits["test"]) <= math500
     assert not (set(splits["fit"]) | set(splits["val"])) & math500
+
+
+def test_compare_all_methods_on_a_finished_run(tiny_bridge, planted_grader, tmp_path):
+    from workbench.compare import CompareConfig, run_compare
+    from workbench.run_report import build_run_report
+
+    cfg = ALSRunConfig(n_fit=16, n_val=2, n_test=3, alphas=(0.2,), n_candidate_layers=1)
+    gen = GenerationConfig(max_new_tokens=5, batch_size=4)
+    run_als(tiny_bridge, tmp_path, cfg, generation=gen)
+    (tmp_path / "config.json").write_text(json.dumps({"generation": gen.__dict__}))
+    compare = CompareConfig(sc_k=2, latentseek_reward="oracle", latentseek_iters=2)
+    table = run_compare(tiny_bridge, tmp_path, compare)
+    assert [r["method"] for r in table] == ["cot", "sc@2", "latentseek-oracle", "als"]
+    assert all(r["n"] == 3 for r in table)
+    sc, ls = table[1], table[2]
+    assert sc["tokens_per_problem"] <= 2 * 5 and ls["backward_passes"] <= 2
+    assert "mcnemar_p_vs_cot" in sc and table[0]["eas"] is None
+    assert "Methods compared" in build_run_report(tmp_path).read_text()

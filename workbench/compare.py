@@ -1,0 +1,204 @@
+"""`als compare RUN_DIR`: CoT, Self-Consistency, LatentSeek and ALS on the same held-out problems.
+
+Every method decodes with the same batched, KV-cached `decode` and is accounted the same way:
+seconds per problem (wall time of its batches shared over their sequences), generated tokens per
+problem (sampled and verifier tokens included), forward and backward passes. CoT and ALS rows are
+the run's own test rows; SC@k and LatentSeek are computed here (resumable, under `compare/`).
+LatentSeek starts from the run's CoT answer, so its cost includes that answer's.
+
+Efficiency-accuracy score (EAS) of a method against CoT:
+    EAS = (accuracy - accuracy_CoT) / (seconds_per_problem / seconds_per_problem_CoT - 1),
+accuracy points gained per unit of extra relative compute. It is undefined (reported as None)
+when the extra compute is within 2% of CoT's, where it would divide by noise: then the accuracy
+gain and the relative cost are read directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from tqdm.auto import tqdm
+
+from workbench.artifacts import append_jsonl, read_json, read_jsonl, write_json
+from workbench.baselines import SCConfig, run_self_consistency
+from workbench.data import Problem, load_problems, load_split
+from workbench.errors import WorkbenchError
+from workbench.evaluation import mcnemar_exact, paired_counts, wilson_interval
+from workbench.generation import Completion, GenerationConfig
+from workbench.grading import grade
+from workbench.latentseek import LatentSeekConfig, latentseek, oracle_reward, self_reward
+from workbench.prompts import encode_prompts
+
+__all__ = ["METHODS", "CompareConfig", "efficiency_accuracy_score", "run_compare"]
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("cot", "sc", "latentseek", "als")
+_TEST_SPLIT = {"gsm8k": "test", "math": "test"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompareConfig:
+    """Which methods to compare, on how many of the run's test problems."""
+
+    methods: tuple[str, ...] = METHODS
+    """Methods, from cot, sc, latentseek, als."""
+    n_problems: int | None = None
+    """First n problems of the run's test split (None: all)."""
+    sc_k: int = 5
+    """Samples per problem for Self-Consistency."""
+    latentseek_reward: Literal["self", "oracle"] = "self"
+    """LatentSeek's reward: 'self' (own verification) or 'oracle' (gold answer, an upper bound)."""
+    latentseek_iters: int = 10
+    """LatentSeek's iteration cap."""
+
+    def __post_init__(self) -> None:
+        bad = [m for m in self.methods if m not in METHODS]
+        if bad or not self.methods:
+            raise WorkbenchError(f"unknown methods {bad}; choose from {', '.join(METHODS)}")
+
+
+def efficiency_accuracy_score(
+    acc: float, sec: float, acc_cot: float, sec_cot: float
+) -> float | None:
+    """Accuracy gained per unit of extra relative compute over CoT (None within 2% of CoT)."""
+    extra = sec / sec_cot - 1 if sec_cot > 0 else float("nan")
+    return None if not abs(extra) > 0.02 else (acc - acc_cot) / extra
+
+
+def _latentseek_rows(bridge, problems, cot_rows, cfg, generation, out: Path) -> list[dict]:
+    done = {r["id"]: r for r in read_jsonl(out)}
+    ls_cfg = LatentSeekConfig(reward=cfg.latentseek_reward, max_iters=cfg.latentseek_iters)
+    cot = {r["id"]: r for r in cot_rows}
+    todo = [p for p in problems if p.id not in done]
+    for problem in tqdm(todo, desc=f"latentseek-{cfg.latentseek_reward}"):
+        row = cot[problem.id]
+        initial = Completion(
+            tokens=tuple(row["tokens"]),
+            text=row["text"],
+            prompt_tokens=row["prompt_tokens"],
+            finish=row["finish"],
+            seconds=row["seconds"],
+            interventions=0,
+            steered_steps=(),
+        )
+        prompt = encode_prompts(bridge.tokenizer, [problem.question])[0]
+        reward = (
+            oracle_reward(problem)
+            if ls_cfg.reward == "oracle"
+            else self_reward(bridge, problem, ls_cfg)
+        )
+        res = latentseek(bridge, prompt, initial, reward, ls_cfg, generation=generation)
+        verdict = grade(res.text, problem.answer, problem.family)
+        new = {
+            "id": problem.id,
+            "method": f"latentseek-{ls_cfg.reward}",
+            "gold": problem.answer,
+            "predicted": verdict.predicted,
+            "correct": verdict.correct,
+            "prompt_tokens": row["prompt_tokens"],
+            "generated_tokens": res.generated_tokens,
+            "seconds": round(row["seconds"] + res.seconds, 4),
+            "iterations": res.iterations,
+            "forward_passes": res.forward_passes,
+            "backward_passes": res.backward_passes,
+            "rewards": res.rewards,
+            "finish": "stop",
+            "interventions": 0,
+            "steered_steps": [],
+            "text": res.text,
+        }
+        append_jsonl(out, [new])
+        done[problem.id] = new
+    return [done[p.id] for p in problems]
+
+
+def _forward_passes(row: dict) -> int:
+    return row.get("forward_passes", row["generated_tokens"] + 1)
+
+
+def run_compare(
+    bridge: Any,
+    run: str | Path,
+    cfg: CompareConfig = CompareConfig(),
+    *,
+    data_dir: str | None = None,
+) -> list[dict[str, Any]]:
+    """Compare the methods on the run's test problems; write `compare/table.json`."""
+    run = Path(run)
+    if not (run / "results.json").exists():
+        raise WorkbenchError(f"{run} is not a finished `als run` folder (no results.json)")
+    results = read_json(run / "results.json")
+    config = read_json(run / "config.json")
+    generation = GenerationConfig(**config["generation"])
+    dataset = results["config"]["dataset"]
+    ids = load_split(run / "splits" / "test.json")[: cfg.n_problems]
+    by_id = {p.id: p for p in load_problems(dataset, _TEST_SPLIT[dataset], data_dir=data_dir)}
+    problems: list[Problem] = [by_id[i] for i in ids]
+    keep = set(ids)
+    rows: dict[str, list[dict]] = {}
+    base = [r for r in read_jsonl(run / "test" / "cot.jsonl") if r["id"] in keep]
+    for method in cfg.methods:
+        if method == "cot":
+            rows["cot"] = base
+        elif method == "als":
+            rows["als"] = [r for r in read_jsonl(run / "test" / "als.jsonl") if r["id"] in keep]
+        elif method == "sc":
+            rows[f"sc@{cfg.sc_k}"] = run_self_consistency(
+                bridge,
+                problems,
+                SCConfig(k=cfg.sc_k),
+                generation=generation,
+                out=run / "compare" / f"sc@{cfg.sc_k}.jsonl",
+            )
+        else:
+            name = f"latentseek-{cfg.latentseek_reward}"
+            rows[name] = _latentseek_rows(
+                bridge, problems, base, cfg, generation, run / "compare" / f"{name}.jsonl"
+            )
+    table = _table(rows)
+    write_json(run / "compare" / "table.json", table)
+    verdicts = [
+        {"method": name, "id": r["id"], "correct": r["correct"]}
+        for name, method_rows in rows.items()
+        for r in method_rows
+    ]
+    (run / "compare" / "verdicts.jsonl").unlink(missing_ok=True)
+    append_jsonl(run / "compare" / "verdicts.jsonl", verdicts)
+    return table
+
+
+def _table(rows: dict[str, list[dict]]) -> list[dict[str, Any]]:
+    base = {r["id"]: r["correct"] for r in rows.get("cot", [])}
+    n_cot = len(rows.get("cot", []))
+    acc_cot = sum(base.values()) / n_cot if n_cot else float("nan")
+    sec_cot = sum(r["seconds"] for r in rows.get("cot", [])) / n_cot if n_cot else float("nan")
+    als = rows.get("als")
+    sec_als = sum(r["seconds"] for r in als) / len(als) if als else None
+    table = []
+    for name, method_rows in rows.items():
+        n = len(method_rows)
+        k = sum(r["correct"] for r in method_rows)
+        lo, hi = wilson_interval(k, n)
+        sec = sum(r["seconds"] for r in method_rows) / n
+        entry = {
+            "method": name,
+            "n": n,
+            "accuracy": k / n,
+            "ci_low": lo,
+            "ci_high": hi,
+            "sec_per_problem": sec,
+            "tokens_per_problem": sum(r["generated_tokens"] for r in method_rows) / n,
+            "forward_passes": sum(_forward_passes(r) for r in method_rows) / n,
+            "backward_passes": sum(r.get("backward_passes", 0) for r in method_rows) / n,
+            "eas": efficiency_accuracy_score(k / n, sec, acc_cot, sec_cot),
+            "als_speedup": sec / sec_als if sec_als else None,
+        }
+        if base and name != "cot":
+            pc = paired_counts(base, {r["id"]: r["correct"] for r in method_rows})
+            entry["mcnemar_p_vs_cot"] = mcnemar_exact(pc["only_base"], pc["only_other"])
+        table.append(entry)
+    return table
