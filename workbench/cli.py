@@ -207,6 +207,40 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from workbench.artifacts import read_json
+    from workbench.models import ModelConfig, load_model
+    from workbench.run_report import build_run_report
+    from workbench.sweeps import SweepConfig, run_sweep, select_and_test
+
+    run = Path(args.run_dir)
+    if not (run / "results.json").exists():
+        raise WorkbenchError(f"{run} is not a finished `als run` folder (no results.json)")
+    saved = read_json(run / "config.json")["model"]
+    overrides = {k: v for k, v in (("device", args.device), ("dtype", args.dtype)) if v}
+    bridge = load_model(ModelConfig(**{**saved, **overrides}))
+    cfg = config_from_args(SweepConfig, args)
+    table = run_sweep(bridge, run, cfg, data_dir=args.data_dir)
+    for r in table:
+        print(
+            f"{r['name']}: accuracy {r['accuracy']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] "
+            f"delta {r['delta_vs_cot']:+.3f} p={r['mcnemar_p']:.3g} "
+            f"rate {r['intervention_rate']:.3f} repetition {r['repetition']:.3f}"
+        )
+    if args.select:
+        report = select_and_test(bridge, run, cfg, data_dir=args.data_dir)
+        best = report["validation_best"]
+        print(f"selected on {cfg.split}: {best['name']} (accuracy {best['accuracy']:.3f})")
+        for r in report["test"]:
+            print(
+                f"  test {r['direction']:>10}: accuracy {r['accuracy']:.3f} "
+                f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] delta vs CoT {r['delta_vs_cot']:+.3f} "
+                f"p={r['mcnemar_p']:.3g}"
+            )
+    print(f"wrote {run / 'sweep'} and {build_run_report(run)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="als",
@@ -281,6 +315,25 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--data-dir", default=None, help="folder with the JSONL files")
     add_config_args(compare, CompareConfig)
     compare.set_defaults(func=cmd_compare)
+
+    from workbench.sweeps import SweepConfig
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="layer x alpha x tau x site x rule grid with controls, on validation data",
+        description="Decode every condition of the grid (and the controls: random direction of "
+        "the same norm, shuffled-label direction, negated direction) on the run's validation "
+        "split; resumable per condition; --shard i/n runs every n-th condition for parallel jobs "
+        "whose rows merge. --select then picks the best validation condition and evaluates only "
+        "it and its controls on the test split.",
+    )
+    sweep.add_argument("run_dir", help="folder written by `als run`")
+    sweep.add_argument("--device", default=None, help="override the run's device")
+    sweep.add_argument("--dtype", default=None, help="override the run's dtype")
+    sweep.add_argument("--data-dir", default=None, help="folder with the JSONL files")
+    sweep.add_argument("--select", action="store_true", help="select on validation, then test")
+    add_config_args(sweep, SweepConfig)
+    sweep.set_defaults(func=cmd_sweep)
     return parser
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from scipy.stats import binomtest
 
-__all__ = ["mcnemar_exact", "paired_counts", "summarize", "wilson_interval"]
+__all__ = ["mcnemar_exact", "paired_counts", "repetition_rate", "summarize", "wilson_interval"]
 
 
 def wilson_interval(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -66,3 +66,11 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "finish": dict(Counter(r["finish"] for r in rows)),
         "no_answer": sum(r["predicted"] is None for r in rows),
     }
+
+
+def repetition_rate(tokens: Sequence[int], n: int = 4) -> float:
+    """Share of the n-grams of a sequence that repeat an earlier n-gram (0: none; loops -> 1)."""
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    if not grams:
+        return 0.0
+    return 1.0 - len(set(grams)) / len(grams)

@@ -16,6 +16,8 @@ __all__ = [
     "frontier",
     "layer_curve",
     "pca_scatter",
+    "sweep_deltas",
+    "sweep_heatmaps",
     "trajectory_plot",
 ]
 
@@ -289,3 +291,81 @@ def agreement_heatmap(
     fig = _layout(fig, title, "method", "method")
     fig.update_layout(width=560, height=520)
     return fig
+
+
+def sweep_heatmaps(table: Sequence[Mapping[str, Any]], *, direction: str = "als") -> go.Figure:
+    """Accuracy over alpha x tau quantile, one panel per layer set (one direction kind)."""
+    from plotly.subplots import make_subplots
+
+    rows = [r for r in table if r["direction"] == direction]
+    sets = list(dict.fromkeys(r["layers"] for r in rows)) or ["-"]
+    fig = make_subplots(rows=1, cols=len(sets), subplot_titles=[f"layers {s}" for s in sets])
+    alphas = sorted({r["alpha"] for r in rows})
+    taus = sorted({r["tau_quantile"] for r in rows})
+    for j, s in enumerate(sets, 1):
+        z = [
+            [
+                next(
+                    (
+                        r["accuracy"]
+                        for r in rows
+                        if r["layers"] == s and r["alpha"] == a and r["tau_quantile"] == q
+                    ),
+                    None,
+                )
+                for a in alphas
+            ]
+            for q in taus
+        ]
+        fig.add_trace(
+            go.Heatmap(
+                z=z,
+                x=[str(a) for a in alphas],
+                y=[str(q) for q in taus],
+                zmin=0,
+                zmax=1,
+                colorscale="Viridis",
+                showscale=j == 1,
+                texttemplate="%{z:.2f}",
+            ),
+            row=1,
+            col=j,
+        )
+    fig.update_layout(
+        title=f"Validation accuracy over alpha x tau ({direction})",
+        template="plotly_white",
+        width=320 * len(sets) + 200,
+        height=420,
+    )
+    fig.update_xaxes(title_text="alpha (relative)")
+    fig.update_yaxes(title_text="tau quantile", col=1)
+    return fig
+
+
+def sweep_deltas(
+    table: Sequence[Mapping[str, Any]], *, title: str = "Accuracy change vs CoT"
+) -> go.Figure:
+    """Accuracy minus CoT per condition (with the condition's CI shifted alike), ALS vs controls,
+    against the intervention rate."""
+    fig = go.Figure()
+    kinds = list(dict.fromkeys(r["direction"].split(":")[0] for r in table))
+    for i, kind in enumerate(kinds):
+        sub = [r for r in table if r["direction"].split(":")[0] == kind]
+        fig.add_trace(
+            go.Scatter(
+                x=[r["intervention_rate"] for r in sub],
+                y=[r["delta_vs_cot"] for r in sub],
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [r["ci_high"] - r["accuracy"] for r in sub],
+                    "arrayminus": [r["accuracy"] - r["ci_low"] for r in sub],
+                },
+                mode="markers",
+                name=kind,
+                text=[r["name"] for r in sub],
+                marker={"size": 9, "color": _COLORS[i % len(_COLORS)]},
+            )
+        )
+    fig.add_hline(y=0, line_dash="dot", line_color="grey")
+    return _layout(fig, title, "intervention rate", "accuracy - CoT accuracy")

@@ -16,6 +16,8 @@ from workbench.plotting import (
     frontier,
     layer_curve,
     pca_scatter,
+    sweep_deltas,
+    sweep_heatmaps,
     trajectory_plot,
 )
 from workbench.report import Section, write_report
@@ -154,6 +156,33 @@ def build_run_report(run: str | Path) -> Path:
     probe = _probe_section(run, figs)
     if probe is not None:
         sections.append(probe)
+    if (run / "sweep" / "grid.json").exists():
+        from workbench.sweeps import sweep_table
+
+        val = sweep_table(run, "val")
+        if val:
+            figs["sweep_heatmap"] = sweep_heatmaps(val)
+            figs["sweep_deltas"] = sweep_deltas(val, title="Validation: accuracy change vs CoT")
+            selection = run / "sweep" / "selection.json"
+            test = read_json(selection)["test"] if selection.exists() else []
+            text = (
+                "Validation split only; controls: random direction of the same norm, "
+                "shuffled-label direction, negated direction."
+            )
+            if test:
+                best = read_json(selection)["validation_best"]
+                text += (
+                    f" Selected on validation: {best['name']}; the test rows below are the "
+                    "only test evaluations of the sweep."
+                )
+            sections.append(
+                (
+                    "Ablations (als sweep)",
+                    text,
+                    [figs["sweep_heatmap"], figs["sweep_deltas"]],
+                    test or val,
+                )
+            )
     if (run / "compare" / "table.json").exists():
         table = read_json(run / "compare" / "table.json")
         figs["compare_frontier"] = frontier(table)

@@ -71,8 +71,9 @@ class SteeringSpec:
     """Layers to steer (each with its own direction)."""
     alpha: float = 0.1
     """Strength; a fraction of the layer's mean residual norm when alpha_units is 'relative'."""
-    tau: float = 0.0
-    """Steer a token when cos(h, v) < tau. tau > 1: always; tau < -1: never."""
+    tau: float | tuple[float, ...] = 0.0
+    """Steer a token when cos(h, v) < tau (one value, or one per layer in `layers` order).
+    tau > 1: always; tau < -1: never."""
     alpha_units: Literal["relative", "absolute"] = "relative"
     """'relative' (times the layer's mean residual norm on the fit split) or 'absolute'."""
     site: Site = "resid_post"
@@ -85,6 +86,8 @@ class SteeringSpec:
     def __post_init__(self) -> None:
         if not self.layers:
             raise WorkbenchError("steering needs at least one layer")
+        if isinstance(self.tau, tuple) and len(self.tau) != len(self.layers):
+            raise WorkbenchError(f"{len(self.tau)} taus for {len(self.layers)} layers")
         if self.rule not in RULES:
             raise WorkbenchError(f"unknown update rule {self.rule!r}; use one of {sorted(RULES)}")
         if self.alpha_units not in ("relative", "absolute"):
@@ -125,7 +128,9 @@ class SteeringStats:
         return sum(fired.get(x, 0) for x in layers) / total if total else 0.0
 
 
-def _make_hook(layer: int, v_unit: Tensor, alpha: float, spec: SteeringSpec, stats: SteeringStats):
+def _make_hook(
+    layer: int, v_unit: Tensor, alpha: float, tau: float, spec: SteeringSpec, stats: SteeringStats
+):
     rule = RULES[spec.rule]
     by_device: dict[torch.device, tuple[Tensor, Tensor]] = {}
 
@@ -141,7 +146,7 @@ def _make_hook(layer: int, v_unit: Tensor, alpha: float, spec: SteeringSpec, sta
             new = step.new_mask(x.shape[1], x.device)
             if spec.positions == "generated":
                 allowed = step.generated_mask(x.shape[1], x.device)
-        fire = (cos < spec.tau) & allowed
+        fire = (cos < tau) & allowed
         counted = fire & new
         if step is not None:
             step.counts += counted.sum(dim=1)
@@ -161,14 +166,16 @@ def steer(bridge: Any, spec: SteeringSpec, directions: LayerDirections) -> Itera
             f"directions have width {directions.d_model} but the model's residual stream has "
             f"{d_model}: they were fit on another model"
         )
-    layers = check_layers(bridge, spec.layers)
+    layers = [check_layers(bridge, [layer])[0] for layer in spec.layers]  # spec order kept
     names = [resid_hook(layer, spec.site) for layer in layers]
     check_hook_names(bridge, names)
+    taus = spec.tau if isinstance(spec.tau, tuple) else (float(spec.tau),) * len(layers)
     stats = SteeringStats()
     fwd_hooks = []
-    for layer, name in zip(layers, names, strict=True):
+    for layer, name, tau in zip(layers, names, taus, strict=True):
         scale = float(directions.mean_norm[directions.index(layer)])
         alpha = spec.alpha * scale if spec.alpha_units == "relative" else spec.alpha
-        fwd_hooks.append((name, _make_hook(layer, directions.unit(layer), alpha, spec, stats)))
+        hook = _make_hook(layer, directions.unit(layer), alpha, float(tau), spec, stats)
+        fwd_hooks.append((name, hook))
     with bridge.hooks(fwd_hooks=fwd_hooks):
         yield stats

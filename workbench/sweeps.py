@@ -1,0 +1,343 @@
+"""`als sweep RUN_DIR`: layer x alpha x tau x site x rule grids with controls, on validation data.
+
+A condition is one steering setting with one direction: the run's ALS direction, or a control (a
+random direction of the same norm per layer for each control seed, a direction fit on shuffled
+fit labels, the negated direction). Each condition is decoded on a named split of the run
+(`val` by default) into its own JSONL file, so a sweep resumes condition by condition and problem
+by problem, and `--shard i/n` runs every n-th condition (independent jobs whose rows merge into one
+table). Thresholds are quantiles of cos(h_t, v_l) over the fit generations' tokens, per layer.
+
+Selection (`select_and_test`) reads only the validation table: the best non-control condition
+there is the only one decoded on the test split, beside CoT and the controls at the same setting.
+Nothing in this module reads test rows before that choice is made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from workbench.activations import ActivationSet, CacheConfig, cache_activations
+from workbench.artifacts import read_json, read_jsonl, write_json
+from workbench.cot import run_cot
+from workbench.data import Problem, load_problems, load_split
+from workbench.directions import LayerDirections, fit_directions
+from workbench.errors import WorkbenchError
+from workbench.evaluation import mcnemar_exact, paired_counts, repetition_rate, wilson_interval
+from workbench.generation import GenerationConfig
+from workbench.steering import RULES, SteeringSpec, steer
+
+__all__ = [
+    "Condition",
+    "SweepConfig",
+    "conditions",
+    "control_directions",
+    "run_sweep",
+    "select_and_test",
+    "sweep_table",
+]
+
+_SPLITS = {"gsm8k": ("train", "test"), "math": ("pool", "test")}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepConfig:
+    """The grid and its controls."""
+
+    layer_sets: tuple[str, ...] = ("best",)
+    """Layer sets: '12', '10+14', or 'best' (the run's selected layer)."""
+    alphas: tuple[float, ...] = (0.05, 0.1, 0.2)
+    """Relative strengths."""
+    tau_quantiles: tuple[float, ...] = (0.5,)
+    """Thresholds as quantiles of fit-token cosines (>= 1: always fire)."""
+    sites: tuple[str, ...] = ("resid_post",)
+    """Hook sites."""
+    rules: tuple[str, ...] = ("additive",)
+    """Update rules (see workbench.steering.RULES)."""
+    controls: tuple[str, ...] = ("random", "shuffled", "negated")
+    """Control directions decoded at every setting."""
+    control_seeds: tuple[int, ...] = (0,)
+    """Seeds of the random-direction and shuffled-label controls."""
+    split: str = "val"
+    """Run split the grid is decoded on (never 'test': use select_and_test)."""
+    shard: str = "0/1"
+    """'i/n': run only every n-th condition, starting at i."""
+
+    def __post_init__(self) -> None:
+        if self.split == "test":
+            raise WorkbenchError(
+                "sweeps run on validation data; the test split is reached only "
+                "through the selection step"
+            )
+        bad = [r for r in self.rules if r not in RULES]
+        if bad:
+            raise WorkbenchError(f"unknown update rules {bad}; use {sorted(RULES)}")
+        unknown = [c for c in self.controls if c not in ("random", "shuffled", "negated")]
+        if unknown:
+            raise WorkbenchError(f"unknown controls {unknown}; use random, shuffled, negated")
+        i, _, n = self.shard.partition("/")
+        if not (i.isdigit() and n.isdigit() and 0 <= int(i) < int(n)):
+            raise WorkbenchError(f"--shard must be i/n with 0 <= i < n, not {self.shard!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Condition:
+    """One steering setting with one direction."""
+
+    layers: tuple[int, ...]
+    alpha: float
+    tau_quantile: float
+    site: str
+    rule: str
+    direction: str  # 'als', 'random:<seed>', 'shuffled:<seed>', 'negated'
+
+    @property
+    def name(self) -> str:
+        """A stable, readable file name."""
+        layers = "+".join(map(str, self.layers))
+        key = json.dumps(asdict(self), sort_keys=True)
+        digest = hashlib.sha1(key.encode()).hexdigest()[:6]
+        return (
+            f"L{layers}-a{self.alpha:g}-q{self.tau_quantile:g}-{self.site}-{self.rule}-"
+            f"{self.direction.replace(':', '')}-{digest}"
+        )
+
+    @property
+    def is_control(self) -> bool:
+        """Whether the direction is a control."""
+        return self.direction != "als"
+
+
+def _layer_sets(cfg: SweepConfig, best: int) -> list[tuple[int, ...]]:
+    out = []
+    for text in cfg.layer_sets:
+        try:
+            out.append((best,) if text == "best" else tuple(int(x) for x in text.split("+")))
+        except ValueError as exc:
+            raise WorkbenchError(f"layer set {text!r}: use '12', '10+14' or 'best'") from exc
+    return out
+
+
+def conditions(cfg: SweepConfig, best_layer: int) -> list[Condition]:
+    """Every condition of the grid, controls included, in a fixed order."""
+    kinds = ["als"]
+    for control in cfg.controls:
+        kinds += (
+            [f"{control}:{s}" for s in cfg.control_seeds] if control != "negated" else ["negated"]
+        )
+    return [
+        Condition(layers=layers, alpha=a, tau_quantile=q, site=site, rule=rule, direction=kind)
+        for layers in _layer_sets(cfg, best_layer)
+        for a in cfg.alphas
+        for q in cfg.tau_quantiles
+        for site in cfg.sites
+        for rule in cfg.rules
+        for kind in kinds
+    ]
+
+
+def control_directions(
+    directions: LayerDirections, kind: str, fit: ActivationSet | None = None, position: str = ""
+) -> LayerDirections:
+    """The direction of a condition: the ALS one, negated, random of the same norm per layer
+    (seeded), or fit on shuffled labels (seeded; needs the fit activations)."""
+    if kind == "als":
+        return directions
+    name, _, seed = kind.partition(":")
+    base = {
+        "layers": directions.layers,
+        "mean_norm": directions.mean_norm,
+        "n_success": directions.n_success,
+        "n_failure": directions.n_failure,
+        "provenance": {**directions.provenance, "control": kind},
+    }
+    if name == "negated":
+        return LayerDirections(
+            success_mean=directions.failure_mean, failure_mean=directions.success_mean, **base
+        )
+    if name == "random":
+        g = torch.Generator().manual_seed(int(seed))
+        r = torch.randn(directions.success_mean.shape, generator=g)
+        r = r / r.norm(dim=-1, keepdim=True) * directions.vectors.norm(dim=-1, keepdim=True)
+        return LayerDirections(
+            success_mean=directions.failure_mean + r, failure_mean=directions.failure_mean, **base
+        )
+    if name == "shuffled":
+        if fit is None:
+            raise WorkbenchError("the shuffled-label control needs the fit activations")
+        g = torch.Generator().manual_seed(int(seed))
+        labels = fit.labels[torch.randperm(len(fit.labels), generator=g)]
+        shuffled = fit_directions(fit.at(position), labels, fit.layers, min_per_class=1)
+        return LayerDirections(
+            success_mean=shuffled.success_mean,
+            failure_mean=shuffled.failure_mean,
+            **{**base, "mean_norm": shuffled.mean_norm},
+        )
+    raise WorkbenchError(f"unknown direction kind {kind!r}")
+
+
+def _run_problems(run: Path, split: str, data_dir: str | None) -> list[Problem]:
+    results = read_json(run / "results.json")
+    dataset = results["config"]["dataset"]
+    source = _SPLITS[dataset][1] if split == "test" else _SPLITS[dataset][0]
+    by_id = {p.id: p for p in load_problems(dataset, source, data_dir=data_dir)}
+    return [by_id[i] for i in load_split(run / "splits" / f"{split}.json")]
+
+
+@dataclass
+class _Context:
+    """What decoding a condition needs from the run folder."""
+
+    bridge: Any
+    run: Path
+    directions: LayerDirections
+    fit: ActivationSet
+    fit_problems: list[Problem]
+    position: str
+    generation: GenerationConfig
+    token_states: dict[tuple[int, str], torch.Tensor]
+
+    @classmethod
+    def load(cls, bridge: Any, run: Path, data_dir: str | None) -> _Context:
+        results = read_json(run / "results.json")
+        return cls(
+            bridge=bridge,
+            run=run,
+            directions=LayerDirections.load(run / "directions"),
+            fit=ActivationSet.load(run / "fit" / "activations"),
+            fit_problems=_run_problems(run, "fit", data_dir),
+            position=results["config"]["position"],
+            generation=GenerationConfig(**read_json(run / "config.json")["generation"]),
+            token_states={},
+        )
+
+    def taus(self, d: LayerDirections, layers: tuple[int, ...], site: str, q: float):
+        """Per layer, the q-quantile of cos(h_t, v) of direction `d` over fit tokens (so an ALS
+        direction and its controls fire at the same rate on fit-like states)."""
+        out = []
+        for layer in layers:
+            if (layer, site) not in self.token_states:
+                aset = cache_activations(
+                    self.bridge,
+                    self.fit_problems,
+                    read_jsonl(self.run / "fit" / "cot.jsonl"),
+                    self.run / "sweep" / f"fit-trajectories-{layer}-{site}",
+                    CacheConfig(layers=(layer,), trajectory_layers=(layer,), site=site),
+                    progress=False,
+                )
+                states = torch.cat([t[:, 0].float() for t in aset.trajectories])
+                self.token_states[layer, site] = states
+            cos = torch.cosine_similarity(self.token_states[layer, site], d.vector(layer)[None])
+            out.append(2.0 if q >= 1 else float(torch.quantile(cos, q)))
+        return tuple(out)
+
+    def decode(self, cond: Condition, problems: list[Problem], out: Path) -> list[dict]:
+        """Decode `problems` under the condition's steering into `out` (resumable)."""
+        d = control_directions(self.directions, cond.direction, self.fit, self.position)
+        taus = self.taus(d, cond.layers, cond.site, cond.tau_quantile)
+        spec = SteeringSpec(
+            layers=cond.layers, alpha=cond.alpha, tau=taus, site=cond.site, rule=cond.rule
+        )
+        with steer(self.bridge, spec, d):
+            return run_cot(
+                self.bridge,
+                problems,
+                generation=self.generation,
+                out=out,
+                method=cond.name,
+                progress=False,
+            )
+
+
+def run_sweep(
+    bridge: Any, run: str | Path, cfg: SweepConfig = SweepConfig(), *, data_dir: str | None = None
+) -> list[dict[str, Any]]:
+    """Decode this shard's conditions on `cfg.split`; return the merged table of all shards."""
+    from tqdm.auto import tqdm
+
+    run = Path(run)
+    ctx = _Context.load(bridge, run, data_dir)
+    problems = _run_problems(run, cfg.split, data_dir)
+    base = run_cot(
+        bridge,
+        problems,
+        generation=ctx.generation,
+        out=run / "sweep" / cfg.split / "cot.jsonl",
+        progress=False,
+    )
+    grid = conditions(cfg, read_json(run / "results.json")["steering"]["layers"][0])
+    write_json(run / "sweep" / "grid.json", [asdict(c) | {"name": c.name} for c in grid])
+    i, n = (int(x) for x in cfg.shard.split("/"))
+    for cond in tqdm(grid[i::n], desc=f"sweep {cfg.shard}"):
+        ctx.decode(cond, problems, run / "sweep" / cfg.split / f"{cond.name}.jsonl")
+    return sweep_table(run, cfg.split, base)
+
+
+def sweep_table(run: Path, split: str, base: list[dict] | None = None) -> list[dict[str, Any]]:
+    """One row per condition found on disk for `split` (all shards merged), with diagnostics."""
+    run = Path(run)
+    grid = read_json(run / "sweep" / "grid.json")
+    base = base if base is not None else read_jsonl(run / "sweep" / split / "cot.jsonl")
+    base_ok = {r["id"]: r["correct"] for r in base}
+    table = []
+    for cond in grid:
+        rows = read_jsonl(run / "sweep" / split / f"{cond['name']}.jsonl")
+        if not rows or len(rows) < len(base):
+            continue  # not run here, or not finished (another shard, or interrupted)
+        k, n = sum(r["correct"] for r in rows), len(rows)
+        lo, hi = wilson_interval(k, n)
+        pc = paired_counts(base_ok, {r["id"]: r["correct"] for r in rows})
+        tokens = sum(r["generated_tokens"] for r in rows)
+        table.append(
+            {
+                **cond,
+                "layers": "+".join(map(str, cond["layers"])),
+                "split": split,
+                "n": n,
+                "accuracy": k / n,
+                "ci_low": lo,
+                "ci_high": hi,
+                "delta_vs_cot": (k - sum(base_ok.values())) / n,
+                "mcnemar_p": mcnemar_exact(pc["only_base"], pc["only_other"]),
+                "intervention_rate": sum(r["interventions"] for r in rows)
+                / max(1, tokens * len(cond["layers"])),
+                "gen_tokens": tokens / n,
+                "repetition": sum(repetition_rate(r["tokens"]) for r in rows) / n,
+            }
+        )
+    return table
+
+
+def select_and_test(
+    bridge: Any, run: str | Path, cfg: SweepConfig, *, data_dir: str | None = None
+) -> dict[str, Any]:
+    """Pick the best non-control validation condition (validation rows only), then decode it and
+    its controls at the same setting on the test split, beside the run's CoT test rows."""
+    run = Path(run)
+    val = [r for r in sweep_table(run, cfg.split) if r["direction"] == "als"]
+    if not val:
+        raise WorkbenchError(f"no finished sweep conditions on {cfg.split}; run `als sweep` first")
+    best = max(val, key=lambda r: (r["accuracy"], -r["alpha"], -r["intervention_rate"]))
+    keys = ("alpha", "tau_quantile", "site", "rule")
+    grid = read_json(run / "sweep" / "grid.json")
+    same = [
+        c
+        for c in grid
+        if all(c[k] == best[k] for k in keys) and "+".join(map(str, c["layers"])) == best["layers"]
+    ]
+    ctx = _Context.load(bridge, run, data_dir)
+    problems = _run_problems(run, "test", data_dir)
+    for c in same:
+        fields = {k: (tuple(v) if k == "layers" else v) for k, v in c.items() if k != "name"}
+        ctx.decode(Condition(**fields), problems, run / "sweep" / "test" / f"{c['name']}.jsonl")
+    names = {c["name"] for c in same}
+    base = read_jsonl(run / "test" / "cot.jsonl")
+    test = [r for r in sweep_table(run, "test", base) if r["name"] in names]
+    report = {"selected_on": cfg.split, "validation_best": best, "test": test}
+    write_json(run / "sweep" / "selection.json", report)
+    return report
