@@ -22,7 +22,7 @@ from workbench.plotting import (
 )
 from workbench.report import Section, write_report
 
-__all__ = ["build_run_report"]
+__all__ = ["build_run_report", "run_figures"]
 
 
 def _headline(results: dict[str, Any], selection: dict[str, Any]) -> str:
@@ -106,8 +106,8 @@ def _probe_section(run: Path, figs: dict[str, Any]) -> Section | None:
     return ("Which layers carry the direction (als probe)", text, [figs[n] for n in names], drift)
 
 
-def build_run_report(run: str | Path) -> Path:
-    """Write every figure of the run (HTML + PNG) and `report.html`; return the report's path."""
+def run_figures(run: str | Path) -> tuple[dict[str, Any], list[Section]]:
+    """Every figure of a run folder (by name) and the report's sections, built from disk."""
     run = Path(run)
     results = read_json(run / "results.json")
     selection = read_json(run / "selection.json")
@@ -200,7 +200,15 @@ def build_run_report(run: str | Path) -> Path:
             )
         )
     sections.append(("Configuration", "", [], [{k: str(v) for k, v in cfg.items()}]))
+    return figs, sections
+
+
+def build_run_report(run: str | Path) -> Path:
+    """Write every figure of the run (HTML + PNG) and `report.html`; return the report's path."""
+    run = Path(run)
+    figs, sections = run_figures(run)
     for name, fig in figs.items():
         save_figure(fig, run / "figures" / name)
-    title = f"ALS run: {results['model']} on {cfg['dataset']}"
+    results = read_json(run / "results.json")
+    title = f"ALS run: {results['model']} on {results['config']['dataset']}"
     return write_report(run / "report.html", title, sections)

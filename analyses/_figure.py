@@ -1,0 +1,41 @@
+"""Shared entry point of the analysis scripts: one named figure of a run folder, written to
+`figures/<name>.html` and `.png` (idempotent: rerunning overwrites it with the same content)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench.artifacts import save_figure
+from workbench.config import add_config_args, config_from_args
+from workbench.errors import WorkbenchError
+from workbench.run_report import run_figures
+
+
+@dataclass(frozen=True, kw_only=True)
+class FigureConfig:
+    """Where to read and write."""
+
+    run: str = "runs/als-gsm8k"
+    """Run folder written by `als run` (and `als probe` / `als sweep` / `als compare`)."""
+    out_dir: str = "figures"
+    """Folder for the figure files."""
+    name: str = ""
+    """Output file name (default: the script's name)."""
+
+
+def main(figure: str, out_name: str, needs: str, description: str) -> int:
+    parser = argparse.ArgumentParser(description=description)
+    add_config_args(parser, FigureConfig)
+    cfg = config_from_args(FigureConfig, parser.parse_args())
+    try:
+        figs, _ = run_figures(cfg.run)
+        if figure not in figs:
+            raise WorkbenchError(f"{cfg.run} has no data for {figure!r}: run `{needs}` first")
+        written = save_figure(figs[figure], Path(cfg.out_dir) / (cfg.name or out_name))
+    except WorkbenchError as exc:
+        print(f"error: {exc}")
+        return 2
+    print("wrote " + ", ".join(map(str, written)))
+    return 0
