@@ -1,6 +1,7 @@
 """cos(h_t, v) over decoding steps for correct, incorrect and steered generations.
 
-python analyses/drift_trajectories.py --run runs/als-gsm8k  # -> figures/drift_trajectories.html, .png
+python analyses/drift_trajectories.py --run runs/als-gsm8k
+    # -> figures/drift_trajectories.html, .png
 """
 
 import sys
