@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from workbench.data import load_problems
-from workbench.generation import GenerationConfig, decode
+from workbench.generation import GenerationConfig, decode, left_pad
 from workbench.models import ModelConfig, cache_root, embedded_model_dir, load_model
 from workbench.prompts import encode_prompts
 from workbench.runtime import resolve_device, resolve_dtype
@@ -60,18 +60,6 @@ def hf_folder(name: str) -> Path | str:
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def left_pad(
-    prompts: Sequence[Sequence[int]], pad_id: int, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for i, p in enumerate(prompts):
-        ids[i, width - len(p) :] = torch.tensor(p, dtype=torch.long)
-        mask[i, width - len(p) :] = 1
-    return ids.to(device), mask.to(device)
 
 
 def chunks(prompts: Sequence[Sequence[int]], size: int) -> list[Sequence[Sequence[int]]]:

@@ -19,10 +19,10 @@ import time
 import torch
 
 from workbench.baselines import SCConfig, run_self_consistency
-from workbench.cot import run_cot
+from workbench.cot import completion_from_row, run_cot
 from workbench.data import load_problems
 from workbench.directions import LayerDirections
-from workbench.generation import Completion, GenerationConfig
+from workbench.generation import GenerationConfig
 from workbench.grading import grade
 from workbench.latentseek import LatentSeekConfig, latentseek, oracle_reward, self_reward
 from workbench.models import ModelConfig, load_model
@@ -87,15 +87,7 @@ def main() -> None:
     start = time.perf_counter()
     correct = 0
     for problem, row in zip(problems, cot, strict=True):
-        initial = Completion(
-            tokens=tuple(row["tokens"]),
-            text=row["text"],
-            prompt_tokens=row["prompt_tokens"],
-            finish=row["finish"],
-            seconds=row["seconds"],
-            interventions=0,
-            steered_steps=(),
-        )
+        initial = completion_from_row(row)
         reward = oracle_reward(problem) if args.oracle else self_reward(bridge, problem, ls_cfg)
         prompt = encode_prompts(bridge.tokenizer, [problem.question])[0]
         res = latentseek(bridge, prompt, initial, reward, ls_cfg, generation=gen)

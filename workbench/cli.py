@@ -149,21 +149,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_probe(args: argparse.Namespace) -> int:
+def _add_run_dir_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="folder written by `als run`")
+    p.add_argument("--device", default=None, help="override the run's device")
+    p.add_argument("--dtype", default=None, help="override the run's dtype")
+    p.add_argument("--data-dir", default=None, help="folder with the JSONL files")
+
+
+def _run_bridge(args: argparse.Namespace) -> tuple[Path, object]:
+    """The run folder of `args.run_dir`, and its model loaded with any device/dtype override."""
     from workbench.artifacts import read_json
     from workbench.models import ModelConfig, load_model
+
+    run = Path(args.run_dir)
+    if not (run / "results.json").exists() or not (run / "config.json").exists():
+        raise WorkbenchError(f"{run} is not a finished `als run` folder (run `als run` first)")
+    saved = read_json(run / "config.json")["model"]
+    overrides = {k: v for k, v in (("device", args.device), ("dtype", args.dtype)) if v}
+    return run, load_model(ModelConfig(**{**saved, **overrides}))
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
     from workbench.probe_run import ProbeRunConfig, probe_run
     from workbench.run_report import build_run_report
 
-    run = Path(args.run_dir)
-    if not (run / "config.json").exists():
-        raise WorkbenchError(f"{run} is not a run folder of `als run` (no config.json)")
-    saved = read_json(run / "config.json")["model"]
-    model_cfg = ModelConfig(
-        **{**saved, **{k: v for k, v in (("device", args.device), ("dtype", args.dtype)) if v}}
-    )
     cfg = config_from_args(ProbeRunConfig, args)
-    summary = probe_run(load_model(model_cfg), run, cfg, data_dir=args.data_dir)
+    run, bridge = _run_bridge(args)
+    summary = probe_run(bridge, run, cfg, data_dir=args.data_dir)
     report = build_run_report(run)
     b = summary["best_auroc"]
     print(
@@ -181,20 +193,12 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from workbench.artifacts import read_json
     from workbench.compare import CompareConfig, run_compare
-    from workbench.models import ModelConfig, load_model
     from workbench.run_report import build_run_report
 
-    run = Path(args.run_dir)
-    if not (run / "config.json").exists():
-        raise WorkbenchError(f"{run} is not a run folder of `als run` (no config.json)")
-    saved = read_json(run / "config.json")["model"]
-    overrides = {k: v for k, v in (("device", args.device), ("dtype", args.dtype)) if v}
     cfg = config_from_args(CompareConfig, args)
-    table = run_compare(
-        load_model(ModelConfig(**{**saved, **overrides})), run, cfg, data_dir=args.data_dir
-    )
+    run, bridge = _run_bridge(args)
+    table = run_compare(bridge, run, cfg, data_dir=args.data_dir)
     for r in table:
         eas = "n/a" if r["eas"] is None else f"{r['eas']:.3f}"
         speed = "" if r["als_speedup"] is None else f", ALS {r['als_speedup']:.2f}x faster"
@@ -208,18 +212,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from workbench.artifacts import read_json
-    from workbench.models import ModelConfig, load_model
     from workbench.run_report import build_run_report
     from workbench.sweeps import SweepConfig, run_sweep, select_and_test
 
-    run = Path(args.run_dir)
-    if not (run / "results.json").exists():
-        raise WorkbenchError(f"{run} is not a finished `als run` folder (no results.json)")
-    saved = read_json(run / "config.json")["model"]
-    overrides = {k: v for k, v in (("device", args.device), ("dtype", args.dtype)) if v}
-    bridge = load_model(ModelConfig(**{**saved, **overrides}))
     cfg = config_from_args(SweepConfig, args)
+    run, bridge = _run_bridge(args)
     table = run_sweep(bridge, run, cfg, data_dir=args.data_dir)
     for r in table:
         print(
@@ -293,10 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
         "trajectories of cos(h_t, v) for CoT and ALS, and a PCA plane, for a folder made by "
         "`als run`; adds figures and a section to its report.html.",
     )
-    probe.add_argument("run_dir", help="folder written by `als run`")
-    probe.add_argument("--device", default=None, help="override the run's device")
-    probe.add_argument("--dtype", default=None, help="override the run's dtype")
-    probe.add_argument("--data-dir", default=None, help="folder with the JSONL files")
+    _add_run_dir_args(probe)
     add_config_args(probe, ProbeRunConfig)
     probe.set_defaults(func=cmd_probe)
 
@@ -309,10 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
         "paired tests vs CoT, seconds, tokens and passes per problem, speed-up of ALS, and the "
         "efficiency-accuracy score (accuracy gained per unit of extra relative compute over CoT).",
     )
-    compare.add_argument("run_dir", help="folder written by `als run`")
-    compare.add_argument("--device", default=None, help="override the run's device")
-    compare.add_argument("--dtype", default=None, help="override the run's dtype")
-    compare.add_argument("--data-dir", default=None, help="folder with the JSONL files")
+    _add_run_dir_args(compare)
     add_config_args(compare, CompareConfig)
     compare.set_defaults(func=cmd_compare)
 
@@ -327,10 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
         "whose rows merge. --select then picks the best validation condition and evaluates only "
         "it and its controls on the test split.",
     )
-    sweep.add_argument("run_dir", help="folder written by `als run`")
-    sweep.add_argument("--device", default=None, help="override the run's device")
-    sweep.add_argument("--dtype", default=None, help="override the run's dtype")
-    sweep.add_argument("--data-dir", default=None, help="folder with the JSONL files")
+    _add_run_dir_args(sweep)
     sweep.add_argument("--select", action="store_true", help="select on validation, then test")
     add_config_args(sweep, SweepConfig)
     sweep.set_defaults(func=cmd_sweep)

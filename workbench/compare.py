@@ -24,10 +24,11 @@ from tqdm.auto import tqdm
 
 from workbench.artifacts import append_jsonl, read_json, read_jsonl, write_json
 from workbench.baselines import SCConfig, run_self_consistency
+from workbench.cot import completion_from_row
 from workbench.data import Problem, load_problems, load_split
 from workbench.errors import WorkbenchError
 from workbench.evaluation import mcnemar_exact, paired_counts, wilson_interval
-from workbench.generation import Completion, GenerationConfig
+from workbench.generation import GenerationConfig
 from workbench.grading import grade
 from workbench.latentseek import LatentSeekConfig, latentseek, oracle_reward, self_reward
 from workbench.prompts import encode_prompts
@@ -76,15 +77,7 @@ def _latentseek_rows(bridge, problems, cot_rows, cfg, generation, out: Path) -> 
     todo = [p for p in problems if p.id not in done]
     for problem in tqdm(todo, desc=f"latentseek-{cfg.latentseek_reward}"):
         row = cot[problem.id]
-        initial = Completion(
-            tokens=tuple(row["tokens"]),
-            text=row["text"],
-            prompt_tokens=row["prompt_tokens"],
-            finish=row["finish"],
-            seconds=row["seconds"],
-            interventions=0,
-            steered_steps=(),
-        )
+        initial = completion_from_row(row)
         prompt = encode_prompts(bridge.tokenizer, [problem.question])[0]
         reward = (
             oracle_reward(problem)

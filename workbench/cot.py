@@ -17,11 +17,11 @@ from tqdm.auto import tqdm
 
 from workbench.artifacts import append_jsonl, read_jsonl
 from workbench.data import Problem
-from workbench.generation import GenerationConfig, decode
+from workbench.generation import Completion, GenerationConfig, decode
 from workbench.grading import grade
 from workbench.prompts import PromptConfig, answer_complete, encode_prompts
 
-__all__ = ["run_cot"]
+__all__ = ["completion_from_row", "run_cot"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,19 @@ def _row(problem: Problem, completion: Any, method: str) -> dict[str, Any]:
         "text": completion.text,
         "tokens": list(completion.tokens),
     }
+
+
+def completion_from_row(row: dict[str, Any]) -> Completion:
+    """The `Completion` a row of `run_cot` was made from (e.g. to restart from a CoT answer)."""
+    return Completion(
+        tokens=tuple(row["tokens"]),
+        text=row["text"],
+        prompt_tokens=row["prompt_tokens"],
+        finish=row["finish"],
+        seconds=row["seconds"],
+        interventions=row.get("interventions", 0),
+        steered_steps=tuple(row.get("steered_steps", ())),
+    )
 
 
 def run_cot(
