@@ -3,9 +3,9 @@
 1. fit: greedy CoT on a fit split (GSM8K train, or the MATH pool), graded against gold answers;
    residuals cached at every layer.
 2. directions: per layer, success centroid minus failure centroid.
-3. selection, on a validation split disjoint from fit and test: candidate layers are the most
-   separable on the fit split; tau is set per layer as a quantile of cos(h_t, v_l) over the fit
-   generations' tokens (so 'tau quantile 0.5' fires on about half of fit-like tokens); each
+3. selection, on a validation split disjoint from fit and test: candidate layers are those with
+   the best cross-validated AUROC on the fit split; tau is set per layer as a quantile of
+   cos(h_t, v_l) over the fit generations' tokens (so 'tau quantile 0.5' fires on about half of fit-like tokens); each
    (layer, alpha, tau) condition is decoded on the validation split and the best accuracy wins
    (ties: smaller alpha, then fewer interventions).
 4. test: CoT and ALS (the selected condition only) on held-out test problems; accuracy with Wilson
@@ -32,6 +32,7 @@ from workbench.errors import WorkbenchError
 from workbench.evaluation import mcnemar_exact, paired_counts, summarize
 from workbench.generation import GenerationConfig
 from workbench.hooks import Site
+from workbench.probing import ProbeConfig, probe_layers
 from workbench.prompts import PromptConfig
 from workbench.run_report import build_run_report
 from workbench.steering import SteeringSpec, steer
@@ -62,7 +63,7 @@ class ALSRunConfig:
     site: Site = "resid_post"
     """Residual hook site for caching and steering."""
     n_candidate_layers: int = 2
-    """How many of the most separable fit-split layers enter the validation grid."""
+    """How many layers with the best cross-validated fit-split AUROC enter the validation grid."""
     candidate_layers: tuple[int, ...] | None = None
     """Explicit candidate layers (overrides n_candidate_layers)."""
     alphas: tuple[float, ...] = (0.1,)
@@ -187,8 +188,21 @@ def run_als(
     sep = separation(aset.at(cfg.position), aset.labels)
 
     # 3. selection on the validation split
+    # Rank layers by cross-validated AUROC on the fit split: with far fewer examples than
+    # dimensions the in-sample separation is inflated everywhere and ranks noise.
+    cv = [
+        r
+        for r in probe_layers(
+            aset.at(cfg.position),
+            aset.labels,
+            aset.layers,
+            ProbeConfig(n_bootstrap=200, shuffled_control=False),
+        )
+        if r["metric"] == "auroc"
+    ]
+    ranked = sorted(cv, key=lambda r: r["value"], reverse=True)
     candidates = cfg.candidate_layers or tuple(
-        sorted(int(i) for i in sep.abs().argsort(descending=True)[: cfg.n_candidate_layers])
+        sorted(r["layer"] for r in ranked[: cfg.n_candidate_layers])
     )
     traj = cache_activations(
         bridge,
@@ -260,6 +274,7 @@ def run_als(
         "test": table,
         "validation": {"cot": selection["val_cot"], "best": best},
     }
+    results["fit_cv_auroc"] = {str(r["layer"]): r["value"] for r in cv}
     results["fit_separation"] = {
         str(layer): float(v) for layer, v in zip(aset.layers, sep, strict=True)
     }
