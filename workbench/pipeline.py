@@ -6,8 +6,8 @@
 3. selection, on a validation split disjoint from fit and test: candidate layers are those with
    the best cross-validated AUROC on the fit split; tau is set per layer as a quantile of
    cos(h_t, v_l) over the fit generations' tokens (so 'tau quantile 0.5' fires on about half of
-   fit-like tokens); each (layer, alpha, tau) condition is decoded on the validation split and the best accuracy wins
-   (ties: smaller alpha, then fewer interventions).
+   fit-like tokens); each (layer, alpha, tau) condition is decoded on the validation split and
+   the best accuracy wins (ties: smaller alpha, then fewer interventions).
 4. test: CoT and ALS (the selected condition only) on held-out test problems; accuracy with Wilson
    CIs, exact McNemar test, tokens, seconds and intervention rate; figures and `report.html`.
 
