@@ -1,0 +1,66 @@
+"""Figure builders: a small tidy table in, the expected traces out (no I/O)."""
+
+from __future__ import annotations
+
+from workbench.plotting import (
+    accuracy_bars,
+    agreement_heatmap,
+    cosine_heatmap,
+    early_curve,
+    frontier,
+    layer_curve,
+    pca_scatter,
+    trajectory_plot,
+)
+
+
+def test_layer_curve_has_a_line_and_a_band_per_metric():
+    rows = [
+        {"layer": layer, "metric": m, "value": 0.5, "ci_low": 0.4, "ci_high": 0.6}
+        for layer in range(3)
+        for m in ("auroc", "auroc_shuffled")
+    ]
+    fig = layer_curve(rows)
+    lines = [t for t in fig.data if t.mode == "lines+markers"]
+    assert [t.name for t in lines] == ["auroc", "auroc_shuffled"]
+    assert len(fig.data) == 4 and list(lines[0].x) == [0, 1, 2]
+
+
+def test_trajectory_plot_marks_fired_steps():
+    bands = [
+        {"group": g, "step": s, "mean": 0.1, "ci_low": 0.0, "ci_high": 0.2}
+        for g in ("CoT correct", "ALS (steered)")
+        for s in range(4)
+    ]
+    fig = trajectory_plot(bands, fired=[{"step": 2, "mean": 0.1, "rate": 0.5}], tau=0.05)
+    names = [t.name for t in fig.data if t.name]
+    assert names == ["CoT correct", "ALS (steered)", "steering fired"]
+    assert list(fig.data[-1].x) == [2]
+
+
+def test_other_builders():
+    acc = [
+        {
+            "method": m,
+            "n": 10,
+            "accuracy": 0.3,
+            "ci_low": 0.1,
+            "ci_high": 0.6,
+            "sec_per_problem": 1.0 + i,
+        }
+        for i, m in enumerate(("cot", "als"))
+    ]
+    assert list(accuracy_bars(acc).data[0].x) == ["cot", "als"]
+    assert [t.name for t in frontier(acc).data] == ["cot", "als"]
+    assert cosine_heatmap([[1, 0], [0, 1]], [3, 7]).data[0].x == (3, 7)
+    early = [{"layer": 5, "k": k, "value": 0.6, "ci_low": 0.5, "ci_high": 0.7} for k in (1, "all")]
+    assert list(early_curve(early).data[0].x) == ["1", "all"]
+    pts = [{"x": 0, "y": 1, "group": "fit correct"}, {"x": 1, "y": 0, "group": "fit incorrect"}]
+    fig = pca_scatter(pts, [{"x": 0.5, "y": 0.5, "label": "success centroid"}])
+    assert [t.name for t in fig.data] == ["fit correct", "fit incorrect", "success centroid"]
+    verdicts = [
+        {"method": m, "id": i, "correct": c}
+        for m, cs in (("a", [1, 0]), ("b", [1, 1]))
+        for i, c in enumerate(cs)
+    ]
+    assert agreement_heatmap(verdicts).data[0].z[0][1] == 0.5
