@@ -189,6 +189,7 @@ def probe_run(
     )
     _write_rows(out / "pca_points.jsonl", pts)
     summary = _summary(layer_rows, early_rows, drift_cot + drift_als, layer, basis, cents)
+    summary["tau"] = float(spec.tau) if not isinstance(spec.tau, tuple) else float(spec.tau[0])
     write_json(out / "summary.json", summary)
     return summary
 

@@ -69,6 +69,7 @@ def _probe_section(run: Path, figs: dict[str, Any]) -> Section | None:
     figs["probe_trajectories"] = trajectory_plot(
         read_jsonl(probe / "trajectory_bands.jsonl"),
         fired=read_jsonl(probe / "steering_fired.jsonl"),
+        tau=summary.get("tau"),
         title=f"Cosine to the success direction at layer {steered} while decoding (test split)",
     )
     pts = read_jsonl(probe / "pca_points.jsonl")
