@@ -54,6 +54,8 @@ def main() -> None:
         for i, p in enumerate(problems)
     ]
     prompt_len = sum(len(x) for x in encode_prompts(bridge.tokenizer, [problems[0].question]))
+    with tempfile.TemporaryDirectory() as tmp:  # warm-up: page the weights in before measuring
+        cache_activations(bridge, problems[:8], rows, Path(tmp), CacheConfig(), progress=False)
     before = peak_rss_mb()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
