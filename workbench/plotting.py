@@ -37,6 +37,20 @@ def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
     return fig
 
 
+def _band(x: list, low: list, high: list, color: str) -> go.Scatter:
+    """A shaded 95% band between `low` and `high` (no legend entry, no hover)."""
+    return go.Scatter(
+        x=x + x[::-1],
+        y=high + low[::-1],
+        fill="toself",
+        fillcolor=color,
+        opacity=0.15,
+        line={"width": 0},
+        hoverinfo="skip",
+        showlegend=False,
+    )
+
+
 def layer_curve(
     rows: Sequence[Mapping[str, Any]], *, title: str = "Separation by layer", y_label: str = "value"
 ) -> go.Figure:
@@ -48,19 +62,7 @@ def layer_curve(
         color = _COLORS[i % len(_COLORS)]
         x = [r["layer"] for r in sub]
         if all(r.get("ci_low") is not None for r in sub):
-            fig.add_trace(
-                go.Scatter(
-                    x=x + x[::-1],
-                    y=[r["ci_high"] for r in sub] + [r["ci_low"] for r in sub][::-1],
-                    fill="toself",
-                    fillcolor=color,
-                    opacity=0.15,
-                    line={"width": 0},
-                    hoverinfo="skip",
-                    showlegend=False,
-                    name=f"{metric} 95% CI",
-                )
-            )
+            fig.add_trace(_band(x, [r["ci_low"] for r in sub], [r["ci_high"] for r in sub], color))
         fig.add_trace(
             go.Scatter(
                 x=x,
@@ -160,18 +162,7 @@ def trajectory_plot(
         sub = [b for b in bands if b["group"] == group]
         color = _COLORS[i % len(_COLORS)]
         x = [b["step"] for b in sub]
-        fig.add_trace(
-            go.Scatter(
-                x=x + x[::-1],
-                y=[b["ci_high"] for b in sub] + [b["ci_low"] for b in sub][::-1],
-                fill="toself",
-                fillcolor=color,
-                opacity=0.15,
-                line={"width": 0},
-                hoverinfo="skip",
-                showlegend=False,
-            )
-        )
+        fig.add_trace(_band(x, [b["ci_low"] for b in sub], [b["ci_high"] for b in sub], color))
         fig.add_trace(
             go.Scatter(
                 x=x, y=[b["mean"] for b in sub], mode="lines", name=group, line={"color": color}
