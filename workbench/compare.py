@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from workbench.artifacts import append_jsonl, read_json, read_jsonl, write_json
 from workbench.baselines import SCConfig, run_self_consistency
 from workbench.cot import completion_from_row
-from workbench.data import Problem, load_problems, load_split
+from workbench.data import EXPERIMENT_SPLITS, Problem, load_problems, load_split
 from workbench.errors import WorkbenchError
 from workbench.evaluation import mcnemar_exact, paired_counts, wilson_interval
 from workbench.generation import GenerationConfig
@@ -38,7 +38,6 @@ __all__ = ["METHODS", "CompareConfig", "efficiency_accuracy_score", "run_compare
 logger = logging.getLogger(__name__)
 
 METHODS = ("cot", "sc", "latentseek", "als")
-_TEST_SPLIT = {"gsm8k": "test", "math": "test"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,7 +128,9 @@ def run_compare(
     generation = GenerationConfig(**config["generation"])
     dataset = results["config"]["dataset"]
     ids = load_split(run / "splits" / "test.json")[: cfg.n_problems]
-    by_id = {p.id: p for p in load_problems(dataset, _TEST_SPLIT[dataset], data_dir=data_dir)}
+    by_id = {
+        p.id: p for p in load_problems(dataset, EXPERIMENT_SPLITS[dataset][1], data_dir=data_dir)
+    }
     problems: list[Problem] = [by_id[i] for i in ids]
     keep = set(ids)
     rows: dict[str, list[dict]] = {}

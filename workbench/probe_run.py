@@ -24,7 +24,7 @@ import torch
 
 from workbench.activations import CacheConfig, cache_activations
 from workbench.artifacts import append_jsonl, read_json, read_jsonl, write_json
-from workbench.data import Problem, load_problems, load_split
+from workbench.data import EXPERIMENT_SPLITS, Problem, load_problems, load_split
 from workbench.directions import LayerDirections
 from workbench.errors import WorkbenchError
 from workbench.probing import ProbeConfig, probe_layers
@@ -34,8 +34,6 @@ from workbench.steering import SteeringSpec, steer
 __all__ = ["ProbeRunConfig", "probe_run"]
 
 logger = logging.getLogger(__name__)
-
-_SPLITS = {"gsm8k": ("train", "test"), "math": ("pool", "test")}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,7 +75,7 @@ def probe_run(
     config = read_json(run / "config.json")
     dataset = results["config"]["dataset"]
     position_fit = results["config"]["position"]
-    fit_split, test_split = _SPLITS[dataset]
+    fit_split, test_split = EXPERIMENT_SPLITS[dataset]
     directions = LayerDirections.load(run / "directions")
     spec = SteeringSpec(**{**results["steering"], "layers": tuple(results["steering"]["layers"])})
     layer = spec.layers[0]

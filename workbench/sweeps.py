@@ -25,7 +25,7 @@ import torch
 from workbench.activations import ActivationSet, CacheConfig, cache_activations
 from workbench.artifacts import read_json, read_jsonl, write_json
 from workbench.cot import run_cot
-from workbench.data import Problem, load_problems, load_split
+from workbench.data import EXPERIMENT_SPLITS, Problem, load_problems, load_split
 from workbench.directions import LayerDirections, fit_directions
 from workbench.errors import WorkbenchError
 from workbench.evaluation import mcnemar_exact, paired_counts, repetition_rate, wilson_interval
@@ -41,8 +41,6 @@ __all__ = [
     "select_and_test",
     "sweep_table",
 ]
-
-_SPLITS = {"gsm8k": ("train", "test"), "math": ("pool", "test")}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -184,7 +182,7 @@ def control_directions(
 def _run_problems(run: Path, split: str, data_dir: str | None) -> list[Problem]:
     results = read_json(run / "results.json")
     dataset = results["config"]["dataset"]
-    source = _SPLITS[dataset][1] if split == "test" else _SPLITS[dataset][0]
+    source = EXPERIMENT_SPLITS[dataset][1] if split == "test" else EXPERIMENT_SPLITS[dataset][0]
     by_id = {p.id: p for p in load_problems(dataset, source, data_dir=data_dir)}
     return [by_id[i] for i in load_split(run / "splits" / f"{split}.json")]
 

@@ -4,10 +4,12 @@ tiny model solves nothing): outputs, resume, and splits that never touch the tes
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 import workbench.cot as cot
+from workbench.errors import WorkbenchError
 from workbench.generation import GenerationConfig
 from workbench.grading import Verdict
 from workbench.pipeline import ALSRunConfig, run_als
@@ -53,6 +55,10 @@ def test_als_run_end_to_end_and_resume(tiny_bridge, planted_grader, tmp_path):
     again = run_als(tiny_bridge, tmp_path, cfg, generation=gen, model_name="tiny")
     assert again["test"] == results["test"]
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.jsonl")} == before
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["model"] == {"name": "tiny"} and saved["als"]["n_test"] == 6
+    with pytest.raises(WorkbenchError, match="other settings"):
+        run_als(tiny_bridge, tmp_path, replace(cfg, alphas=(0.5,)), generation=gen)
 
 
 def test_probe_on_a_finished_run(tiny_bridge, planted_grader, tmp_path):
