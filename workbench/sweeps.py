@@ -23,10 +23,11 @@ from typing import Any
 import torch
 
 from workbench.activations import ActivationSet, CacheConfig, cache_activations
-from workbench.artifacts import read_json, read_jsonl, write_json
+from workbench.artifacts import append_jsonl, read_json, read_jsonl, write_json
 from workbench.cot import run_cot
 from workbench.data import EXPERIMENT_SPLITS, Problem, load_problems, load_split
 from workbench.directions import LayerDirections, fit_directions
+from workbench.effects import next_token_effects
 from workbench.errors import WorkbenchError
 from workbench.evaluation import mcnemar_exact, paired_counts, repetition_rate, wilson_interval
 from workbench.generation import GenerationConfig
@@ -65,6 +66,8 @@ class SweepConfig:
     """Run split the grid is decoded on (never 'test': use select_and_test)."""
     shard: str = "0/1"
     """'i/n': run only every n-th condition, starting at i."""
+    effects: bool = True
+    """Also measure KL and entropy change at steered steps (two teacher-forced passes each)."""
 
     def __post_init__(self) -> None:
         if self.split == "test":
@@ -234,15 +237,18 @@ class _Context:
             out.append(2.0 if q >= 1 else float(torch.quantile(cos, q)))
         return tuple(out)
 
-    def decode(self, cond: Condition, problems: list[Problem], out: Path) -> list[dict]:
-        """Decode `problems` under the condition's steering into `out` (resumable)."""
+    def decode(
+        self, cond: Condition, problems: list[Problem], out: Path, *, effects: bool = True
+    ) -> list[dict]:
+        """Decode `problems` under the condition's steering into `out` (resumable); with
+        `effects`, also the next-token effects at steered steps (`<out>.effects.jsonl`)."""
         d = control_directions(self.directions, cond.direction, self.fit, self.position)
         taus = self.taus(d, cond.layers, cond.site, cond.tau_quantile)
         spec = SteeringSpec(
             layers=cond.layers, alpha=cond.alpha, tau=taus, site=cond.site, rule=cond.rule
         )
         with steer(self.bridge, spec, d):
-            return run_cot(
+            rows = run_cot(
                 self.bridge,
                 problems,
                 generation=self.generation,
@@ -250,6 +256,29 @@ class _Context:
                 method=cond.name,
                 progress=False,
             )
+        if effects:
+            path = _effects_path(out)
+            done = {r["id"] for r in read_jsonl(path)}
+            todo = [r for r in rows if r["id"] not in done]
+            if todo:
+                append_jsonl(path, next_token_effects(self.bridge, problems, todo, spec, d))
+        return rows
+
+
+def _effects_path(rows_path: Path) -> Path:
+    return rows_path.with_name(rows_path.stem + ".effects.jsonl")
+
+
+def _effect_means(rows_path: Path) -> dict[str, float | None]:
+    """KL, entropy change and top-1 change averaged over all steered steps of a condition."""
+    effects = [e for e in read_jsonl(_effects_path(rows_path)) if e["n_steered"]]
+    steps = sum(e["n_steered"] for e in effects)
+    return {
+        f"{key}_at_steered": sum(e[key] * e["n_steered"] for e in effects) / steps
+        if steps
+        else None
+        for key in ("kl", "entropy_delta", "top1_changed")
+    }
 
 
 def run_sweep(
@@ -272,7 +301,8 @@ def run_sweep(
     write_json(run / "sweep" / "grid.json", [asdict(c) | {"name": c.name} for c in grid])
     i, n = (int(x) for x in cfg.shard.split("/"))
     for cond in tqdm(grid[i::n], desc=f"sweep {cfg.shard}"):
-        ctx.decode(cond, problems, run / "sweep" / cfg.split / f"{cond.name}.jsonl")
+        path = run / "sweep" / cfg.split / f"{cond.name}.jsonl"
+        ctx.decode(cond, problems, path, effects=cfg.effects)
     return sweep_table(run, cfg.split, base)
 
 
@@ -306,6 +336,7 @@ def sweep_table(run: Path, split: str, base: list[dict] | None = None) -> list[d
                 / max(1, tokens * len(cond["layers"])),
                 "gen_tokens": tokens / n,
                 "repetition": sum(repetition_rate(r["tokens"]) for r in rows) / n,
+                **_effect_means(run / "sweep" / split / f"{cond['name']}.jsonl"),
             }
         )
     return table
@@ -332,7 +363,8 @@ def select_and_test(
     problems = _run_problems(run, "test", data_dir)
     for c in same:
         fields = {k: (tuple(v) if k == "layers" else v) for k, v in c.items() if k != "name"}
-        ctx.decode(Condition(**fields), problems, run / "sweep" / "test" / f"{c['name']}.jsonl")
+        path = run / "sweep" / "test" / f"{c['name']}.jsonl"
+        ctx.decode(Condition(**fields), problems, path, effects=cfg.effects)
     names = {c["name"] for c in same}
     base = read_jsonl(run / "test" / "cot.jsonl")
     test = [r for r in sweep_table(run, "test", base) if r["name"] in names]

@@ -58,9 +58,13 @@ def test_sharded_interrupted_sweep_equals_one_pass(tiny_bridge, tiny_run, tmp_pa
     shutil.copytree(tiny_run, other)
     full = run_sweep(tiny_bridge, tiny_run, SWEEP)
     assert len(full) == len(conditions(SWEEP, 0)) == 2 * 4  # 2 alphas x (ALS + 3 controls)
+    for row in full:  # next-token effects measured wherever steering fired
+        fired = row["intervention_rate"] > 0
+        assert (row["kl_at_steered"] is not None) == fired
+        assert not fired or row["kl_at_steered"] >= 0
     first = run_sweep(tiny_bridge, other, SweepConfig(**{**SWEEP.__dict__, "shard": "0/2"}))
     assert len(first) == 4
-    victim = next((other / "sweep" / "val").glob("L*.jsonl"))
+    victim = next(p for p in (other / "sweep" / "val").glob("L*.jsonl") if "effects" not in p.name)
     victim.write_text(victim.read_text().splitlines()[0] + "\n")  # interrupted condition
     run_sweep(tiny_bridge, other, SweepConfig(**{**SWEEP.__dict__, "shard": "1/2"}))
     merged = run_sweep(tiny_bridge, other, SweepConfig(**{**SWEEP.__dict__, "shard": "0/2"}))
