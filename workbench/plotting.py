@@ -16,15 +16,14 @@ __all__ = [
     "frontier",
     "layer_curve",
     "pca_scatter",
-    "sweep_deltas",
-    "sweep_heatmaps",
     "trajectory_plot",
 ]
 
-_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#7f7f7f"]
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#7f7f7f"]
 
 
-def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
+def layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
+    """The house style (white template, fixed size, legend below), shared by figure modules."""
     fig.update_layout(
         title=title,
         xaxis_title=x,
@@ -59,7 +58,7 @@ def layer_curve(
     metrics = list(dict.fromkeys(r["metric"] for r in rows))
     for i, metric in enumerate(metrics):
         sub = sorted((r for r in rows if r["metric"] == metric), key=lambda r: r["layer"])
-        color = _COLORS[i % len(_COLORS)]
+        color = COLORS[i % len(COLORS)]
         x = [r["layer"] for r in sub]
         if all(r.get("ci_low") is not None for r in sub):
             fig.add_trace(_band(x, [r["ci_low"] for r in sub], [r["ci_high"] for r in sub], color))
@@ -72,7 +71,7 @@ def layer_curve(
                 line={"color": color},
             )
         )
-    return _layout(fig, title, "layer", y_label)
+    return layout(fig, title, "layer", y_label)
 
 
 def accuracy_bars(
@@ -91,11 +90,11 @@ def accuracy_bars(
             },
             text=[f"{r['accuracy']:.2f} (n={r['n']})" for r in rows],
             textposition="outside",
-            marker_color=_COLORS[: len(rows)],
+            marker_color=COLORS[: len(rows)],
         )
     )
     fig.update_yaxes(range=[0, 1])
-    return _layout(fig, title, "method", "accuracy")
+    return layout(fig, title, "method", "accuracy")
 
 
 def cosine_heatmap(
@@ -117,7 +116,7 @@ def cosine_heatmap(
             colorbar={"title": "cos"},
         )
     )
-    fig = _layout(fig, title, "layer", "layer")
+    fig = layout(fig, title, "layer", "layer")
     fig.update_layout(width=560, height=520)
     return fig
 
@@ -140,11 +139,11 @@ def early_curve(rows: Sequence[Mapping[str, Any]], *, title: str = "Early predic
                 },
                 mode="lines+markers",
                 name=f"layer {layer}",
-                line={"color": _COLORS[i % len(_COLORS)]},
+                line={"color": COLORS[i % len(COLORS)]},
             )
         )
     fig.add_hline(y=0.5, line_dash="dot", line_color="grey", annotation_text="chance")
-    return _layout(fig, title, "first k generated tokens", "AUROC (out of fold)")
+    return layout(fig, title, "first k generated tokens", "AUROC (out of fold)")
 
 
 def trajectory_plot(
@@ -160,7 +159,7 @@ def trajectory_plot(
     groups = list(dict.fromkeys(b["group"] for b in bands))
     for i, group in enumerate(groups):
         sub = [b for b in bands if b["group"] == group]
-        color = _COLORS[i % len(_COLORS)]
+        color = COLORS[i % len(COLORS)]
         x = [b["step"] for b in sub]
         fig.add_trace(_band(x, [b["ci_low"] for b in sub], [b["ci_high"] for b in sub], color))
         fig.add_trace(
@@ -182,7 +181,7 @@ def trajectory_plot(
         )
     if tau is not None:
         fig.add_hline(y=tau, line_dash="dash", line_color="grey", annotation_text="tau")
-    return _layout(fig, title, "generated token", "cos(h_t, v)")
+    return layout(fig, title, "generated token", "cos(h_t, v)")
 
 
 def pca_scatter(
@@ -205,7 +204,7 @@ def pca_scatter(
                 name=group,
                 text=[p.get("id", "") for p in sub],
                 opacity=0.7,
-                marker={"color": _COLORS[i % len(_COLORS)], "size": 7},
+                marker={"color": COLORS[i % len(COLORS)], "size": 7},
             )
         )
     for c in centroids:
@@ -220,7 +219,7 @@ def pca_scatter(
                 marker={"symbol": "star", "size": 16, "color": "black"},
             )
         )
-    return _layout(fig, title, *axis_labels)
+    return layout(fig, title, *axis_labels)
 
 
 def frontier(
@@ -243,11 +242,11 @@ def frontier(
                     "array": [r["ci_high"] - r["accuracy"]],
                     "arrayminus": [r["accuracy"] - r["ci_low"]],
                 },
-                marker={"size": 11, "color": _COLORS[i % len(_COLORS)]},
+                marker={"size": 11, "color": COLORS[i % len(COLORS)]},
             )
         )
     fig.update_xaxes(type="log")
-    return _layout(fig, title, "seconds per problem (log)", "accuracy")
+    return layout(fig, title, "seconds per problem (log)", "accuracy")
 
 
 def agreement_heatmap(
@@ -279,84 +278,6 @@ def agreement_heatmap(
             colorbar={"title": "agree"},
         )
     )
-    fig = _layout(fig, title, "method", "method")
+    fig = layout(fig, title, "method", "method")
     fig.update_layout(width=560, height=520)
     return fig
-
-
-def sweep_heatmaps(table: Sequence[Mapping[str, Any]], *, direction: str = "als") -> go.Figure:
-    """Accuracy over alpha x tau quantile, one panel per layer set (one direction kind)."""
-    from plotly.subplots import make_subplots
-
-    rows = [r for r in table if r["direction"] == direction]
-    sets = list(dict.fromkeys(r["layers"] for r in rows)) or ["-"]
-    fig = make_subplots(rows=1, cols=len(sets), subplot_titles=[f"layers {s}" for s in sets])
-    alphas = sorted({r["alpha"] for r in rows})
-    taus = sorted({r["tau_quantile"] for r in rows})
-    for j, s in enumerate(sets, 1):
-        z = [
-            [
-                next(
-                    (
-                        r["accuracy"]
-                        for r in rows
-                        if r["layers"] == s and r["alpha"] == a and r["tau_quantile"] == q
-                    ),
-                    None,
-                )
-                for a in alphas
-            ]
-            for q in taus
-        ]
-        fig.add_trace(
-            go.Heatmap(
-                z=z,
-                x=[str(a) for a in alphas],
-                y=[str(q) for q in taus],
-                zmin=0,
-                zmax=1,
-                colorscale="Viridis",
-                showscale=j == 1,
-                texttemplate="%{z:.2f}",
-            ),
-            row=1,
-            col=j,
-        )
-    fig.update_layout(
-        title=f"Validation accuracy over alpha x tau ({direction})",
-        template="plotly_white",
-        width=320 * len(sets) + 200,
-        height=420,
-    )
-    fig.update_xaxes(title_text="alpha (relative)")
-    fig.update_yaxes(title_text="tau quantile", col=1)
-    return fig
-
-
-def sweep_deltas(
-    table: Sequence[Mapping[str, Any]], *, title: str = "Accuracy change vs CoT"
-) -> go.Figure:
-    """Accuracy minus CoT per condition (with the condition's CI shifted alike), ALS vs controls,
-    against the intervention rate."""
-    fig = go.Figure()
-    kinds = list(dict.fromkeys(r["direction"].split(":")[0] for r in table))
-    for i, kind in enumerate(kinds):
-        sub = [r for r in table if r["direction"].split(":")[0] == kind]
-        fig.add_trace(
-            go.Scatter(
-                x=[r["intervention_rate"] for r in sub],
-                y=[r["delta_vs_cot"] for r in sub],
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": [r["ci_high"] - r["accuracy"] for r in sub],
-                    "arrayminus": [r["accuracy"] - r["ci_low"] for r in sub],
-                },
-                mode="markers",
-                name=kind,
-                text=[r["name"] for r in sub],
-                marker={"size": 9, "color": _COLORS[i % len(_COLORS)]},
-            )
-        )
-    fig.add_hline(y=0, line_dash="dot", line_color="grey")
-    return _layout(fig, title, "intervention rate", "accuracy - CoT accuracy")

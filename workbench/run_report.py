@@ -16,11 +16,16 @@ from workbench.plotting import (
     frontier,
     layer_curve,
     pca_scatter,
-    sweep_deltas,
-    sweep_heatmaps,
     trajectory_plot,
 )
 from workbench.report import Section, write_report
+from workbench.sweep_plots import (
+    rule_deltas,
+    sweep_by_alpha,
+    sweep_deltas,
+    sweep_frontier,
+    sweep_heatmaps,
+)
 
 __all__ = ["build_run_report", "run_figures"]
 
@@ -158,12 +163,16 @@ def run_figures(run: str | Path) -> tuple[dict[str, Any], list[Section]]:
     if probe is not None:
         sections.append(probe)
     if (run / "sweep" / "grid.json").exists():
-        from workbench.sweeps import sweep_table
+        from workbench.sweeps import cot_reference, sweep_table
 
         val = sweep_table(run, "val")
         if val:
+            cot = cot_reference(read_jsonl(run / "sweep" / "val" / "cot.jsonl"))
             figs["sweep_heatmap"] = sweep_heatmaps(val)
             figs["sweep_deltas"] = sweep_deltas(val, title="Validation: accuracy change vs CoT")
+            figs["sweep_rules"] = rule_deltas(val, title="Validation: update rules vs controls")
+            figs["sweep_by_alpha"] = sweep_by_alpha(val, cot=cot)
+            figs["sweep_frontier"] = sweep_frontier(val, cot=cot)
             selection = run / "sweep" / "selection.json"
             test = read_json(selection)["test"] if selection.exists() else []
             text = (
@@ -180,7 +189,16 @@ def run_figures(run: str | Path) -> tuple[dict[str, Any], list[Section]]:
                 (
                     "Ablations (als sweep)",
                     text,
-                    [figs["sweep_heatmap"], figs["sweep_deltas"]],
+                    [
+                        figs[k]
+                        for k in (
+                            "sweep_heatmap",
+                            "sweep_deltas",
+                            "sweep_rules",
+                            "sweep_by_alpha",
+                            "sweep_frontier",
+                        )
+                    ],
                     test or val,
                 )
             )

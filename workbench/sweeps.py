@@ -38,6 +38,7 @@ __all__ = [
     "SweepConfig",
     "conditions",
     "control_directions",
+    "cot_reference",
     "run_sweep",
     "select_and_test",
     "sweep_table",
@@ -66,10 +67,15 @@ class SweepConfig:
     """Run split the grid is decoded on (never 'test': use select_and_test)."""
     shard: str = "0/1"
     """'i/n': run only every n-th condition, starting at i."""
+    n_test: int | None = None
+    """Test problems the selected condition is decoded on (the first n of the run's test split;
+    None: all). A CPU-sized check; the paired test vs CoT uses the same problems."""
     effects: bool = True
     """Also measure KL and entropy change at steered steps (two teacher-forced passes each)."""
 
     def __post_init__(self) -> None:
+        if self.n_test is not None and self.n_test < 1:
+            raise WorkbenchError(f"n_test must be >= 1 (or None for all), not {self.n_test}")
         if self.split == "test":
             raise WorkbenchError(
                 "sweeps run on validation data; the test split is reached only "
@@ -306,6 +312,22 @@ def run_sweep(
     return sweep_table(run, cfg.split, base)
 
 
+def cot_reference(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The CoT rows of a split summarised like a sweep condition (the figures' reference)."""
+    k, n = sum(r["correct"] for r in rows), len(rows)
+    lo, hi = wilson_interval(k, n)
+    return {
+        "method": "cot",
+        "n": n,
+        "accuracy": k / n if n else float("nan"),
+        "ci_low": lo,
+        "ci_high": hi,
+        "gen_tokens": sum(r["generated_tokens"] for r in rows) / max(1, n),
+        "sec_per_problem": sum(r["seconds"] for r in rows) / max(1, n),
+        "repetition": sum(repetition_rate(r["tokens"]) for r in rows) / max(1, n),
+    }
+
+
 def sweep_table(run: Path, split: str, base: list[dict] | None = None) -> list[dict[str, Any]]:
     """One row per condition found on disk for `split` (all shards merged), with diagnostics."""
     run = Path(run)
@@ -314,7 +336,11 @@ def sweep_table(run: Path, split: str, base: list[dict] | None = None) -> list[d
     base_ok = {r["id"]: r["correct"] for r in base}
     table = []
     for cond in grid:
-        rows = read_jsonl(run / "sweep" / split / f"{cond['name']}.jsonl")
+        rows = [
+            r
+            for r in read_jsonl(run / "sweep" / split / f"{cond['name']}.jsonl")
+            if r["id"] in base_ok
+        ]
         if not rows or len(rows) < len(base):
             continue  # not run here, or not finished (another shard, or interrupted)
         k, n = sum(r["correct"] for r in rows), len(rows)
@@ -335,6 +361,7 @@ def sweep_table(run: Path, split: str, base: list[dict] | None = None) -> list[d
                 "intervention_rate": sum(r["interventions"] for r in rows)
                 / max(1, tokens * len(cond["layers"])),
                 "gen_tokens": tokens / n,
+                "sec_per_problem": sum(r["seconds"] for r in rows) / n,
                 "repetition": sum(repetition_rate(r["tokens"]) for r in rows) / n,
                 **_effect_means(run / "sweep" / split / f"{cond['name']}.jsonl"),
             }
@@ -360,13 +387,14 @@ def select_and_test(
         if all(c[k] == best[k] for k in keys) and "+".join(map(str, c["layers"])) == best["layers"]
     ]
     ctx = _Context.load(bridge, run, data_dir)
-    problems = _run_problems(run, "test", data_dir)
+    problems = _run_problems(run, "test", data_dir)[: cfg.n_test]
     for c in same:
         fields = {k: (tuple(v) if k == "layers" else v) for k, v in c.items() if k != "name"}
         path = run / "sweep" / "test" / f"{c['name']}.jsonl"
         ctx.decode(Condition(**fields), problems, path, effects=cfg.effects)
     names = {c["name"] for c in same}
-    base = read_jsonl(run / "test" / "cot.jsonl")
+    keep = {p.id for p in problems}
+    base = [r for r in read_jsonl(run / "test" / "cot.jsonl") if r["id"] in keep]
     test = [r for r in sweep_table(run, "test", base) if r["name"] in names]
     report = {"selected_on": cfg.split, "validation_best": best, "test": test}
     write_json(run / "sweep" / "selection.json", report)

@@ -50,7 +50,7 @@ SWEEP = SweepConfig(alphas=(0.1, 0.5), controls=("random", "shuffled", "negated"
 
 
 def _strip(table):
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in table]
+    return [{k: v for k, v in r.items() if k not in ("seconds", "sec_per_problem")} for r in table]
 
 
 def test_sharded_interrupted_sweep_equals_one_pass(tiny_bridge, tiny_run, tmp_path):
@@ -89,7 +89,14 @@ def test_selection_reads_validation_only(tiny_bridge, tiny_run):
     (tiny_run / "sweep" / "test" / f"{decoy['name']}.jsonl").write_text(
         "".join(
             json.dumps(
-                {"id": i, "correct": True, "generated_tokens": 1, "interventions": 0, "tokens": [1]}
+                {
+                    "id": i,
+                    "correct": True,
+                    "generated_tokens": 1,
+                    "interventions": 0,
+                    "tokens": [1],
+                    "seconds": 0.1,
+                }
             )
             + "\n"
             for i in ids
@@ -134,4 +141,7 @@ def test_report_has_the_sweep_section(tiny_bridge, tiny_run):
     from workbench.run_report import build_run_report
 
     run_sweep(tiny_bridge, tiny_run, SweepConfig(alphas=(0.1,), controls=("negated",)))
-    assert "Ablations (als sweep)" in build_run_report(tiny_run).read_text()
+    html = build_run_report(tiny_run).read_text()
+    assert "Ablations (als sweep)" in html
+    for name in ("sweep_rules", "sweep_by_alpha", "sweep_frontier"):
+        assert (tiny_run / "figures" / f"{name}.html").exists()
