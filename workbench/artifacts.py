@@ -82,7 +82,8 @@ def save_figure(
     stem = Path(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     html = stem.with_suffix(".html")
-    fig.write_html(html, include_plotlyjs="cdn")
+    # a fixed div id (not plotly's random one): rewriting a figure gives the same bytes
+    fig.write_html(html, include_plotlyjs="cdn", div_id=stem.name)
     written = [html]
     if png:
         try:

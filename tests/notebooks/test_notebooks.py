@@ -55,3 +55,29 @@ def test_notebook_runs_in_smoke_mode(path, shared_dir, monkeypatch):
         if o.output_type == "error"
     ]
     assert not errors
+
+
+ANALYSES = sorted((Path(__file__).parents[2] / "analyses").glob("[!_]*.py"))
+
+
+@pytest.mark.parametrize("script", ANALYSES, ids=lambda p: p.stem)
+def test_analysis_script_regenerates_its_figure(script, shared_dir, monkeypatch, tmp_path):
+    """On the toy run that the notebooks above left (after probe, sweep and compare)."""
+    import runpy
+    import sys
+
+    run = shared_dir / "run-toy"
+    if not (run / "compare" / "table.json").exists():
+        pytest.skip("needs the toy run that the notebook tests make (run the whole module)")
+    monkeypatch.setenv("ALS_PNG", "0")
+    monkeypatch.syspath_prepend(str(script.parent))
+    argv = [str(script), "--run", str(run), "--out-dir", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(script), run_name="__main__")
+    assert done.value.code == 0
+    assert (tmp_path / f"{script.stem}.html").stat().st_size > 1000
+    first = (tmp_path / f"{script.stem}.html").read_bytes()
+    with pytest.raises(SystemExit):  # idempotent: a rerun writes the same file
+        runpy.run_path(str(script), run_name="__main__")
+    assert (tmp_path / f"{script.stem}.html").read_bytes() == first
