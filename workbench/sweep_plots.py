@@ -30,6 +30,28 @@ def _ci(sub: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _by_kind(
+    table: Sequence[Mapping[str, Any]], x: str, y: str, *, grouped: bool = False
+) -> list[go.Scatter]:
+    """One marker trace per direction kind: `y` (with the accuracy CI) against `x`."""
+    traces = []
+    for i, kind in enumerate(dict.fromkeys(map(_kind, table))):
+        sub = [r for r in table if _kind(r) == kind]
+        traces.append(
+            go.Scatter(
+                x=[r[x] for r in sub],
+                y=[r[y] for r in sub],
+                error_y=_ci(sub),
+                mode="markers",
+                name=kind,
+                text=[r["name"] for r in sub],
+                marker={"size": 9, "color": COLORS[i % len(COLORS)]},
+                offsetgroup=kind if grouped else None,
+            )
+        )
+    return traces
+
+
 def sweep_heatmaps(table: Sequence[Mapping[str, Any]], *, direction: str = "als") -> go.Figure:
     """Accuracy over alpha x tau quantile, one panel per layer set (one direction kind)."""
     rows = [r for r in table if r["direction"] == direction]
@@ -82,21 +104,7 @@ def sweep_deltas(
 ) -> go.Figure:
     """Accuracy minus CoT per condition (with the condition's CI shifted alike), ALS vs controls,
     against the intervention rate."""
-    fig = go.Figure()
-    kinds = list(dict.fromkeys(map(_kind, table)))
-    for i, kind in enumerate(kinds):
-        sub = [r for r in table if _kind(r) == kind]
-        fig.add_trace(
-            go.Scatter(
-                x=[r["intervention_rate"] for r in sub],
-                y=[r["delta_vs_cot"] for r in sub],
-                error_y=_ci(sub),
-                mode="markers",
-                name=kind,
-                text=[r["name"] for r in sub],
-                marker={"size": 9, "color": COLORS[i % len(COLORS)]},
-            )
-        )
+    fig = go.Figure(_by_kind(table, "intervention_rate", "delta_vs_cot"))
     fig.add_hline(y=0, line_dash="dot", line_color="grey")
     return layout(fig, title, "intervention rate", "accuracy - CoT accuracy")
 
@@ -106,23 +114,8 @@ def rule_deltas(
 ) -> go.Figure:
     """Per update rule (x), every condition's accuracy minus CoT with its 95% CI, coloured by
     direction: the ALS direction beside its controls at the same settings."""
-    fig = go.Figure()
     rules = list(dict.fromkeys(r["rule"] for r in table))
-    kinds = list(dict.fromkeys(map(_kind, table)))
-    for i, kind in enumerate(kinds):
-        sub = [r for r in table if _kind(r) == kind]
-        fig.add_trace(
-            go.Scatter(
-                x=[r["rule"] for r in sub],
-                y=[r["delta_vs_cot"] for r in sub],
-                error_y=_ci(sub),
-                mode="markers",
-                name=kind,
-                text=[r["name"] for r in sub],
-                marker={"size": 9, "color": COLORS[i % len(COLORS)]},
-                offsetgroup=kind,
-            )
-        )
+    fig = go.Figure(_by_kind(table, "rule", "delta_vs_cot", grouped=True))
     fig.update_layout(scattermode="group")
     fig.update_xaxes(categoryorder="array", categoryarray=rules)
     fig.add_hline(y=0, line_dash="dot", line_color="grey")
@@ -187,21 +180,7 @@ def sweep_frontier(
 ) -> go.Figure:
     """Accuracy (95% CI) against generated tokens per problem, one point per condition, coloured
     by direction kind; `cot` (accuracy, ci_low, ci_high, gen_tokens) is the reference point."""
-    fig = go.Figure()
-    kinds = list(dict.fromkeys(map(_kind, table)))
-    for i, kind in enumerate(kinds):
-        sub = [r for r in table if _kind(r) == kind]
-        fig.add_trace(
-            go.Scatter(
-                x=[r["gen_tokens"] for r in sub],
-                y=[r["accuracy"] for r in sub],
-                error_y=_ci(sub),
-                mode="markers",
-                name=kind,
-                text=[r["name"] for r in sub],
-                marker={"size": 9, "color": COLORS[i % len(COLORS)]},
-            )
-        )
+    fig = go.Figure(_by_kind(table, "gen_tokens", "accuracy"))
     if cot is not None:
         fig.add_trace(
             go.Scatter(
