@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--run", default=None, help="als run folder to take the direction from")
     parser.add_argument("--oracle", action="store_true", help="LatentSeek with the gold reward")
+    parser.add_argument("--iters", type=int, default=10, help="LatentSeek's iteration cap")
     parser.add_argument("--verifier-tokens", type=int, default=256, help="cap per verification")
     args = parser.parse_args()
 
@@ -82,7 +83,9 @@ def main() -> None:
     acc[f"sc@{args.k}"] = sum(r["correct"] for r in sc) / len(sc)
 
     ls_cfg = LatentSeekConfig(
-        reward="oracle" if args.oracle else "self", verifier_max_new_tokens=args.verifier_tokens
+        reward="oracle" if args.oracle else "self",
+        verifier_max_new_tokens=args.verifier_tokens,
+        max_iters=args.iters,
     )
     start = time.perf_counter()
     correct = 0
