@@ -148,14 +148,7 @@ def _batch_states(
     ids, mask = torch.cat([p_ids, g_ids], dim=1), torch.cat([p_mask, g_mask], dim=1)
     gen_mask = torch.cat([torch.zeros_like(p_mask), g_mask], dim=1).float()
     gen_mask[gen_len == 0, n_prompt - 1] = 1.0  # no generated token: fall back to the prompt's end
-    step = DecodeStep(
-        rows=torch.arange(len(prompts)),
-        n_prompt=n_prompt,
-        offset=0,
-        new_from=0,
-        counts=torch.zeros(len(prompts), dtype=torch.long, device=device),
-        fired_last=torch.zeros(len(prompts), dtype=torch.bool, device=device),
-    )
+    step = DecodeStep.whole_sequence(len(prompts), n_prompt, device)
     last: dict[int, Tensor] = {}
     mean: dict[int, Tensor] = {}
     traj: dict[int, Tensor] = {}

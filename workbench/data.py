@@ -231,6 +231,24 @@ def _default_data_dir() -> tuple[Path, bool]:
     return (shared if shared.is_dir() else Path("data")), False
 
 
+def _load_files(
+    dataset: str, split: str, name: str, data_dir: str | Path | None, source: str
+) -> tuple[Problem, ...]:
+    """The problems of a file-backed split: local JSONL, or the Hub (see `load_problems`)."""
+    root, chosen = (Path(data_dir), True) if data_dir is not None else _default_data_dir()
+    root = root.expanduser().resolve()
+    missing = [root / rel for rel in _FILES[dataset, split] if not (root / rel).is_file()]
+    if source == "hub" or (source == "auto" and missing and not chosen):
+        if source == "auto":
+            logger.info("no local %s under %s; trying the Hugging Face Hub", name, root)
+        problems = _cached(dataset, split, None)
+    elif missing:
+        raise WorkbenchError(f"data file {missing[0]} not found for {name}; {_HINT}")
+    else:
+        problems = _cached(dataset, split, root)
+    return problems
+
+
 def load_problems(
     dataset: str,
     split: str,
@@ -262,20 +280,8 @@ def load_problems(
         from workbench.toy import toy_problems
 
         problems = tuple(toy_problems(split))
-        if limit is not None and limit > len(problems):
-            raise WorkbenchError(f"--limit {limit} exceeds the {len(problems)} problems of {name}")
-        return list(problems[:limit])
-    root, chosen = (Path(data_dir), True) if data_dir is not None else _default_data_dir()
-    root = root.expanduser().resolve()
-    missing = [root / rel for rel in _FILES[dataset, split] if not (root / rel).is_file()]
-    if source == "hub" or (source == "auto" and missing and not chosen):
-        if source == "auto":
-            logger.info("no local %s under %s; trying the Hugging Face Hub", name, root)
-        problems = _cached(dataset, split, None)
-    elif missing:
-        raise WorkbenchError(f"data file {missing[0]} not found for {name}; {_HINT}")
     else:
-        problems = _cached(dataset, split, root)
+        problems = _load_files(dataset, split, name, data_dir, source)
     if limit is not None and limit > len(problems):
         raise WorkbenchError(f"--limit {limit} exceeds the {len(problems)} problems of {name}")
     return list(problems[:limit])

@@ -42,14 +42,7 @@ def distribution_shift(
 
 
 def _logits(bridge: Any, ids: Tensor, keep: Tensor, n_prompt: int) -> tuple[Tensor, int]:
-    step = DecodeStep(
-        rows=torch.zeros(1, dtype=torch.long),
-        n_prompt=n_prompt,
-        offset=0,
-        new_from=0,
-        counts=torch.zeros(1, dtype=torch.long, device=ids.device),
-        fired_last=torch.zeros(1, dtype=torch.bool, device=ids.device),
-    )
+    step = DecodeStep.whole_sequence(1, n_prompt, ids.device)
     with publish_step(step):
         logits = bridge(ids, return_type="logits", logits_to_keep=keep)
     return logits[0], int(step.counts.sum())

@@ -107,6 +107,20 @@ class DecodeStep:
     extras: dict[str, Any] = field(default_factory=dict)
     """Free slot for interventions that need per-step scratch space."""
 
+    @classmethod
+    def whole_sequence(cls, n_rows: int, n_prompt: int, device: torch.device) -> DecodeStep:
+        """A single pass over prompts (left-padded to `n_prompt`) and their generated tokens,
+        every position new: what a teacher-forced replay publishes so that hooks see the same
+        prompt/generated split as while decoding."""
+        return cls(
+            rows=torch.arange(n_rows),
+            n_prompt=n_prompt,
+            offset=0,
+            new_from=0,
+            counts=torch.zeros(n_rows, dtype=torch.long, device=device),
+            fired_last=torch.zeros(n_rows, dtype=torch.bool, device=device),
+        )
+
     def generated_mask(self, seq_len: int, device: torch.device) -> Bool[Tensor, " pos"]:
         """Which of the `seq_len` positions of this pass are generated tokens."""
         return torch.arange(self.offset, self.offset + seq_len, device=device) >= self.n_prompt

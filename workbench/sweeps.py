@@ -29,7 +29,13 @@ from workbench.data import EXPERIMENT_SPLITS, Problem, load_problems, load_split
 from workbench.directions import LayerDirections, fit_directions
 from workbench.effects import next_token_effects
 from workbench.errors import WorkbenchError
-from workbench.evaluation import mcnemar_exact, paired_counts, repetition_rate, wilson_interval
+from workbench.evaluation import (
+    mcnemar_exact,
+    paired_counts,
+    repetition_rate,
+    summarize,
+    wilson_interval,
+)
 from workbench.generation import GenerationConfig
 from workbench.steering import RULES, SteeringSpec, steer
 
@@ -314,17 +320,13 @@ def run_sweep(
 
 def cot_reference(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The CoT rows of a split summarised like a sweep condition (the figures' reference)."""
-    k, n = sum(r["correct"] for r in rows), len(rows)
-    lo, hi = wilson_interval(k, n)
+    s = summarize(rows)
     return {
         "method": "cot",
-        "n": n,
-        "accuracy": k / n if n else float("nan"),
-        "ci_low": lo,
-        "ci_high": hi,
-        "gen_tokens": sum(r["generated_tokens"] for r in rows) / max(1, n),
-        "sec_per_problem": sum(r["seconds"] for r in rows) / max(1, n),
-        "repetition": sum(repetition_rate(r["tokens"]) for r in rows) / max(1, n),
+        **{k: s[k] for k in ("n", "accuracy", "ci_low", "ci_high")},
+        "gen_tokens": s["mean_generated_tokens"],
+        "sec_per_problem": s["seconds_per_problem"],
+        "repetition": sum(repetition_rate(r["tokens"]) for r in rows) / max(1, len(rows)),
     }
 
 
