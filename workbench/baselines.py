@@ -2,13 +2,16 @@
 
 Self-Consistency uses the same batched, KV-cached `decode` as CoT and ALS: the k samples of a
 problem are k sequences with their own seeds (problem index x k + j), so a problem's samples do
-not depend on the batch it lands in. Answers vote by the grader's equivalence: two answers that
-`answers_equivalent` deems equal are one candidate. Ties go to the candidate whose first vote came
+not depend on the batch it lands in. Samples of consecutive problems share batches, so every batch
+holds `batch_size` sequences, as CoT's do (a batch of k alone would make SC look dearer than it
+is). Answers vote by the grader's equivalence: two answers that `answers_equivalent` deems equal
+are one candidate. Ties go to the candidate whose first vote came
 earliest (a deterministic rule). Costs are summed over the k samples.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -90,12 +93,13 @@ def run_self_consistency(
     method = f"sc@{cfg.k}"
     done = {r["id"]: r for r in read_jsonl(out)} if out is not None else {}
     todo = [(i, p) for i, p in enumerate(problems) if p.id not in done]
-    per_batch = max(1, generation.batch_size // cfg.k)  # problems whose samples fill one batch
+    # Problems per chunk: the fewest whose samples fill whole batches (written after each chunk).
+    per_chunk = math.lcm(generation.batch_size, cfg.k) // cfg.k
     bar = tqdm(
         total=len(problems), initial=len(problems) - len(todo), desc=method, disable=not progress
     )
-    for lo in range(0, len(todo), per_batch):
-        chunk = todo[lo : lo + per_batch]
+    for lo in range(0, len(todo), per_chunk):
+        chunk = todo[lo : lo + per_chunk]
         ids = encode_prompts(bridge.tokenizer, [p.question for _, p in chunk], prompt)
         prompts = [ids[c] for c in range(len(chunk)) for _ in range(cfg.k)]
         seeds = [i * cfg.k + j for i, _ in chunk for j in range(cfg.k)]

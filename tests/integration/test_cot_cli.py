@@ -83,11 +83,12 @@ def test_self_consistency_samples_and_resumes(tiny_bridge, tiny_problems, tmp_pa
     assert [r["method"] for r in rows] == ["sc@3"] * 4
     assert all(len(r["sample_answers"]) == 3 and r["generated_tokens"] <= 18 for r in rows)
     # samples differ across j (own seeds) and are reproducible with a different batching
+    # (batch 4, k 3: samples of two problems share a batch)
     again = run_self_consistency(
         tiny_bridge,
         tiny_problems[:4],
         SCConfig(k=3),
-        generation=GenerationConfig(max_new_tokens=6, batch_size=3),
+        generation=GenerationConfig(max_new_tokens=6, batch_size=4),
         progress=False,
     )
     assert [r["sample_answers"] for r in again] == [r["sample_answers"] for r in rows]
