@@ -3,8 +3,10 @@
 Every method decodes with the same batched, KV-cached `decode` and is accounted the same way:
 seconds per problem (wall time of its batches shared over their sequences), generated tokens per
 problem (sampled and verifier tokens included), forward and backward passes. CoT and ALS rows are
-the run's own test rows; SC@k and LatentSeek are computed here (resumable, under `compare/`).
-LatentSeek starts from the run's CoT answer, so its cost includes that answer's.
+the run's own test rows, or with `retime` decoded again here so that every method is timed in one
+process; SC@k and LatentSeek are computed here (resumable, under `compare/`). LatentSeek starts
+from the CoT answer, so its cost includes that answer's. A method run on fewer problems (e.g.
+LatentSeek with `latentseek_n_problems`) is compared with CoT and ALS on its own problems only.
 
 Efficiency-accuracy score (EAS) of a method against CoT:
     EAS = (accuracy - accuracy_CoT) / (seconds_per_problem / seconds_per_problem_CoT - 1),
@@ -24,14 +26,16 @@ from tqdm.auto import tqdm
 
 from workbench.artifacts import append_jsonl, read_json, read_jsonl, write_json
 from workbench.baselines import SCConfig, run_self_consistency
-from workbench.cot import completion_from_row
+from workbench.cot import completion_from_row, run_cot
 from workbench.data import EXPERIMENT_SPLITS, Problem, load_problems, load_split
+from workbench.directions import LayerDirections
 from workbench.errors import WorkbenchError
 from workbench.evaluation import mcnemar_exact, paired_counts, wilson_interval
 from workbench.generation import GenerationConfig
 from workbench.grading import grade
 from workbench.latentseek import LatentSeekConfig, latentseek, oracle_reward, self_reward
 from workbench.prompts import encode_prompts
+from workbench.steering import SteeringSpec, steer
 
 __all__ = ["METHODS", "CompareConfig", "efficiency_accuracy_score", "run_compare"]
 
@@ -54,6 +58,11 @@ class CompareConfig:
     """LatentSeek's reward: 'self' (own verification) or 'oracle' (gold answer, an upper bound)."""
     latentseek_iters: int = 10
     """LatentSeek's iteration cap."""
+    latentseek_n_problems: int | None = None
+    """LatentSeek on only the first n compared problems (the dearest method; None: all)."""
+    retime: bool = False
+    """Decode CoT and ALS again here (into compare/) instead of reusing the run's test rows, so
+    that all methods are timed alike; use it when the run's rows shared the machine."""
 
     def __post_init__(self) -> None:
         bad = [m for m in self.methods if m not in METHODS]
@@ -134,10 +143,25 @@ def run_compare(
     problems: list[Problem] = [by_id[i] for i in ids]
     keep = set(ids)
     rows: dict[str, list[dict]] = {}
-    base = [r for r in read_jsonl(run / "test" / "cot.jsonl") if r["id"] in keep]
+    if cfg.retime:
+        base = run_cot(bridge, problems, generation=generation, out=run / "compare" / "cot.jsonl")
+        _check_same_answers(base, run / "test" / "cot.jsonl")
+    else:
+        base = [r for r in read_jsonl(run / "test" / "cot.jsonl") if r["id"] in keep]
     for method in cfg.methods:
         if method == "cot":
             rows["cot"] = base
+        elif method == "als" and cfg.retime:
+            spec = SteeringSpec.from_json(results["steering"])
+            with steer(bridge, spec, LayerDirections.load(run / "directions")):
+                rows["als"] = run_cot(
+                    bridge,
+                    problems,
+                    generation=generation,
+                    out=run / "compare" / "als.jsonl",
+                    method="als",
+                )
+            _check_same_answers(rows["als"], run / "test" / "als.jsonl")
         elif method == "als":
             rows["als"] = [r for r in read_jsonl(run / "test" / "als.jsonl") if r["id"] in keep]
         elif method == "sc":
@@ -151,7 +175,12 @@ def run_compare(
         else:
             name = f"latentseek-{cfg.latentseek_reward}"
             rows[name] = _latentseek_rows(
-                bridge, problems, base, cfg, generation, run / "compare" / f"{name}.jsonl"
+                bridge,
+                problems[: cfg.latentseek_n_problems],
+                base,
+                cfg,
+                generation,
+                run / "compare" / f"{name}.jsonl",
             )
     table = _table(rows)
     write_json(run / "compare" / "table.json", table)
@@ -165,19 +194,38 @@ def run_compare(
     return table
 
 
+def _check_same_answers(rows: list[dict], saved: Path) -> None:
+    """Warn where a re-decoded row's text differs from the run's row (greedy decoding should
+    reproduce it; kernels or batching on another device may not)."""
+    before = {r["id"]: r["text"] for r in read_jsonl(saved)}
+    differ = [r["id"] for r in rows if r["id"] in before and before[r["id"]] != r["text"]]
+    if differ:
+        logger.warning(
+            "%d of %d re-decoded rows differ from %s (first: %s)",
+            len(differ),
+            len(rows),
+            saved,
+            differ[0],
+        )
+
+
+def _mean(rows: list[dict], key: str) -> float:
+    return sum(r[key] for r in rows) / len(rows) if rows else float("nan")
+
+
 def _table(rows: dict[str, list[dict]]) -> list[dict[str, Any]]:
-    base = {r["id"]: r["correct"] for r in rows.get("cot", [])}
-    n_cot = len(rows.get("cot", []))
-    acc_cot = sum(base.values()) / n_cot if n_cot else float("nan")
-    sec_cot = sum(r["seconds"] for r in rows.get("cot", [])) / n_cot if n_cot else float("nan")
-    als = rows.get("als")
-    sec_als = sum(r["seconds"] for r in als) / len(als) if als else None
+    """One entry per method; ratios and paired tests against CoT and ALS on its own problems."""
+    cot = {r["id"]: r for r in rows.get("cot", [])}
+    als = {r["id"]: r for r in rows.get("als", [])}
     table = []
     for name, method_rows in rows.items():
         n = len(method_rows)
         k = sum(r["correct"] for r in method_rows)
         lo, hi = wilson_interval(k, n)
-        sec = sum(r["seconds"] for r in method_rows) / n
+        sec = _mean(method_rows, "seconds")
+        ids = [r["id"] for r in method_rows]
+        cot_same = [cot[i] for i in ids if i in cot]
+        als_same = [als[i] for i in ids if i in als]
         entry = {
             "method": name,
             "n": n,
@@ -185,14 +233,23 @@ def _table(rows: dict[str, list[dict]]) -> list[dict[str, Any]]:
             "ci_low": lo,
             "ci_high": hi,
             "sec_per_problem": sec,
-            "tokens_per_problem": sum(r["generated_tokens"] for r in method_rows) / n,
+            "tokens_per_problem": _mean(method_rows, "generated_tokens"),
             "forward_passes": sum(_forward_passes(r) for r in method_rows) / n,
             "backward_passes": sum(r.get("backward_passes", 0) for r in method_rows) / n,
-            "eas": efficiency_accuracy_score(k / n, sec, acc_cot, sec_cot),
-            "als_speedup": sec / sec_als if sec_als else None,
+            "eas": None,
+            "als_speedup": None,
         }
-        if base and name != "cot":
-            pc = paired_counts(base, {r["id"]: r["correct"] for r in method_rows})
+        if len(cot_same) == n:
+            entry["eas"] = efficiency_accuracy_score(
+                k / n, sec, _mean(cot_same, "correct"), _mean(cot_same, "seconds")
+            )
+        if len(als_same) == n:
+            entry["als_speedup"] = sec / _mean(als_same, "seconds")
+        if cot and name != "cot":
+            pc = paired_counts(
+                {r["id"]: r["correct"] for r in cot_same},
+                {r["id"]: r["correct"] for r in method_rows},
+            )
             entry["mcnemar_p_vs_cot"] = mcnemar_exact(pc["only_base"], pc["only_other"])
         table.append(entry)
     return table

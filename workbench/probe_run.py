@@ -77,7 +77,7 @@ def probe_run(
     position_fit = results["config"]["position"]
     fit_split, test_split = EXPERIMENT_SPLITS[dataset]
     directions = LayerDirections.load(run / "directions")
-    spec = SteeringSpec(**{**results["steering"], "layers": tuple(results["steering"]["layers"])})
+    spec = SteeringSpec.from_json(results["steering"])
     layer = spec.layers[0]
     out = run / "probe"
     batch = config["generation"]["batch_size"]

@@ -83,6 +83,18 @@ class SteeringSpec:
     rule: str = "additive"
     """Update rule, one of `RULES`."""
 
+    @classmethod
+    def from_json(cls, saved: dict[str, Any]) -> SteeringSpec:
+        """The spec that `dataclasses.asdict` wrote to JSON (lists back to tuples)."""
+        tau = saved.get("tau", 0.0)
+        return cls(
+            **{
+                **saved,
+                "layers": tuple(saved["layers"]),
+                "tau": tuple(tau) if isinstance(tau, list) else tau,
+            }
+        )
+
     def __post_init__(self) -> None:
         if not self.layers:
             raise WorkbenchError("steering needs at least one layer")

@@ -112,3 +112,32 @@ def test_compare_all_methods_on_a_finished_run(tiny_bridge, planted_grader, tmp_
     assert sc["tokens_per_problem"] <= 2 * 5 and ls["backward_passes"] <= 2
     assert "mcnemar_p_vs_cot" in sc and table[0]["eas"] is None
     assert "Methods compared" in build_run_report(tmp_path).read_text()
+
+
+def test_compare_retimes_and_limits_latentseek(tiny_bridge, planted_grader, tmp_path, caplog):
+    from workbench.artifacts import read_jsonl
+    from workbench.compare import CompareConfig, run_compare
+
+    cfg = ALSRunConfig(n_fit=16, n_val=2, n_test=3, alphas=(0.2,), n_candidate_layers=1)
+    gen = GenerationConfig(max_new_tokens=5, batch_size=4)
+    run_als(tiny_bridge, tmp_path, cfg, generation=gen)
+    compare = CompareConfig(
+        methods=("cot", "latentseek", "als"),
+        latentseek_reward="oracle",
+        latentseek_iters=1,
+        latentseek_n_problems=2,
+        retime=True,
+    )
+    with caplog.at_level("WARNING", logger="workbench.compare"):
+        table = run_compare(tiny_bridge, tmp_path, compare)
+    assert not caplog.records  # greedy re-decoding reproduced the run's texts
+    for method in ("cot", "als"):
+        again = read_jsonl(tmp_path / "compare" / f"{method}.jsonl")
+        saved = read_jsonl(tmp_path / "test" / f"{method}.jsonl")
+        assert [r["text"] for r in again] == [r["text"] for r in saved]
+    cot, ls, als = table
+    assert (cot["n"], ls["n"], als["n"]) == (3, 2, 3)
+    # LatentSeek's speed-up is against ALS on its own two problems, not all three
+    als_rows = read_jsonl(tmp_path / "compare" / "als.jsonl")[:2]
+    als_sec = sum(r["seconds"] for r in als_rows) / 2
+    assert ls["als_speedup"] == pytest.approx(ls["sec_per_problem"] / als_sec)
