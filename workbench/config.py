@@ -88,6 +88,7 @@ def add_config_args(
             dest=f"{prefix}__{f.name}",
             type=convert,
             choices=choices,
+            metavar=None if choices else f.name.upper(),
             default=dataclasses.MISSING,
             help=f"{docs.get(f.name, '')} (default: {default})",
         )
