@@ -225,16 +225,20 @@ def pca_scatter(
 def frontier(
     table: Sequence[Mapping[str, Any]], *, title: str = "Efficiency-accuracy frontier"
 ) -> go.Figure:
-    """Accuracy (95% CI) against seconds per problem (log scale), one point per method."""
+    """Accuracy (95% CI) against seconds per problem (log scale), one point per method.
+
+    A method run on fewer problems than the others is labelled with its n."""
     fig = go.Figure()
+    n_max = max((r["n"] for r in table), default=0)
     for i, r in enumerate(table):
+        label = r["method"] if r["n"] == n_max else f"{r['method']} (n={r['n']})"
         fig.add_trace(
             go.Scatter(
                 x=[r["sec_per_problem"]],
                 y=[r["accuracy"]],
                 mode="markers+text",
-                name=r["method"],
-                text=[r["method"]],
+                name=label,
+                text=[label],
                 textposition="top center",
                 error_y={
                     "type": "data",

@@ -52,6 +52,8 @@ def test_other_builders():
     ]
     assert list(accuracy_bars(acc).data[0].x) == ["cot", "als"]
     assert [t.name for t in frontier(acc).data] == ["cot", "als"]
+    fewer = [acc[0], {**acc[1], "n": 4}]  # a method run on fewer problems says so
+    assert [t.name for t in frontier(fewer).data] == ["cot", "als (n=4)"]
     assert cosine_heatmap([[1, 0], [0, 1]], [3, 7]).data[0].x == (3, 7)
     early = [{"layer": 5, "k": k, "value": 0.6, "ci_low": 0.5, "ci_high": 0.7} for k in (1, "all")]
     assert list(early_curve(early).data[0].x) == ["1", "all"]
