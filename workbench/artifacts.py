@@ -67,6 +67,31 @@ def read_json(path: str | Path) -> Any:
         raise WorkbenchError(f"{path} is not valid JSON ({exc})") from exc
 
 
+def check_settings(
+    path: str | Path,
+    settings: Mapping[str, Any],
+    *,
+    may_change: tuple[str, ...] = (),
+    first_record: Mapping[str, Any] | None = None,
+) -> None:
+    """Record a run folder's settings in `path` (its config.json); refuse to resume other ones.
+
+    Settings are compared as JSON reads them back (tuples are lists). A key recorded before with
+    another value raises, except keys in `may_change` (e.g. a larger --limit); keys absent from
+    the record are added. `first_record` holds entries written only when the record is new.
+    """
+    path = Path(path)
+    new = json.loads(json.dumps(settings, default=str))
+    old = read_json(path) if path.exists() else dict(first_record or {})
+    changed = [k for k, v in new.items() if k in old and k not in may_change and old[k] != v]
+    if changed and path.exists():
+        raise WorkbenchError(
+            f"{path.parent} holds a run with other settings ({', '.join(changed)}); "
+            "use another output folder (--out), or delete that one to start again"
+        )
+    write_json(path, {**old, **new})
+
+
 _PNG_WARNED = False
 
 

@@ -12,6 +12,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from workbench.artifacts import check_settings
 from workbench.config import add_config_args, config_from_args
 from workbench.errors import WorkbenchError
 from workbench.generation import GenerationConfig
@@ -58,20 +59,6 @@ def _add_data_args(p: argparse.ArgumentParser, *, split: str) -> None:
     )
 
 
-def _check_run_config(path: Path, config: dict) -> None:
-    from workbench.artifacts import read_json, write_json
-
-    if path.exists():
-        old = read_json(path)
-        keys = [k for k in config if k != "limit" and old.get(k) != config[k]]
-        if keys:
-            raise WorkbenchError(
-                f"{path.parent} holds a run with other settings ({', '.join(keys)}); "
-                "use another --out, or delete that folder to start again"
-            )
-    write_json(path, config)
-
-
 def cmd_generate(args: argparse.Namespace) -> int:
     from workbench.artifacts import write_json
     from workbench.cot import run_cot
@@ -83,7 +70,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     model_cfg = _model_config(args)
     problems = load_problems(args.dataset, args.split, data_dir=args.data_dir, limit=args.limit)
     out = Path(args.out)
-    _check_run_config(
+    check_settings(
         out / "config.json",
         {
             "command": "generate",
@@ -94,6 +81,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             "generation": asdict(generation),
             "stop_at_answer": not args.no_stop_at_answer,
         },
+        may_change=("limit",),
     )
     bridge = load_model(model_cfg)
     rows = run_cot(
@@ -124,7 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     generation = config_from_args(GenerationConfig, args)
     model_cfg = _model_config(args)
     out = Path(args.out)
-    _check_run_config(
+    check_settings(
         out / "config.json",
         {
             "command": "run",

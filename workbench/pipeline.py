@@ -16,7 +16,6 @@ Every stage writes its outputs under the run folder and is skipped when they exi
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any, Literal
 import torch
 
 from workbench.activations import ActivationSet, CacheConfig, cache_activations
-from workbench.artifacts import read_json, write_json
+from workbench.artifacts import check_settings, write_json
 from workbench.cot import run_cot
 from workbench.data import (
     EXPERIMENT_SPLITS,
@@ -148,22 +147,6 @@ def _method_row(name: str, rows: list[dict], base: list[dict] | None, n_layers: 
     return row
 
 
-def _check_config(path: Path, cfg: ALSRunConfig, generation: GenerationConfig, model: str) -> None:
-    """Record the settings (the CLI writes a fuller record first); refuse to resume other ones."""
-    # as JSON reads it back (tuples become lists)
-    settings = json.loads(json.dumps({"als": asdict(cfg), "generation": asdict(generation)}))
-    if path.exists():
-        old = read_json(path)
-        changed = [k for k, v in settings.items() if k in old and old[k] != v]
-        if changed:
-            raise WorkbenchError(
-                f"{path.parent} holds a run with other settings ({', '.join(changed)}); "
-                "use another output folder, or delete that one to start again"
-            )
-        return
-    write_json(path, {"command": "run", "model": {"name": model}, **settings})
-
-
 def run_als(
     bridge: Any,
     out: str | Path,
@@ -177,7 +160,11 @@ def run_als(
     """Run (or resume) the whole experiment into `out`; return the results summary."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _check_config(out / "config.json", cfg, generation, model_name)
+    check_settings(
+        out / "config.json",
+        {"als": asdict(cfg), "generation": asdict(generation)},
+        first_record={"command": "run", "model": {"name": model_name}},
+    )
     parts = _splits(cfg, data_dir, out)
     common = {"generation": generation, "prompt": prompt}
 

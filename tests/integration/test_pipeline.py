@@ -141,3 +141,20 @@ def test_compare_retimes_and_limits_latentseek(tiny_bridge, planted_grader, tmp_
     als_rows = read_jsonl(tmp_path / "compare" / "als.jsonl")[:2]
     als_sec = sum(r["seconds"] for r in als_rows) / 2
     assert ls["als_speedup"] == pytest.approx(ls["sec_per_problem"] / als_sec)
+
+
+def test_cli_run_resumes_with_the_same_options_and_refuses_others(planted_grader, tmp_path):
+    from workbench.cli import main
+
+    out = tmp_path / "run"
+    argv = [
+        "run", "--model", "tiny", "--device", "cpu", "--out", str(out),
+        "--n-fit", "16", "--n-val", "2", "--n-test", "2", "--alphas", "0.2",
+        "--n-candidate-layers", "1", "--max-new-tokens", "4", "--batch-size", "4",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    before = (out / "test" / "als.jsonl").read_text()
+    assert main(argv) == 0  # tuple options (alphas) compare equal to their JSON record
+    assert (out / "test" / "als.jsonl").read_text() == before
+    assert main([*argv, "--alphas", "0.5"]) == 2
+    assert (out / "test" / "als.jsonl").read_text() == before
