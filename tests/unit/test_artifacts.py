@@ -36,3 +36,17 @@ def test_figure_saved_as_html_and_png(tmp_path, monkeypatch):
     written = save_figure(go.Figure(go.Bar(x=["a"], y=[1])), tmp_path / "fig")
     assert [p.suffix for p in written] == [".html", ".png"]
     assert (tmp_path / "fig.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_check_settings_records_compares_as_json_and_refuses_changes(tmp_path):
+    from workbench.artifacts import check_settings, read_json
+
+    path = tmp_path / "run" / "config.json"
+    check_settings(path, {"als": {"alphas": (0.1,)}, "limit": 10}, first_record={"command": "x"})
+    assert read_json(path) == {"command": "x", "als": {"alphas": [0.1]}, "limit": 10}
+    # the same settings (a tuple against its JSON list) resume; a may_change key may grow
+    check_settings(path, {"als": {"alphas": (0.1,)}, "limit": 20}, may_change=("limit",))
+    assert read_json(path)["limit"] == 20
+    with pytest.raises(WorkbenchError, match=r"other settings \(als\)"):
+        check_settings(path, {"als": {"alphas": (0.2,)}})
+    assert read_json(path)["als"] == {"alphas": [0.1]}  # the record is untouched
