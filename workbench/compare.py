@@ -5,8 +5,9 @@ seconds per problem (wall time of its batches shared over their sequences), gene
 problem (sampled and verifier tokens included), forward and backward passes. CoT and ALS rows are
 the run's own test rows, or with `retime` decoded again here so that every method is timed in one
 process; SC@k and LatentSeek are computed here (resumable, under `compare/`). LatentSeek starts
-from the CoT answer, so its cost includes that answer's. A method run on fewer problems (e.g.
-LatentSeek with `latentseek_n_problems`) is compared with CoT and ALS on its own problems only.
+from the CoT answer, so its cost includes that answer's. A baseline run on fewer problems
+(`sc_n_problems`, `latentseek_n_problems`: the first n) is compared with CoT and ALS on its own
+problems only.
 
 Efficiency-accuracy score (EAS) of a method against CoT:
     EAS = (accuracy - accuracy_CoT) / (seconds_per_problem / seconds_per_problem_CoT - 1),
@@ -58,6 +59,8 @@ class CompareConfig:
     """LatentSeek's reward: 'self' (own verification) or 'oracle' (gold answer, an upper bound)."""
     latentseek_iters: int = 10
     """LatentSeek's iteration cap."""
+    sc_n_problems: int | None = None
+    """Self-Consistency on only the first n compared problems (None: all)."""
     latentseek_n_problems: int | None = None
     """LatentSeek on only the first n compared problems (the dearest method; None: all)."""
     retime: bool = False
@@ -167,7 +170,7 @@ def run_compare(
         elif method == "sc":
             rows[f"sc@{cfg.sc_k}"] = run_self_consistency(
                 bridge,
-                problems,
+                problems[: cfg.sc_n_problems],
                 SCConfig(k=cfg.sc_k),
                 generation=generation,
                 out=run / "compare" / f"sc@{cfg.sc_k}.jsonl",

@@ -122,7 +122,9 @@ def test_compare_retimes_and_limits_latentseek(tiny_bridge, planted_grader, tmp_
     gen = GenerationConfig(max_new_tokens=5, batch_size=4)
     run_als(tiny_bridge, tmp_path, cfg, generation=gen)
     compare = CompareConfig(
-        methods=("cot", "latentseek", "als"),
+        methods=("cot", "sc", "latentseek", "als"),
+        sc_k=2,
+        sc_n_problems=1,
         latentseek_reward="oracle",
         latentseek_iters=1,
         latentseek_n_problems=2,
@@ -135,8 +137,8 @@ def test_compare_retimes_and_limits_latentseek(tiny_bridge, planted_grader, tmp_
         again = read_jsonl(tmp_path / "compare" / f"{method}.jsonl")
         saved = read_jsonl(tmp_path / "test" / f"{method}.jsonl")
         assert [r["text"] for r in again] == [r["text"] for r in saved]
-    cot, ls, als = table
-    assert (cot["n"], ls["n"], als["n"]) == (3, 2, 3)
+    cot, sc, ls, als = table
+    assert (cot["n"], sc["n"], ls["n"], als["n"]) == (3, 1, 2, 3)
     # LatentSeek's speed-up is against ALS on its own two problems, not all three
     als_rows = read_jsonl(tmp_path / "compare" / "als.jsonl")[:2]
     als_sec = sum(r["seconds"] for r in als_rows) / 2
