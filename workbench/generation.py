@@ -150,6 +150,9 @@ def left_pad(
     return ids.to(device), mask.to(device)
 
 
+_TOP_K_FIRST = 256  # candidates ranked before falling back to a full sort (see _next_tokens)
+
+
 def _next_tokens(
     logits: Tensor, rows: Tensor, cfg: GenerationConfig, generators: list[torch.Generator]
 ) -> Int[Tensor, " batch"]:
@@ -157,7 +160,12 @@ def _next_tokens(
     if not cfg.do_sample:
         return logits.argmax(dim=-1)
     probs = torch.softmax(logits / cfg.temperature, dim=-1)
-    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    # Nucleus sampling needs the tokens in order of probability only until their mass reaches
+    # top_p: the top few hundred almost always hold it, and a partial top-k is far cheaper than
+    # sorting the whole vocabulary (which cost more than the model's own step on a CPU).
+    sorted_probs, order = probs.topk(min(_TOP_K_FIRST, probs.shape[-1]), dim=-1)
+    if bool((sorted_probs.sum(dim=-1) < cfg.top_p).any()):
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
     keep = sorted_probs.cumsum(dim=-1) - sorted_probs < cfg.top_p
     sorted_probs = sorted_probs * keep
     picks = [
