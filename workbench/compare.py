@@ -239,14 +239,18 @@ def _table(rows: dict[str, list[dict]]) -> list[dict[str, Any]]:
             "tokens_per_problem": _mean(method_rows, "generated_tokens"),
             "forward_passes": sum(_forward_passes(r) for r in method_rows) / n,
             "backward_passes": sum(r.get("backward_passes", 0) for r in method_rows) / n,
+            "cot_accuracy_same": None,
+            "als_accuracy_same": None,
             "eas": None,
             "als_speedup": None,
         }
-        if len(cot_same) == n:
+        if len(cot_same) == n:  # against CoT on the same problems
+            entry["cot_accuracy_same"] = _mean(cot_same, "correct")
             entry["eas"] = efficiency_accuracy_score(
-                k / n, sec, _mean(cot_same, "correct"), _mean(cot_same, "seconds")
+                k / n, sec, entry["cot_accuracy_same"], _mean(cot_same, "seconds")
             )
         if len(als_same) == n:
+            entry["als_accuracy_same"] = _mean(als_same, "correct")
             entry["als_speedup"] = sec / _mean(als_same, "seconds")
         if cot and name != "cot":
             pc = paired_counts(

@@ -143,6 +143,7 @@ def test_compare_retimes_and_limits_latentseek(tiny_bridge, planted_grader, tmp_
     als_rows = read_jsonl(tmp_path / "compare" / "als.jsonl")[:2]
     als_sec = sum(r["seconds"] for r in als_rows) / 2
     assert ls["als_speedup"] == pytest.approx(ls["sec_per_problem"] / als_sec)
+    assert ls["als_accuracy_same"] == sum(r["correct"] for r in als_rows) / 2
 
 
 def test_cli_run_resumes_with_the_same_options_and_refuses_others(planted_grader, tmp_path):
