@@ -190,9 +190,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for r in table:
         eas = "n/a" if r["eas"] is None else f"{r['eas']:.3f}"
         speed = "" if r["als_speedup"] is None else f", ALS {r['als_speedup']:.2f}x faster"
+        same = r.get("cot_accuracy_same")
+        vs = "" if same is None or r["method"] == "cot" else f", CoT {same:.3f} on these"
         print(
             f"{r['method']:>16}: accuracy {r['accuracy']:.3f} [{r['ci_low']:.3f}, "
-            f"{r['ci_high']:.3f}] (n={r['n']}); {r['sec_per_problem']:.2f} s and "
+            f"{r['ci_high']:.3f}] (n={r['n']}{vs}); {r['sec_per_problem']:.2f} s and "
             f"{r['tokens_per_problem']:.0f} tokens per problem; EAS {eas}{speed}"
         )
     print(f"wrote {run / 'compare'} and {build_run_report(run)}")
