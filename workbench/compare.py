@@ -11,9 +11,9 @@ problems only.
 
 Efficiency-accuracy score (EAS) of a method against CoT:
     EAS = (accuracy - accuracy_CoT) / (seconds_per_problem / seconds_per_problem_CoT - 1),
-accuracy points gained per unit of extra relative compute. It is undefined (reported as None)
-when the extra compute is within 2% of CoT's, where it would divide by noise: then the accuracy
-gain and the relative cost are read directly.
+accuracy points gained per unit of extra relative compute. It is defined only for a method that
+costs more than 1.02x CoT: within 2% it would divide by noise, and a method as cheap as CoT or
+cheaper needs no exchange rate (reported as None; read its accuracy difference directly).
 """
 
 from __future__ import annotations
@@ -76,9 +76,9 @@ class CompareConfig:
 def efficiency_accuracy_score(
     acc: float, sec: float, acc_cot: float, sec_cot: float
 ) -> float | None:
-    """Accuracy gained per unit of extra relative compute over CoT (None within 2% of CoT)."""
+    """Accuracy gained per unit of extra relative compute over CoT (None unless > 1.02x CoT)."""
     extra = sec / sec_cot - 1 if sec_cot > 0 else float("nan")
-    return None if not abs(extra) > 0.02 else (acc - acc_cot) / extra
+    return (acc - acc_cot) / extra if extra > 0.02 else None
 
 
 def _latentseek_rows(bridge, problems, cot_rows, cfg, generation, out: Path) -> list[dict]:

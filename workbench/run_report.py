@@ -214,7 +214,7 @@ def run_figures(run: str | Path) -> tuple[dict[str, Any], list[Section]]:
                 "Same batched KV-cached decoding and accounting for every method. A baseline "
                 "run on fewer problems (column n: the first n) is compared with CoT and ALS on "
                 "those problems only (McNemar p, EAS, ALS speed-up). EAS: accuracy gained per "
-                "unit of extra relative compute over CoT (n/a within 2% of CoT).",
+                "unit of extra relative compute over CoT (n/a unless a method costs > 1.02x CoT).",
                 [figs["compare_frontier"], figs["compare_agreement"]],
                 table,
             )

@@ -27,3 +27,13 @@ def test_ties_go_to_the_earliest_group_and_none_never_wins():
 def test_k_must_be_positive():
     with pytest.raises(WorkbenchError, match="k >= 1"):
         SCConfig(k=0)
+
+
+def test_efficiency_accuracy_score_only_for_dearer_methods():
+    from workbench.compare import efficiency_accuracy_score
+
+    # 10 points more accuracy for twice CoT's time: 0.1 per extra CoT-pass of compute
+    assert efficiency_accuracy_score(0.4, 20.0, 0.3, 10.0) == pytest.approx(0.1)
+    assert efficiency_accuracy_score(0.2, 30.0, 0.3, 10.0) == pytest.approx(-0.05)
+    assert efficiency_accuracy_score(0.5, 10.1, 0.3, 10.0) is None  # within 2%: noise
+    assert efficiency_accuracy_score(0.5, 8.0, 0.3, 10.0) is None  # cheaper: no exchange rate
