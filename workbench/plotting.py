@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -239,7 +240,7 @@ def frontier(
                 mode="markers+text",
                 name=label,
                 text=[label],
-                textposition="top center",
+                textposition="top center" if i % 2 == 0 else "bottom center",  # neighbours apart
                 error_y={
                     "type": "data",
                     "symmetric": False,
@@ -249,6 +250,16 @@ def frontier(
                 marker={"size": 11, "color": COLORS[i % len(COLORS)]},
             )
         )
+    secs = [r["sec_per_problem"] for r in table if r["sec_per_problem"] > 0]
+    if secs:  # room for the labels at both ends (log axis: range in log10 units), 1-2-5 ticks
+        lo, hi = min(secs) / 1.6, max(secs) * 1.6
+        ticks = [
+            m * 10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+            for m in (1, 2, 5)
+        ]  # fmt: skip
+        ticks = [t for t in ticks if lo <= t <= hi]
+        labels = [f"{t:g}" for t in ticks]
+        fig.update_xaxes(range=[math.log10(lo), math.log10(hi)], tickvals=ticks, ticktext=labels)
     fig.update_xaxes(type="log")
     return layout(fig, title, "seconds per problem (log)", "accuracy")
 
