@@ -5,8 +5,8 @@ problem are k sequences with their own seeds (problem index x k + j), so a probl
 not depend on the batch it lands in. Samples of consecutive problems share batches, so every batch
 holds `batch_size` sequences, as CoT's do (a batch of k alone would make SC look dearer than it
 is). Answers vote by the grader's equivalence: two answers that `answers_equivalent` deems equal
-are one candidate. Ties go to the candidate whose first vote came
-earliest (a deterministic rule). Costs are summed over the k samples.
+are one candidate. Ties go to the candidate whose first vote came earliest (a deterministic
+rule). Costs are summed over the k samples.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from workbench.cot import completion_from_row, run_cot
 from workbench.data import EXPERIMENT_SPLITS, Problem, load_problems, load_split
 from workbench.directions import LayerDirections
 from workbench.errors import WorkbenchError
-from workbench.evaluation import mcnemar_exact, paired_counts, wilson_interval
+from workbench.evaluation import mcnemar_exact, paired_counts, summarize
 from workbench.generation import GenerationConfig
 from workbench.grading import grade
 from workbench.latentseek import LatentSeekConfig, latentseek, oracle_reward, self_reward
@@ -212,31 +212,22 @@ def _check_same_answers(rows: list[dict], saved: Path) -> None:
         )
 
 
-def _mean(rows: list[dict], key: str) -> float:
-    return sum(r[key] for r in rows) / len(rows) if rows else float("nan")
-
-
 def _table(rows: dict[str, list[dict]]) -> list[dict[str, Any]]:
     """One entry per method; ratios and paired tests against CoT and ALS on its own problems."""
     cot = {r["id"]: r for r in rows.get("cot", [])}
     als = {r["id"]: r for r in rows.get("als", [])}
     table = []
     for name, method_rows in rows.items():
-        n = len(method_rows)
-        k = sum(r["correct"] for r in method_rows)
-        lo, hi = wilson_interval(k, n)
-        sec = _mean(method_rows, "seconds")
+        s = summarize(method_rows)
+        n = s["n"]
         ids = [r["id"] for r in method_rows]
         cot_same = [cot[i] for i in ids if i in cot]
         als_same = [als[i] for i in ids if i in als]
         entry = {
             "method": name,
-            "n": n,
-            "accuracy": k / n,
-            "ci_low": lo,
-            "ci_high": hi,
-            "sec_per_problem": sec,
-            "tokens_per_problem": _mean(method_rows, "generated_tokens"),
+            **{k: s[k] for k in ("n", "accuracy", "ci_low", "ci_high")},
+            "sec_per_problem": s["seconds_per_problem"],
+            "tokens_per_problem": s["mean_generated_tokens"],
             "forward_passes": sum(_forward_passes(r) for r in method_rows) / n,
             "backward_passes": sum(r.get("backward_passes", 0) for r in method_rows) / n,
             "cot_accuracy_same": None,
@@ -245,13 +236,15 @@ def _table(rows: dict[str, list[dict]]) -> list[dict[str, Any]]:
             "als_speedup": None,
         }
         if len(cot_same) == n:  # against CoT on the same problems
-            entry["cot_accuracy_same"] = _mean(cot_same, "correct")
+            ref = summarize(cot_same)
+            entry["cot_accuracy_same"] = ref["accuracy"]
             entry["eas"] = efficiency_accuracy_score(
-                k / n, sec, entry["cot_accuracy_same"], _mean(cot_same, "seconds")
+                s["accuracy"], s["seconds_per_problem"], ref["accuracy"], ref["seconds_per_problem"]
             )
         if len(als_same) == n:
-            entry["als_accuracy_same"] = _mean(als_same, "correct")
-            entry["als_speedup"] = sec / _mean(als_same, "seconds")
+            ref = summarize(als_same)
+            entry["als_accuracy_same"] = ref["accuracy"]
+            entry["als_speedup"] = s["seconds_per_problem"] / ref["seconds_per_problem"]
         if cot and name != "cot":
             pc = paired_counts(
                 {r["id"]: r["correct"] for r in cot_same},

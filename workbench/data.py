@@ -241,12 +241,10 @@ def _load_files(
     if source == "hub" or (source == "auto" and missing and not chosen):
         if source == "auto":
             logger.info("no local %s under %s; trying the Hugging Face Hub", name, root)
-        problems = _cached(dataset, split, None)
-    elif missing:
+        return _cached(dataset, split, None)
+    if missing:
         raise WorkbenchError(f"data file {missing[0]} not found for {name}; {_HINT}")
-    else:
-        problems = _cached(dataset, split, root)
-    return problems
+    return _cached(dataset, split, root)
 
 
 def load_problems(
