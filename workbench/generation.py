@@ -1,7 +1,7 @@
 """Batched decoding on a `TransformerBridge`: left padding, KV cache, greedy or sampled.
 
-`decode` runs its own loop over the bridge's forward (``return_type="logits_and_cache"``) instead of
-`bridge.generate`, for three reasons: finished rows are dropped from the batch (and from the KV
+`decode` runs its own loop over the bridge's forward, with a KV cache it owns (`workbench.kv_cache`),
+instead of `bridge.generate`, for three reasons: finished rows are dropped from the batch (and from the KV
 cache) so they stop costing compute; a sequence can stop as soon as its answer is complete; and
 each step publishes a `DecodeStep` that interventions (steering hooks) read to know which positions
 are prompt and which are generated, and which problem each batch row belongs to.
@@ -25,6 +25,7 @@ from jaxtyping import Bool, Int
 from torch import Tensor
 
 from workbench.errors import WorkbenchError
+from workbench.kv_cache import cache_kwargs, cached_length, new_cache
 
 __all__ = [
     "Completion",
@@ -185,14 +186,20 @@ def publish_step(step: DecodeStep) -> Iterator[DecodeStep]:
         _STEP.reset(token)
 
 
-def _forward(bridge: Any, ids: Tensor, mask: Tensor, cache: Any, step: DecodeStep):
+def _forward(bridge: Any, ids: Tensor, mask: Tensor, cache: Any, step: DecodeStep) -> Tensor:
+    """Logits of the last position; `cache` (None: no cache) is read and extended in place."""
+    kwargs = {"attention_mask": mask, "logits_to_keep": 1}  # only the last position is needed
+    if cache is not None:
+        kwargs.update(cache_kwargs(bridge, cache))
     with publish_step(step):
-        kwargs = {"attention_mask": mask, "logits_to_keep": 1}  # only the last position is needed
-        if cache is None:
-            return bridge(ids, return_type="logits", **kwargs), None
-        if cache is True:  # first cached pass
-            return bridge(ids, return_type="logits_and_cache", use_cache=True, **kwargs)
-        return bridge(ids, past_key_values=cache, return_type="logits_and_cache", **kwargs)
+        logits = bridge(ids, return_type="logits", **kwargs)
+    if cache is not None and cached_length(cache) != mask.shape[1]:
+        raise WorkbenchError(
+            f"the KV cache holds {cached_length(cache)} positions after a forward over "
+            f"{mask.shape[1]}: this transformers / transformer-lens pair does not fill the cache "
+            "(bash scripts/setup.sh returns to the tested versions in requirements.lock)"
+        )
+    return logits
 
 
 def _decode_batch(
@@ -216,7 +223,7 @@ def _decode_batch(
     counts = torch.zeros(n, dtype=torch.long)
     steered: list[list[int]] = [[] for _ in range(n)]
     start = time.perf_counter()
-    cache: Any = True if cfg.use_kv_cache else None
+    cache = new_cache(bridge) if cfg.use_kv_cache else None
     full_ids, offset, new_from = ids, 0, 0
     step_input = ids
     for t in range(cfg.max_new_tokens):
@@ -228,7 +235,7 @@ def _decode_batch(
             counts=torch.zeros(len(rows), dtype=torch.long, device=ids.device),
             fired_last=torch.zeros(len(rows), dtype=torch.bool, device=ids.device),
         )
-        logits, cache = _forward(bridge, step_input, mask, cache, step)
+        logits = _forward(bridge, step_input, mask, cache, step)
         counts[rows.cpu()] += step.counts.cpu()
         if t > 0:  # the pass that consumed generated token t-1 steered it
             for r in rows[step.fired_last].tolist():

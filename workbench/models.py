@@ -30,6 +30,7 @@ import torch
 
 from workbench.errors import WorkbenchError
 from workbench.runtime import resolve_device, resolve_dtype
+from workbench.selfcheck import check_stack
 
 __all__ = [
     "EMBEDDED_HUB_ID",
@@ -65,6 +66,9 @@ class ModelConfig:
     """Hugging Face device map (e.g. 'auto') for a model larger than one GPU; excludes `device`."""
     n_devices: int | None = None
     """Split the model over this many GPUs (TransformerLens `n_devices`)."""
+    self_check: bool = True
+    """Check at load time that cached and uncached decoding agree and that left padding is
+    invisible (`workbench.selfcheck`; well under a second). False skips it: debugging only."""
 
     def __post_init__(self) -> None:
         if self.attention not in ("sdpa", "eager"):
@@ -202,6 +206,32 @@ def _load_hf(source: str | Path, cfg: ModelConfig, device: torch.device, dtype: 
     return model.eval(), tok
 
 
+def _read_renamed_cache(bridge: Any) -> None:
+    """Let TransformerLens's attention bridges find the KV cache that transformers now calls `cache`.
+
+    transformers 5.24 passes the cache to each attention layer as ``cache=`` (it was
+    ``past_key_values=`` up to 5.23). transformer-lens 4.3.0's attention bridges, which recompute
+    attention themselves so that their hooks fire, read only ``kwargs["past_key_values"]`` in
+    `AttentionBridge._update_kv_cache`: under 5.24 they never write the cache, so every cached
+    step attends to its own token alone (the 'either either either' generations of issue 14).
+    Each bridge instance gets an `_update_kv_cache` that also accepts the new name; with
+    transformers 5.23, or once TransformerLens reads ``cache`` itself, it changes nothing.
+    """
+    from transformer_lens.model_bridge.generalized_components.attention import AttentionBridge
+
+    for module in bridge.modules():
+        if not isinstance(module, AttentionBridge):
+            continue
+        update = module._update_kv_cache
+
+        def update_renamed(k: Any, v: Any, _update: Any = update, **kwargs: Any) -> Any:
+            if kwargs.get("past_key_values") is None and kwargs.get("cache") is not None:
+                kwargs["past_key_values"] = kwargs["cache"]
+            return _update(k, v, **kwargs)
+
+        module._update_kv_cache = update_renamed
+
+
 def load_model(cfg: ModelConfig | str = "embedded", **overrides: Any):
     """Load a `TransformerBridge` for `cfg` (a `ModelConfig` or a model name)."""
     from transformer_lens.model_bridge import TransformerBridge
@@ -233,10 +263,16 @@ def load_model(cfg: ModelConfig | str = "embedded", **overrides: Any):
     else:
         boot_kwargs["device"] = device
     bridge = TransformerBridge.boot_transformers(adapter_name, **boot_kwargs)
+    _read_renamed_cache(bridge)
     if cfg.attention != "eager":
         # The bridge switched the model to eager in place; residual hooks do not need it.
         bridge.original_model.set_attn_implementation(cfg.attention)
     bridge.eval()
+    if cfg.self_check:
+        check = check_stack(bridge)
+        logger.info(
+            "Self-check passed: cache %.1e, padding %.1e", check.cache_error, check.padding_error
+        )
     logger.info(
         "Loaded %s (%d layers, d_model %d)", cfg.name, bridge.cfg.n_layers, bridge.cfg.d_model
     )

@@ -1,0 +1,46 @@
+"""The load-time self-check passes on a sound stack and names a broken KV cache."""
+
+from __future__ import annotations
+
+import pytest
+
+from workbench.errors import WorkbenchError
+from workbench.generation import GenerationConfig, decode
+from workbench.models import ModelConfig, load_model
+from workbench.prompts import encode_prompts
+from workbench.selfcheck import StackError, check_stack
+
+
+@pytest.fixture
+def broken_cache_bridge(tiny_dir):
+    """A bridge whose attention never writes the KV cache: what transformers 5.24 did to
+    transformer-lens 4.3.0 before `models._read_renamed_cache`."""
+    from transformer_lens.model_bridge.generalized_components.attention import AttentionBridge
+
+    bridge = load_model(ModelConfig(name=str(tiny_dir), device="cpu", self_check=False))
+    for module in bridge.modules():
+        if isinstance(module, AttentionBridge):
+            module._update_kv_cache = lambda k, v, **kwargs: (k, v)
+    return bridge
+
+
+def test_sound_stack_passes_with_float32_rounding_only(tiny_bridge):
+    check = check_stack(tiny_bridge)
+    assert check.cache_error < 1e-5 and check.padding_error < 1e-5
+    assert check.tolerance == 1e-3
+
+
+def test_broken_cache_fails_the_check_naming_versions(broken_cache_bridge):
+    with pytest.raises(StackError, match=r"KV cache holds 0 of .*transformers .*scripts/setup.sh"):
+        check_stack(broken_cache_bridge)
+
+
+def test_decode_refuses_an_unfilled_cache(broken_cache_bridge):
+    prompts = encode_prompts(broken_cache_bridge.tokenizer, ["1+1?"])
+    with pytest.raises(WorkbenchError, match="does not fill the cache"):
+        decode(broken_cache_bridge, prompts, GenerationConfig(max_new_tokens=4))
+    # the uncached path does not depend on the cache and still decodes
+    plain = decode(
+        broken_cache_bridge, prompts, GenerationConfig(max_new_tokens=4, use_kv_cache=False)
+    )
+    assert len(plain[0].tokens) == 4
