@@ -1,10 +1,11 @@
 """Batched decoding on a `TransformerBridge`: left padding, KV cache, greedy or sampled.
 
-`decode` runs its own loop over the bridge's forward, with a KV cache it owns (`workbench.kv_cache`),
-instead of `bridge.generate`, for three reasons: finished rows are dropped from the batch (and from the KV
-cache) so they stop costing compute; a sequence can stop as soon as its answer is complete; and
-each step publishes a `DecodeStep` that interventions (steering hooks) read to know which positions
-are prompt and which are generated, and which problem each batch row belongs to.
+`decode` runs its own loop over the bridge's forward, with a KV cache it owns
+(`workbench.kv_cache`), instead of `bridge.generate`, for three reasons: finished rows are dropped
+from the batch (and from the KV cache) so they stop costing compute; a sequence can stop as soon
+as its answer is complete; and each step publishes a `DecodeStep` that interventions (steering
+hooks) read to know which positions are prompt and which are generated, and which problem each
+batch row belongs to.
 
 Interventions are plain context managers (e.g. `workbench.steering.steer`): `decode` enters the
 one it is given around the whole loop, so hooks are added once and always removed.

@@ -207,7 +207,7 @@ def _load_hf(source: str | Path, cfg: ModelConfig, device: torch.device, dtype: 
 
 
 def _read_renamed_cache(bridge: Any) -> None:
-    """Let TransformerLens's attention bridges find the KV cache that transformers now calls `cache`.
+    """Let TransformerLens's attention bridges find the KV cache under its new name, `cache`.
 
     transformers 5.24 passes the cache to each attention layer as ``cache=`` (it was
     ``past_key_values=`` up to 5.23). transformer-lens 4.3.0's attention bridges, which recompute
