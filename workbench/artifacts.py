@@ -81,6 +81,8 @@ def check_settings(
     the record are added. `first_record` holds entries written only when the record is new.
     """
     path = Path(path)
+    if path.parent.exists() and not path.parent.is_dir():
+        raise WorkbenchError(f"{path.parent} exists and is not a folder; choose another --out")
     new = json.loads(json.dumps(settings, default=str))
     old = read_json(path) if path.exists() else dict(first_record or {})
     changed = [k for k, v in new.items() if k in old and k not in may_change and old[k] != v]

@@ -21,6 +21,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from workbench.artifacts import append_jsonl, read_jsonl
+from workbench.config import check_finite
 from workbench.data import Problem
 from workbench.errors import WorkbenchError
 from workbench.generation import GenerationConfig, decode
@@ -46,6 +47,9 @@ class SCConfig:
     def __post_init__(self) -> None:
         if self.k < 1:
             raise WorkbenchError(f"Self-Consistency needs k >= 1, not {self.k}")
+        check_finite(self)
+        if not (self.temperature > 0 and 0 < self.top_p <= 1):
+            raise WorkbenchError("sampling needs temperature > 0 and 0 < top_p <= 1")
 
 
 def majority_vote(answers: Sequence[str | None], family: Family) -> tuple[str | None, int]:

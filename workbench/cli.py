@@ -13,7 +13,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 from workbench.artifacts import check_settings
-from workbench.config import add_config_args, config_from_args
+from workbench.config import (
+    add_config_args,
+    build_config,
+    config_from_args,
+    parse_bool,
+    whole_number,
+)
 from workbench.errors import WorkbenchError
 from workbench.generation import GenerationConfig
 
@@ -33,27 +39,25 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dtype", default="auto", help=docs["dtype"])
     g.add_argument("--attention", default="sdpa", choices=["sdpa", "eager"], help=docs["attention"])
     g.add_argument("--device-map", default=None, help=docs["device_map"])
-    g.add_argument("--n-devices", type=int, default=None, help=docs["n_devices"])
+    g.add_argument("--n-devices", type=whole_number, default=None, help=docs["n_devices"])
+    g.add_argument(
+        "--self-check", type=parse_bool, default=True, metavar="BOOL", help=docs["self_check"]
+    )
 
 
 def _model_config(args: argparse.Namespace):
     from workbench.models import ModelConfig
 
-    return ModelConfig(
-        name=args.model,
-        device=args.device,
-        dtype=args.dtype,
-        attention=args.attention,
-        device_map=args.device_map,
-        n_devices=args.n_devices,
-    )
+    fields = ("device", "dtype", "attention", "device_map", "n_devices", "self_check")
+    values = {"name": args.model, **{f: getattr(args, f) for f in fields}}
+    return build_config(ModelConfig, values)
 
 
 def _add_data_args(p: argparse.ArgumentParser, *, split: str) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default="gsm8k", help="gsm8k or math (MATH-500 / MATH pool)")
     g.add_argument("--split", default=split, help="gsm8k: train, test; math: pool, test")
-    g.add_argument("--limit", type=int, default=None, help="first N problems of the split")
+    g.add_argument("--limit", type=whole_number, default=None, help="first N problems of the split")
     g.add_argument(
         "--data-dir", default=None, help="folder with the JSONL files (default ../shared/data)"
     )
@@ -228,8 +232,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (usage is one `--help` away)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="als",
         description="Amortized Latent Steering workbench (TransformerLens 4).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -328,6 +339,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except WorkbenchError as exc:
         print(f"als: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path that cannot be read or written: say which, no traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"als: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("als: interrupted; rerun the same command to resume", file=sys.stderr)

@@ -71,6 +71,17 @@ class CompareConfig:
         bad = [m for m in self.methods if m not in METHODS]
         if bad or not self.methods:
             raise WorkbenchError(f"unknown methods {bad}; choose from {', '.join(METHODS)}")
+        counts = {
+            "n_problems": self.n_problems,
+            "sc_k": self.sc_k,
+            "sc_n_problems": self.sc_n_problems,
+            "latentseek_n_problems": self.latentseek_n_problems,
+        }
+        for name, value in counts.items():
+            if value is not None and value < 1:
+                raise WorkbenchError(f"{name} must be >= 1, not {value}")
+        if self.latentseek_iters < 0:
+            raise WorkbenchError(f"latentseek_iters must be >= 0, not {self.latentseek_iters}")
 
 
 def efficiency_accuracy_score(

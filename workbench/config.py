@@ -2,7 +2,8 @@
 
 Each config lives beside the code that uses it (`ModelConfig` in `models`, `GenerationConfig` in
 `generation`, ...); this module only reads the docstring written under each field and builds
-`argparse` options from the fields, so that `--help` documents every option.
+`argparse` options from the fields, so that `--help` documents every option. `check_finite` is
+the check every config's `__post_init__` shares: no NaN or infinite number gets into a run.
 """
 
 from __future__ import annotations
@@ -12,13 +13,71 @@ import ast
 import dataclasses
 import inspect
 import itertools
+import math
+import re
 import textwrap
 import types
 import typing
 from functools import cache
 from typing import Any, Literal, get_args, get_origin
 
-__all__ = ["add_config_args", "config_from_args", "field_docs"]
+from workbench.errors import WorkbenchError
+
+__all__ = [
+    "add_config_args",
+    "build_config",
+    "check_finite",
+    "check_quantiles",
+    "config_from_args",
+    "field_docs",
+    "finite_float",
+    "parse_bool",
+    "whole_number",
+]
+
+
+def _floats(value: Any) -> list[float]:
+    if isinstance(value, float):
+        return [value]
+    if isinstance(value, tuple | list):
+        return [v for v in value if isinstance(v, float)]
+    return []
+
+
+def check_finite(cfg: Any) -> None:
+    """Refuse NaN or infinite numbers in any field of the dataclass `cfg` (or in its tuples)."""
+    for f in dataclasses.fields(cfg):
+        bad = [v for v in _floats(getattr(cfg, f.name)) if not math.isfinite(v)]
+        if bad:
+            raise WorkbenchError(f"{f.name} must be finite numbers, not {bad[0]}")
+
+
+def check_quantiles(values: tuple[float, ...]) -> None:
+    """Refuse tau quantiles outside [0, 1] (1.0 means always on)."""
+    bad = [q for q in values if not 0 <= q <= 1]
+    if bad:
+        raise WorkbenchError(f"tau_quantiles must lie in [0, 1], not {bad[0]}")
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a float that is neither NaN nor infinite."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+_SCALARS: dict[Any, Any] = {float: finite_float, int: whole_number}
 
 
 @cache
@@ -43,7 +102,7 @@ def _flag(prefix: str, name: str) -> str:
     return "--" + (f"{prefix}-" if prefix else "") + name.replace("_", "-")
 
 
-def _parse_bool(text: str) -> bool:
+def parse_bool(text: str) -> bool:
     if text.lower() in ("1", "true", "yes", "on"):
         return True
     if text.lower() in ("0", "false", "no", "off"):
@@ -65,10 +124,11 @@ def _converter(annotation: Any) -> tuple[Any, list[Any] | None]:
         return str, None
     if origin in (tuple, list):
         item = get_args(annotation)[0] if get_args(annotation) else str
+        item = _SCALARS.get(item, item)
         return (lambda s: tuple(item(x) for x in s.split(",") if x)), None
     if annotation is bool:
-        return _parse_bool, None
-    return annotation, None
+        return parse_bool, None
+    return _SCALARS.get(annotation, annotation), None
 
 
 def add_config_args(
@@ -90,7 +150,7 @@ def add_config_args(
             choices=choices,
             metavar=None if choices else f.name.upper(),
             default=dataclasses.MISSING,
-            help=f"{docs.get(f.name, '')} (default: {default})",
+            help=f"{docs.get(f.name, '')} (default: {default})".replace("%", "%%"),
         )
 
 
@@ -102,4 +162,14 @@ def config_from_args(cls: type, args: argparse.Namespace, *, prefix: str = "", *
         if getattr(args, f"{prefix}__{f.name}", dataclasses.MISSING) is not dataclasses.MISSING
     }
     values.update(fixed)
-    return cls(**values)
+    return build_config(cls, values, prefix=prefix)
+
+
+def build_config(cls: type, values: dict[str, Any], *, prefix: str = "") -> Any:
+    """`cls(**values)`, its errors naming the command-line options instead of the fields."""
+    try:
+        return cls(**values)
+    except WorkbenchError as exc:
+        names = "|".join(re.escape(f.name) for f in dataclasses.fields(cls))
+        message = re.sub(rf"\b({names})\b", lambda m: _flag(prefix, m.group(1)), str(exc))
+        raise WorkbenchError(message) from exc

@@ -25,6 +25,7 @@ import torch
 from jaxtyping import Bool, Int
 from torch import Tensor
 
+from workbench.config import check_finite
 from workbench.errors import WorkbenchError
 from workbench.kv_cache import cache_kwargs, cached_length, new_cache
 
@@ -62,6 +63,7 @@ class GenerationConfig:
     """Reuse keys/values of earlier positions (False recomputes everything: tests only)."""
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.max_new_tokens < 1:
             raise WorkbenchError(f"max_new_tokens must be >= 1, not {self.max_new_tokens}")
         if self.batch_size < 1:

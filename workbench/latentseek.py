@@ -32,6 +32,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from workbench.config import check_finite
 from workbench.data import Problem
 from workbench.errors import WorkbenchError
 from workbench.generation import Completion, GenerationConfig, decode
@@ -79,6 +80,9 @@ class LatentSeekConfig:
     """Token cap of each verification answer."""
 
     def __post_init__(self) -> None:
+        check_finite(self)
+        if self.max_latents < 1 or self.verifier_max_new_tokens < 1:
+            raise WorkbenchError("max_latents and verifier_max_new_tokens must be >= 1")
         if not 0 < self.rho <= 1:
             raise WorkbenchError(f"rho must be in (0, 1], not {self.rho}")
         if self.max_iters < 0 or self.lr <= 0:

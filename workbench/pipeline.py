@@ -25,6 +25,7 @@ import torch
 
 from workbench.activations import ActivationSet, CacheConfig, cache_activations
 from workbench.artifacts import check_settings, write_json
+from workbench.config import check_finite, check_quantiles
 from workbench.cot import run_cot
 from workbench.data import (
     EXPERIMENT_SPLITS,
@@ -88,6 +89,16 @@ class ALSRunConfig:
             raise WorkbenchError("n_fit, n_val and n_test must all be >= 1")
         if not self.alphas or not self.tau_quantiles:
             raise WorkbenchError("the selection grid needs at least one alpha and one tau quantile")
+        check_finite(self)
+        check_quantiles(self.tau_quantiles)
+        if self.n_candidate_layers < 1 or self.min_per_class < 1:
+            raise WorkbenchError("n_candidate_layers and min_per_class must be >= 1")
+        if self.candidate_layers is not None and (
+            not self.candidate_layers or min(self.candidate_layers) < 0
+        ):
+            raise WorkbenchError(
+                f"candidate_layers must be layer numbers >= 0, not {self.candidate_layers}"
+            )
 
 
 def _splits(cfg: ALSRunConfig, data_dir: str | None, out: Path) -> dict[str, list[Problem]]:

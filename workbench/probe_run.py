@@ -49,6 +49,14 @@ class ProbeRunConfig:
     max_trajectory_steps: int = 400
     """Longest decoding step shown in trajectory plots."""
 
+    def __post_init__(self) -> None:
+        if not self.early_ks or min(self.early_ks) < 1:
+            raise WorkbenchError(f"early_ks must be numbers of tokens >= 1, not {self.early_ks}")
+        if self.n_bootstrap < 1 or self.n_folds < 2 or self.max_trajectory_steps < 1:
+            raise WorkbenchError(
+                "n_bootstrap and max_trajectory_steps must be >= 1, and n_folds >= 2"
+            )
+
 
 def _problems(
     run: Path, dataset: str, split_name: str, source_split: str, data_dir

@@ -39,6 +39,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import Tensor
 
+from workbench.config import check_finite
 from workbench.errors import WorkbenchError
 
 __all__ = ["ProbeConfig", "cv_folds", "early_prediction", "oof_projection_scores", "probe_layers"]
@@ -70,6 +71,7 @@ class ProbeConfig:
             raise WorkbenchError(f"n_folds must be at least 2, got {self.n_folds}")
         if self.n_bootstrap < 1:
             raise WorkbenchError(f"n_bootstrap must be at least 1, got {self.n_bootstrap}")
+        check_finite(self)
         if not self.logistic_c > 0:
             raise WorkbenchError(f"logistic_c must be positive, got {self.logistic_c}")
 

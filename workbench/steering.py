@@ -26,6 +26,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from workbench.config import check_finite
 from workbench.directions import LayerDirections
 from workbench.errors import WorkbenchError
 from workbench.generation import current_step
@@ -98,6 +99,9 @@ class SteeringSpec:
     def __post_init__(self) -> None:
         if not self.layers:
             raise WorkbenchError("steering needs at least one layer")
+        if min(self.layers) < 0:
+            raise WorkbenchError(f"layers must be >= 0, not {self.layers}")
+        check_finite(self)
         if isinstance(self.tau, tuple) and len(self.tau) != len(self.layers):
             raise WorkbenchError(f"{len(self.tau)} taus for {len(self.layers)} layers")
         if self.rule not in RULES:

@@ -24,6 +24,7 @@ import torch
 
 from workbench.activations import ActivationSet, CacheConfig, cache_activations
 from workbench.artifacts import append_jsonl, read_json, read_jsonl, write_json
+from workbench.config import check_finite, check_quantiles
 from workbench.cot import run_cot
 from workbench.data import EXPERIMENT_SPLITS, Problem, load_problems, load_split
 from workbench.directions import LayerDirections, fit_directions
@@ -80,6 +81,10 @@ class SweepConfig:
     """Also measure KL and entropy change at steered steps (two teacher-forced passes each)."""
 
     def __post_init__(self) -> None:
+        check_finite(self)
+        check_quantiles(self.tau_quantiles)
+        if not self.alphas:
+            raise WorkbenchError("the sweep needs at least one alpha")
         if self.n_test is not None and self.n_test < 1:
             raise WorkbenchError(f"n_test must be >= 1 (or None for all), not {self.n_test}")
         if self.split == "test":
@@ -89,13 +94,13 @@ class SweepConfig:
             )
         bad = [r for r in self.rules if r not in RULES]
         if bad:
-            raise WorkbenchError(f"unknown update rules {bad}; use {sorted(RULES)}")
+            raise WorkbenchError(f"rules {bad} are unknown; use {sorted(RULES)}")
         unknown = [c for c in self.controls if c not in ("random", "shuffled", "negated")]
         if unknown:
             raise WorkbenchError(f"unknown controls {unknown}; use random, shuffled, negated")
         i, _, n = self.shard.partition("/")
         if not (i.isdigit() and n.isdigit() and 0 <= int(i) < int(n)):
-            raise WorkbenchError(f"--shard must be i/n with 0 <= i < n, not {self.shard!r}")
+            raise WorkbenchError(f"shard must be i/n with 0 <= i < n, not {self.shard!r}")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,154 @@
+"""Every subcommand's --help works, and bad input of every kind is one line and exit code 2.
+
+argparse errors (a value of the wrong type) and `WorkbenchError`s (a value out of range, a missing
+folder) both end as one line on stderr naming the option; nothing already written is lost.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from workbench.baselines import SCConfig
+from workbench.cli import build_parser, main
+from workbench.compare import CompareConfig
+from workbench.errors import WorkbenchError
+from workbench.generation import GenerationConfig
+from workbench.latentseek import LatentSeekConfig
+from workbench.pipeline import ALSRunConfig
+from workbench.probe_run import ProbeRunConfig
+from workbench.probing import ProbeConfig
+from workbench.steering import SteeringSpec
+from workbench.sweeps import SweepConfig
+
+SUBCOMMANDS = ["generate", "run", "probe", "compare", "sweep"]
+
+
+def test_subcommands_are_all_listed():
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert sorted(sub.choices) == sorted(SUBCOMMANDS)
+
+
+@pytest.mark.parametrize("command", [[], *[[c] for c in SUBCOMMANDS]], ids=str)
+def test_help_of_every_subcommand(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: als")
+
+
+def _one_line_exit_2(argv: list[str], capsys, message: str) -> None:
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert err.startswith("als") and ": error: " in err and "\n" not in err, err
+    assert "Traceback" not in err and message in err, err
+
+
+def _ids(value) -> str:
+    return " ".join(value) if isinstance(value, list) else ""
+
+
+BAD_RUN = [
+    (["--alphas", "nan"], "--alphas: 'nan' is not a finite number"),
+    (["--alphas", "0.1,inf"], "--alphas: 'inf' is not a finite number"),
+    (["--tau-quantiles=-inf"], "'-inf' is not a finite number"),
+    (["--tau-quantiles", "1.5"], "--tau-quantiles must lie in [0, 1]"),
+    (["--alphas", "abc"], "'abc' is not a number"),
+    (["--n-fit", "0"], "--n-fit"),
+    (["--n-fit", "2.5"], "'2.5' is not a whole number"),
+    (["--n-candidate-layers", "0"], "--n-candidate-layers"),
+    (["--candidate-layers", "-1"], "--candidate-layers"),
+    (["--dataset", "nope"], "nope"),
+    (["--site", "nope"], "nope"),
+    (["--batch-size", "0"], "batch size"),
+    (["--max-new-tokens", "-3"], "--max-new-tokens must be >= 1"),
+    (["--temperature", "nan"], "--temperature: 'nan' is not a finite number"),
+    (["--self-check", "maybe"], "expected true/false"),
+    (["--n-devices", "0"], "--n-devices must be >= 1"),
+    (["--attention", "flash"], "invalid choice"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_RUN, ids=_ids)
+def test_run_refuses_bad_options(argv, message, tmp_path, capsys):
+    _one_line_exit_2(
+        ["run", "--model", "tiny", "--out", str(tmp_path / "r"), *argv], capsys, message
+    )
+
+
+ON_RUN_DIR = [
+    (["probe", "{missing}"], "not a finished `als run` folder"),
+    (["probe", "{missing}", "--n-folds", "1"], "--n-folds >= 2"),
+    (["probe", "{missing}", "--early-ks", "0"], "--early-ks"),
+    (["compare", "{missing}", "--sc-k", "0"], "--sc-k must be >= 1"),
+    (["compare", "{missing}", "--methods", "cot,magic"], "magic"),
+    (["compare", "{missing}", "--latentseek-iters", "-1"], "--latentseek-iters"),
+    (["compare", "{missing}", "--n-problems", "0"], "--n-problems"),
+    (["sweep", "{missing}", "--alphas", "nan"], "'nan' is not a finite number"),
+    (["sweep", "{missing}", "--tau-quantiles", "2"], "--tau-quantiles must lie in [0, 1]"),
+    (["sweep", "{missing}", "--shard", "3/2"], "--shard must be i/n"),
+    (["sweep", "{missing}", "--rules", "magic"], "--rules ['magic'] are unknown"),
+    (["sweep", "{missing}", "--split", "test"], "validation data"),
+    (["sweep", "{missing}", "--n-test", "0"], "--n-test"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), ON_RUN_DIR, ids=_ids)
+def test_run_folder_commands_refuse_bad_options(argv, message, tmp_path, capsys):
+    argv = [a.replace("{missing}", str(tmp_path / "no-run")) for a in argv]
+    _one_line_exit_2(argv, capsys, message)
+
+
+def test_out_that_is_a_file_is_refused_and_kept(tmp_path, capsys):
+    target = tmp_path / "results.txt"
+    target.write_text("keep me")
+    argv = ["generate", "--model", "tiny", "--limit", "1", "--out", str(target)]
+    _one_line_exit_2(argv, capsys, "is not a folder")
+    assert target.read_text() == "keep me"
+
+
+def test_bad_option_on_an_existing_run_loses_nothing(tiny_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["generate", "--model", str(tiny_dir), "--limit", "2", "--max-new-tokens", "3"]
+    assert main([*argv, "--out", str(out), "--device", "cpu"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    _one_line_exit_2([*argv, "--out", str(out), "--top-p", "nan"], capsys, "--top-p")
+    _one_line_exit_2([*argv, "--out", str(out), "--batch-size", "0"], capsys, "batch size")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+NAN, INF = math.nan, math.inf
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: SteeringSpec(layers=(1,), alpha=NAN), "alpha must be finite"),
+        (lambda: SteeringSpec(layers=(1,), tau=INF), "tau must be finite"),
+        (lambda: SteeringSpec(layers=(1, 2), tau=(0.1, NAN)), "tau must be finite"),
+        (lambda: SteeringSpec(layers=(-1,)), "layers must be >= 0"),
+        (lambda: GenerationConfig(temperature=NAN, do_sample=True), "temperature"),
+        (lambda: GenerationConfig(top_p=INF), "top_p"),
+        (lambda: ALSRunConfig(alphas=(NAN,)), "alphas must be finite"),
+        (lambda: ALSRunConfig(tau_quantiles=(1.1,)), "tau_quantiles must lie in [0, 1]"),
+        (lambda: SweepConfig(alphas=(0.1, -INF)), "alphas must be finite"),
+        (lambda: SweepConfig(tau_quantiles=(NAN,)), "tau_quantiles must be finite"),
+        (lambda: SCConfig(temperature=NAN), "temperature must be finite"),
+        (lambda: SCConfig(top_p=0.0), "top_p"),
+        (lambda: LatentSeekConfig(lr=NAN), "lr must be finite"),
+        (lambda: LatentSeekConfig(threshold=INF), "threshold must be finite"),
+        (lambda: ProbeConfig(logistic_c=NAN), "logistic_c must be finite"),
+        (lambda: ProbeRunConfig(n_folds=1), "n_folds"),
+        (lambda: CompareConfig(sc_k=0), "sc_k must be >= 1"),
+    ],
+)
+def test_python_entry_points_refuse_bad_values(make, message):
+    with pytest.raises(WorkbenchError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        make()
