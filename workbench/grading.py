@@ -1,18 +1,30 @@
 r"""The one place that decides whether a model's answer to a GSM8K or MATH problem is correct.
 
-Extraction (:func:`extract_answer`); the first rule that finds something wins:
+Extraction (:func:`extract_answer`) reads the model's FIRST complete final answer. The first rule
+that finds something wins:
 
-1. ``boxed``: the content of the LAST ``\boxed{...}`` / ``\fbox{...}``. Braces are matched by
-   counting, so ``\boxed{\frac{\sqrt{3}}{2}}`` comes out whole; a box that a cut-off generation
-   left unclosed (or an empty one) is skipped in favour of an earlier one.
-2. ``hashes``: the rest of the line after the last ``####``.
-3. ``answer_is``: what follows the last "answer is" / "answer:" (case-insensitive; markdown bold
-   and ``$``, ``\(``, ``\[`` delimiters removed), up to the end of that sentence.
+1. ``boxed``: the content of the FIRST closed, non-empty ``\boxed{...}`` / ``\fbox{...}``. Braces
+   are matched by counting, so ``\boxed{\frac{\sqrt{3}}{2}}`` comes out whole; a box that a
+   cut-off generation left unclosed (or an empty one) is skipped; a box inside a box is unwrapped.
+2. ``hashes``: the rest of the line after the first ``####`` that has something after it.
+3. ``answer_is``: what follows the first "answer is" / "answer:" (case-insensitive; markdown
+   bold and ``$``, ``\(``, ``\[`` delimiters removed), up to the end of that sentence, that holds
+   an answer (for GSM8K: one that starts with a number), so that "to find the answer: first ..."
+   is passed over.
 4. ``last_number``: the last number in the text. Always tried for GSM8K; for MATH only when the
    text holds no LaTeX at all (no backslash, no ``$``), because the last number of a LaTeX
    derivation is nearly always an intermediate result. A MATH text cut off mid-derivation thus
    grades as ``none``, while a cut-off GSM8K text is graded on its last number.
 5. ``none``: nothing found; the verdict is incorrect.
+
+Why the first answer and not the last: a model that has given its answer often runs on, into an
+invented next question with an answer of its own ("The answer is 18. Question: ... The answer is
+7."), or boxes a second, different number while rambling; what it answered to the question asked
+is what it said first. The decoder agrees: `workbench.prompts.answer_complete` stops a sequence at
+its first closed box or finished ``####`` line, so a text decoded with the stop and the same text
+decoded past it are graded alike. The price: a model that boxes an intermediate result and later
+boxes a corrected one is graded on the first (it was also stopped there). Only ``last_number``,
+which has no answer marker to go by, reads the end of the text.
 
 Equivalence (:func:`answers_equivalent`):
 
@@ -50,8 +62,8 @@ __all__ = [
     "Verdict",
     "answers_equivalent",
     "extract_answer",
+    "first_boxed",
     "grade",
-    "last_boxed",
     "normalize_number",
 ]
 
@@ -64,6 +76,7 @@ _BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _HASHES_RE = re.compile(r"####[ \t]*([^\n]*)")
 _ANSWER_IS_RE = re.compile(r"\banswer\s*(?:is\b|:)[\s:*]*", re.IGNORECASE)
 _DELIMITED_RE = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
+_GSM_ANSWER_START_RE = re.compile(r"(?:\\?\$|\\\(|[-−.])?\s*(?:-?\d|\\[dt]?frac)")  # 18, \$18, -3
 _SENTENCE_END_RE = re.compile(r"\.(?:\s|$)")
 _NUMBER_RE = re.compile(r"(?<![\w.])-?(?:\d+(?:\.\d+)?|\.\d+)(?![\w])")
 _GSM_NUMBER_RE = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?|-?\.\d+")
@@ -89,15 +102,16 @@ class Verdict:
     """How the answer was extracted: 'boxed', 'hashes', 'answer_is', 'last_number', or 'none'."""
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last closed, non-empty ``\\boxed{}``/``\\fbox{}``, braces counted."""
-    for match in reversed(list(_BOX_RE.finditer(text))):
+def first_boxed(text: str) -> str | None:
+    """Content of the first closed, non-empty ``\\boxed{}``/``\\fbox{}``, braces counted (a box
+    inside it unwrapped)."""
+    for match in _BOX_RE.finditer(text):
         depth, start = 1, match.end()
         for i in range(start, len(text)):
             depth += {"{": 1, "}": -1}.get(text[i], 0)
             if depth == 0:
                 if content := text[start:i].strip():
-                    return content
+                    return first_boxed(content) if _BOX_RE.match(content) else content
                 break
     return None
 
@@ -111,29 +125,30 @@ def _clean(answer: str) -> str:
     return answer.rstrip(".,;: ").strip()
 
 
-def _after_answer_phrase(text: str) -> str | None:
-    """The answer after the last "answer is" / "answer:", or None."""
-    matches = list(_ANSWER_IS_RE.finditer(text))
-    if not matches:
-        return None
-    rest = text[matches[-1].end() :].split("\n", 1)[0]
-    if _BOX_RE.search(rest):  # only an unclosed or empty box can be left here: cut-off output
-        return None
-    if (delimited := _DELIMITED_RE.match(rest)) is not None:
-        rest = next(group for group in delimited.groups() if group is not None)
-    else:
-        rest = _SENTENCE_END_RE.split(rest, maxsplit=1)[0]
-    return _clean(rest) or None
+def _after_answer_phrase(text: str, family: Family) -> str | None:
+    """The answer after the first "answer is" / "answer:" that is followed by one, or None."""
+    for match in _ANSWER_IS_RE.finditer(text):
+        rest = text[match.end() :].split("\n", 1)[0]
+        if _BOX_RE.search(rest):  # only an unclosed or empty box can be left here: cut off
+            continue
+        if (delimited := _DELIMITED_RE.match(rest)) is not None:
+            rest = next(group for group in delimited.groups() if group is not None)
+        else:
+            rest = _SENTENCE_END_RE.split(rest, maxsplit=1)[0]
+        answer = _clean(rest)
+        if answer and (family != "gsm8k" or _GSM_ANSWER_START_RE.match(answer)):
+            return answer
+    return None
 
 
 def extract_answer(text: str, family: Family) -> tuple[str | None, str]:
     """Return ``(answer, method)`` for a model output; ``(None, 'none')`` when none is found."""
-    if (boxed := last_boxed(text)) is not None:
+    if (boxed := first_boxed(text)) is not None:
         return _clean(boxed) or boxed, "boxed"
-    hashes = [_clean(m.group(1)) for m in _HASHES_RE.finditer(text)]
-    if hashes and hashes[-1]:
-        return hashes[-1], "hashes"
-    if (phrase := _after_answer_phrase(text)) is not None:
+    hashes = [h for m in _HASHES_RE.finditer(text) if (h := _clean(m.group(1)))]
+    if hashes:
+        return hashes[0], "hashes"
+    if (phrase := _after_answer_phrase(text, family)) is not None:
         return phrase, "answer_is"
     if family == "gsm8k" or ("\\" not in text and "$" not in text):
         numbers = _GSM_NUMBER_RE.findall(text)

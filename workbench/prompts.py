@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.grading import last_boxed
+from workbench.grading import first_boxed
 
 __all__ = ["PromptConfig", "answer_complete", "encode_prompts", "format_prompt"]
 
@@ -59,7 +59,7 @@ def encode_prompts(
 
 def answer_complete(text: str) -> bool:
     """True once the text holds a closed ``\\boxed{...}`` or a finished ``#### answer`` line."""
-    if last_boxed(text) is not None:
+    if first_boxed(text) is not None:
         return True
     hashes = text.rfind("####")
     return hashes >= 0 and "\n" in text[hashes:] and any(c.isdigit() for c in text[hashes:])

@@ -119,10 +119,30 @@ GSM8K_CASES = [
     case("allen-intermediate", "gsm8k",
          "Allen's age now is 11/18 * 162 = 99.\n\nThe answer is \\(\\boxed{99}\\).", "109", "99",
          False, "boxed"),
-    # line 5 (glasses, gold 64): the last box wins
-    case("glasses-last-box-wins", "gsm8k",
+    # line 5 (glasses, gold 64): the first box wins, even an intermediate one (the decoder stops
+    # at the first closed box, so this text would have ended there)
+    case("glasses-first-box-wins", "gsm8k",
          "The cheaper glasses cost \\(\\boxed{24}\\) in total. Adding the full-price ones, "
-         "24 + 40 = 64.\n\nThe answer is \\(\\boxed{64}\\).", "64", "64", True, "boxed"),
+         "24 + 40 = 64.\n\nThe answer is \\(\\boxed{64}\\).", "64", "24", False, "boxed"),
+    # Generations that give their answer and run on into an invented next question: graded on
+    # the first final answer (line 0, gold 18).
+    case("janet-runs-on-into-invented-question", "gsm8k",
+         JANET + "The answer is \\(\\boxed{18}\\).\n\nQuestion: A farmer has 12 cows and "
+         "buys 5 more. How many cows does he have?\nAnswer: 12 + 5 = 17. The answer is "
+         "\\(\\boxed{17}\\).", "18", "18", True, "boxed"),
+    case("janet-hashes-then-invented-question", "gsm8k",
+         JANET + "#### 18\n\nQuestion: Tom has 3 apples and eats 1. How many are left?\n"
+         "Tom has 3 - 1 = 2 apples left.\n#### 2", "18", "18", True, "hashes"),
+    case("janet-answer-is-then-invented-turn", "gsm8k",
+         JANET + "The answer is 18.\n\nHuman: What is 5 + 5?\nAssistant: 5 + 5 = 10. The answer "
+         "is 10.", "18", "18", True, "answer_is"),
+    case("janet-wrong-then-invented-right", "gsm8k",
+         "She has 16 - 3 = 13 eggs, and 13 * 2 = 26.\n\nThe answer is \\(\\boxed{26}\\)."
+         "\n\nQuestion: Janet sells 9 eggs at $2 each. How much does she make?\n9 * 2 = 18. "
+         "The answer is \\(\\boxed{18}\\).", "18", "26", False, "boxed"),
+    case("janet-answer-phrase-without-answer-first", "gsm8k",
+         "To find the answer: first, " + JANET.lower() + "The answer is 18 dollars.", "18",
+         "18 dollars", True, "answer_is"),
     # line 3 (sprints, gold 540)
     case("sprints-fraction-in-box", "gsm8k",
          r"He runs \(\boxed{\frac{1080}{2}}\) meters a week.", "540", r"\frac{1080}{2}", True,
@@ -147,6 +167,14 @@ MATH_CASES = [
          r"\frac{14}{5}", False, "boxed"),
     case("frac-answer-is-dollars", "math", r"The final answer is $\frac{14}{3}$.",
          r"\frac{14}{3}", r"\frac{14}{3}", True, "answer_is"),
+    # ... and running on into an invented next problem with its own boxed answer
+    case("frac-runs-on-into-invented-problem", "math",
+         "So the sum is \\(\\boxed{\\frac{14}{3}}\\).\n\nProblem: Compute "
+         "\\(\\dbinom{8}{4}\\).\nSolution: \\(\\dbinom{8}{4} = \\frac{8!}{4!4!} = "
+         "\\boxed{70}\\).", r"\frac{14}{3}", r"\frac{14}{3}", True, "boxed"),
+    case("frac-answer-is-then-invented-problem", "math",
+         "The final answer is $\\frac{14}{3}$.\n\nProblem: What is $2+2$?\nThe final answer is "
+         "$4$.", r"\frac{14}{3}", r"\frac{14}{3}", True, "answer_is"),
     # test/precalculus/807.json
     case("polar-pair-no-left-right", "math",
          "r = \\sqrt{0^2 + 3^2} = 3 and \\theta = \\frac{\\pi}{2}.\n\nThe answer is "
@@ -329,7 +357,14 @@ def test_grade_corpus(family: Family, text: str, gold: str, expected: Verdict) -
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        pytest.param(r"\boxed{1} then \boxed{2}", ("2", "boxed"), id="last-box-wins"),
+        pytest.param(r"\boxed{1} then \boxed{2}", ("1", "boxed"), id="first-box-wins"),
+        pytest.param(r"\boxed{\boxed{5}}", ("5", "boxed"), id="box-in-box"),
+        pytest.param("#### \n#### 9\n#### 8", ("9", "hashes"), id="first-non-empty-hashes"),
+        pytest.param(
+            "The answer is 8. Next question: the answer is 9.",
+            ("8", "answer_is"),
+            id="first-answer-is-wins",
+        ),
         pytest.param(r"\boxed{\frac{\sqrt{3}}{2}}.", (r"\frac{\sqrt{3}}{2}", "boxed"), id="nested"),
         pytest.param(r"\fbox{7}", ("7", "boxed"), id="fbox"),
         pytest.param(r"\boxed{4} and then \boxed{5", ("4", "boxed"), id="unclosed-box-skipped"),
