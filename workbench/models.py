@@ -67,8 +67,8 @@ class ModelConfig:
     n_devices: int | None = None
     """Split the model over this many GPUs (TransformerLens `n_devices`)."""
     self_check: bool = True
-    """Check at load time that cached and uncached decoding agree and that left padding is
-    invisible (`workbench.selfcheck`; well under a second). False skips it: debugging only."""
+    """Check at load time that a cached, left-padded decoding step gives the logits of an
+    uncached pass (`workbench.selfcheck`; two forward passes). False skips it: debugging only."""
 
     def __post_init__(self) -> None:
         if self.attention not in ("sdpa", "eager"):
@@ -270,9 +270,7 @@ def load_model(cfg: ModelConfig | str = "embedded", **overrides: Any):
     bridge.eval()
     if cfg.self_check:
         check = check_stack(bridge)
-        logger.info(
-            "Self-check passed: cache %.1e, padding %.1e", check.cache_error, check.padding_error
-        )
+        logger.info("Self-check passed (relative logit difference %.1e)", check.error)
     logger.info(
         "Loaded %s (%d layers, d_model %d)", cfg.name, bridge.cfg.n_layers, bridge.cfg.d_model
     )
