@@ -26,10 +26,12 @@ from pathlib import Path
 import torch
 
 from workbench.data import load_problems
+from workbench.embedded import embedded_model_dir
 from workbench.generation import GenerationConfig, decode, left_pad
-from workbench.models import ModelConfig, cache_root, embedded_model_dir, load_model
+from workbench.models import ModelConfig, load_model
 from workbench.prompts import encode_prompts
 from workbench.runtime import resolve_device, resolve_dtype
+from workbench.tiny import cache_root
 
 BATCH_SIZES = (1, 8)
 

@@ -19,7 +19,7 @@ def _seed() -> None:
 
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory):
-    from workbench.models import build_tiny_model
+    from workbench.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny"), n_layers=3, d_model=64)
 

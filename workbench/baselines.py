@@ -27,6 +27,7 @@ from workbench.errors import WorkbenchError
 from workbench.generation import GenerationConfig, decode
 from workbench.grading import Family, answers_equivalent, extract_answer
 from workbench.prompts import PromptConfig, answer_complete, encode_prompts
+from workbench.records import GradedRow
 
 __all__ = ["SCConfig", "majority_vote", "run_self_consistency"]
 
@@ -117,24 +118,20 @@ def run_self_consistency(
                 voted, problem.answer, problem.family
             )
             finishes = [s.finish for s in samples]
-            rows.append(
-                {
-                    "id": problem.id,
-                    "method": method,
-                    "gold": problem.answer,
-                    "predicted": voted,
-                    "correct": correct,
-                    "votes": votes,
-                    "sample_answers": answers,
-                    "prompt_tokens": samples[0].prompt_tokens,
-                    "generated_tokens": sum(len(s.tokens) for s in samples),
-                    "seconds": round(sum(s.seconds for s in samples), 4),
-                    "finish": Counter(finishes).most_common(1)[0][0],
-                    "sample_finish": finishes,
-                    "interventions": 0,
-                    "steered_steps": [],
-                }
+            row = GradedRow(
+                id=problem.id,
+                method=method,
+                gold=problem.answer,
+                predicted=voted,
+                correct=correct,
+                extraction="majority_vote",
+                prompt_tokens=samples[0].prompt_tokens,
+                generated_tokens=sum(len(s.tokens) for s in samples),
+                seconds=sum(s.seconds for s in samples),
+                finish=Counter(finishes).most_common(1)[0][0],
+                extras={"votes": votes, "sample_answers": answers, "sample_finish": finishes},
             )
+            rows.append(row.to_json())
         if out is not None:
             append_jsonl(out, rows)
         done.update((r["id"], r) for r in rows)

@@ -12,7 +12,6 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from workbench.artifacts import check_settings
 from workbench.config import (
     add_config_args,
     build_config,
@@ -67,77 +66,74 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from workbench.artifacts import write_json
     from workbench.cot import run_cot
     from workbench.data import load_problems
-    from workbench.evaluation import summarize
     from workbench.models import load_model
+    from workbench.records import summarize
+    from workbench.rundir import RunDir
 
     generation = config_from_args(GenerationConfig, args)
     model_cfg = _model_config(args)
     problems = load_problems(args.dataset, args.split, data_dir=args.data_dir, limit=args.limit)
-    out = Path(args.out)
-    check_settings(
-        out / "config.json",
-        {
-            "command": "generate",
-            "model": asdict(model_cfg),
-            "dataset": args.dataset,
-            "split": args.split,
-            "limit": args.limit,
-            "generation": asdict(generation),
-            "stop_at_answer": not args.no_stop_at_answer,
-        },
+    out = RunDir(Path(args.out))
+    out.record_settings(
+        "generate",
+        asdict(model_cfg),
         may_change=("limit",),
+        dataset=args.dataset,
+        split=args.split,
+        limit=args.limit,
+        generation=asdict(generation),
+        stop_at_answer=not args.no_stop_at_answer,
     )
     bridge = load_model(model_cfg)
     rows = run_cot(
         bridge,
         problems,
         generation=generation,
-        out=out / "generations.jsonl",
+        out=out.generations_path,
         stop_at_answer=not args.no_stop_at_answer,
     )
-    summary = {"model": args.model, "dataset": args.dataset, "split": args.split, **summarize(rows)}
-    write_json(out / "summary.json", summary)
+    s = summarize(rows, method="cot")
+    meta = {"model": args.model, "dataset": args.dataset, "split": args.split}
+    write_json(out.summary_path, {**meta, **s.to_json()})
     print(
-        f"{args.model} on {args.dataset}/{args.split}: accuracy {summary['accuracy']:.3f} "
-        f"({summary['correct']}/{summary['n']}, Wilson 95% CI "
-        f"[{summary['ci_low']:.3f}, {summary['ci_high']:.3f}]); "
-        f"{summary['mean_generated_tokens']:.0f} generated tokens and "
-        f"{summary['seconds_per_problem']:.2f} s per problem; finish {summary['finish']}"
+        f"{args.model} on {args.dataset}/{args.split}: accuracy {s.accuracy:.3f} "
+        f"({s.correct}/{s.n}, Wilson 95% CI [{s.ci_low:.3f}, {s.ci_high:.3f}]); "
+        f"{s.tokens_per_problem:.0f} generated tokens and "
+        f"{s.seconds_per_problem:.2f} s per problem; finish {s.finish}"
     )
-    print(f"wrote {out / 'generations.jsonl'} and {out / 'summary.json'}")
+    print(f"wrote {out.generations_path} and {out.summary_path}")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from workbench.models import load_model
     from workbench.pipeline import ALSRunConfig, run_als
+    from workbench.prompts import PromptConfig
+    from workbench.rundir import RunDir
 
+    prompt = PromptConfig()
     cfg = config_from_args(ALSRunConfig, args)
     generation = config_from_args(GenerationConfig, args)
     model_cfg = _model_config(args)
     out = Path(args.out)
-    check_settings(
-        out / "config.json",
-        {
-            "command": "run",
-            "model": asdict(model_cfg),
-            "als": asdict(cfg),
-            "generation": asdict(generation),
-        },
-    )
+    settings = {"als": asdict(cfg), "generation": asdict(generation), "prompt": asdict(prompt)}
+    RunDir(out).record_settings("run", asdict(model_cfg), **settings)  # refuse before loading
     bridge = load_model(model_cfg)
     results = run_als(
-        bridge, out, cfg, generation=generation, data_dir=args.data_dir, model_name=args.model
+        bridge, out, cfg, generation=generation, prompt=prompt, data_dir=args.data_dir
     )
     for row in results["test"]:
-        extra = f", McNemar p={row['mcnemar_p']:.3g}" if "mcnemar_p" in row else ""
+        extra = f", McNemar p={row['mcnemar_p']:.3g}" if row["mcnemar_p"] is not None else ""
         print(
             f"{row['method']:>4}: accuracy {row['accuracy']:.3f} "
             f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}] (n={row['n']}){extra}; "
-            f"{row['gen_tokens']:.0f} tokens, {row['sec_per_problem']:.2f} s per problem, "
+            f"{row['tokens_per_problem']:.0f} tokens, "
+            f"{row['seconds_per_problem']:.2f} s per problem, "
             f"intervention rate {row['intervention_rate']:.3f}"
         )
-    print(f"wrote {out / 'report.html'}")
+    from workbench.run_report import build_run_report  # the report stage
+
+    print(f"wrote {build_run_report(out)}")
     return 0
 
 
@@ -150,15 +146,12 @@ def _add_run_dir_args(p: argparse.ArgumentParser) -> None:
 
 def _run_bridge(args: argparse.Namespace) -> tuple[Path, object]:
     """The run folder of `args.run_dir`, and its model loaded with any device/dtype override."""
-    from workbench.artifacts import read_json
-    from workbench.models import ModelConfig, load_model
+    from workbench.rundir import RunDir
+    from workbench.stages import load_run_model
 
-    run = Path(args.run_dir)
-    if not (run / "results.json").exists() or not (run / "config.json").exists():
-        raise WorkbenchError(f"{run} is not a finished `als run` folder (run `als run` first)")
-    saved = read_json(run / "config.json")["model"]
+    run = RunDir(Path(args.run_dir)).require_finished()
     overrides = {k: v for k, v in (("device", args.device), ("dtype", args.dtype)) if v}
-    return run, load_model(ModelConfig(**{**saved, **overrides}))
+    return run.root, load_run_model(run, **overrides)
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -198,10 +191,39 @@ def cmd_compare(args: argparse.Namespace) -> int:
         vs = "" if same is None or r["method"] == "cot" else f", CoT {same:.3f} on these"
         print(
             f"{r['method']:>16}: accuracy {r['accuracy']:.3f} [{r['ci_low']:.3f}, "
-            f"{r['ci_high']:.3f}] (n={r['n']}{vs}); {r['sec_per_problem']:.2f} s and "
+            f"{r['ci_high']:.3f}] (n={r['n']}{vs}); {r['seconds_per_problem']:.2f} s and "
             f"{r['tokens_per_problem']:.0f} tokens per problem; EAS {eas}{speed}"
         )
     print(f"wrote {run / 'compare'} and {build_run_report(run)}")
+    return 0
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    from workbench.rundir import RunDir
+    from workbench.stages import load_run_model, run_stage
+
+    run = RunDir(Path(args.run_dir))
+    kwargs = {}
+    if args.name not in ("splits", "directions", "report"):
+        if not run.settings_path.exists():
+            raise WorkbenchError(f"{run.root} has no settings record (config.json): run `als run`")
+        overrides = {k: v for k, v in (("device", args.device), ("dtype", args.dtype)) if v}
+        kwargs["bridge"] = load_run_model(run, **overrides)
+    if args.name not in ("directions", "report"):
+        kwargs["data_dir"] = args.data_dir
+    result = run_stage(args.name, run, **kwargs)
+    print(
+        f"stage {args.name} done on {run.root}"
+        + (f": {result}" if isinstance(result, Path) else "")
+    )
+    return 0
+
+
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    from workbench.upgrade import upgrade_run
+
+    changed = upgrade_run(Path(args.run_dir))
+    print(f"upgraded {len(changed)} files" + "".join(f"\n  {p}" for p in changed))
     return 0
 
 
@@ -323,6 +345,29 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--select", action="store_true", help="select on validation, then test")
     add_config_args(sweep, SweepConfig)
     sweep.set_defaults(func=cmd_sweep)
+
+    from workbench.stages import STAGES
+
+    stage = sub.add_parser(
+        "stage",
+        help="rerun one stage of a run folder (splits, fit, directions, select, test, ...)",
+        description="Run one stage of the experiment on a run folder with the run's own "
+        "settings (config.json); it reads its inputs from the folder and resumes what is "
+        "there. Stages: " + ", ".join(STAGES) + ".",
+    )
+    stage.add_argument("name", choices=list(STAGES), help="the stage")
+    _add_run_dir_args(stage)
+    stage.set_defaults(func=cmd_stage)
+
+    upgrade = sub.add_parser(
+        "upgrade",
+        help="convert a run folder written before als-workbench 0.2",
+        description="Rename the summary fields of a run folder written before 0.2 to the "
+        "current names (tokens_per_problem, seconds_per_problem, only_base / only_method, "
+        "mcnemar_p with base); the graded rows are unchanged; running it twice changes nothing.",
+    )
+    upgrade.add_argument("run_dir", help="folder written by `als run` or `als generate`")
+    upgrade.set_defaults(func=cmd_upgrade)
     return parser
 
 

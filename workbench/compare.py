@@ -25,18 +25,17 @@ from typing import Any, Literal
 
 from tqdm.auto import tqdm
 
-from workbench.artifacts import append_jsonl, read_json, read_jsonl, write_json
+from workbench.artifacts import append_jsonl, read_jsonl, write_json
 from workbench.baselines import SCConfig, run_self_consistency
 from workbench.cot import completion_from_row, run_cot
-from workbench.data import EXPERIMENT_SPLITS, Problem, load_problems, load_split
-from workbench.directions import LayerDirections
+from workbench.data import Problem
 from workbench.errors import WorkbenchError
-from workbench.evaluation import mcnemar_exact, paired_counts, summarize
-from workbench.generation import GenerationConfig
 from workbench.grading import grade
 from workbench.latentseek import LatentSeekConfig, latentseek, oracle_reward, self_reward
-from workbench.prompts import encode_prompts
-from workbench.steering import SteeringSpec, steer
+from workbench.prompts import PromptConfig, encode_prompts
+from workbench.records import GradedRow, summarize
+from workbench.rundir import RunDir
+from workbench.steering import steer
 
 __all__ = ["METHODS", "CompareConfig", "efficiency_accuracy_score", "run_compare"]
 
@@ -92,7 +91,9 @@ def efficiency_accuracy_score(
     return (acc - acc_cot) / extra if extra > 0.02 else None
 
 
-def _latentseek_rows(bridge, problems, cot_rows, cfg, generation, out: Path) -> list[dict]:
+def _latentseek_rows(
+    bridge, problems, cot_rows, cfg, generation, prompt_cfg: PromptConfig, out: Path
+) -> list[dict]:
     done = {r["id"]: r for r in read_jsonl(out)}
     ls_cfg = LatentSeekConfig(reward=cfg.latentseek_reward, max_iters=cfg.latentseek_iters)
     cot = {r["id"]: r for r in cot_rows}
@@ -100,7 +101,7 @@ def _latentseek_rows(bridge, problems, cot_rows, cfg, generation, out: Path) -> 
     for problem in tqdm(todo, desc=f"latentseek-{cfg.latentseek_reward}"):
         row = cot[problem.id]
         initial = completion_from_row(row)
-        prompt = encode_prompts(bridge.tokenizer, [problem.question])[0]
+        prompt = encode_prompts(bridge.tokenizer, [problem.question], prompt_cfg)[0]
         reward = (
             oracle_reward(problem)
             if ls_cfg.reward == "oracle"
@@ -108,24 +109,25 @@ def _latentseek_rows(bridge, problems, cot_rows, cfg, generation, out: Path) -> 
         )
         res = latentseek(bridge, prompt, initial, reward, ls_cfg, generation=generation)
         verdict = grade(res.text, problem.answer, problem.family)
-        new = {
-            "id": problem.id,
-            "method": f"latentseek-{ls_cfg.reward}",
-            "gold": problem.answer,
-            "predicted": verdict.predicted,
-            "correct": verdict.correct,
-            "prompt_tokens": row["prompt_tokens"],
-            "generated_tokens": res.generated_tokens,
-            "seconds": round(row["seconds"] + res.seconds, 4),
-            "iterations": res.iterations,
-            "forward_passes": res.forward_passes,
-            "backward_passes": res.backward_passes,
-            "rewards": res.rewards,
-            "finish": "stop",
-            "interventions": 0,
-            "steered_steps": [],
-            "text": res.text,
-        }
+        new = GradedRow(
+            id=problem.id,
+            method=f"latentseek-{ls_cfg.reward}",
+            gold=problem.answer,
+            predicted=verdict.predicted,
+            correct=verdict.correct,
+            extraction=verdict.method,
+            prompt_tokens=row["prompt_tokens"],
+            generated_tokens=res.generated_tokens,
+            seconds=row["seconds"] + res.seconds,
+            finish="stop",
+            text=res.text,
+            extras={
+                "iterations": res.iterations,
+                "forward_passes": res.forward_passes,
+                "backward_passes": res.backward_passes,
+                "rewards": res.rewards,
+            },
+        ).to_json()
         append_jsonl(out, [new])
         done[problem.id] = new
     return [done[p.id] for p in problems]
@@ -143,48 +145,42 @@ def run_compare(
     data_dir: str | None = None,
 ) -> list[dict[str, Any]]:
     """Compare the methods on the run's test problems; write `compare/table.json`."""
-    run = Path(run)
-    if not (run / "results.json").exists():
-        raise WorkbenchError(f"{run} is not a finished `als run` folder (no results.json)")
-    results = read_json(run / "results.json")
-    config = read_json(run / "config.json")
-    generation = GenerationConfig(**config["generation"])
-    dataset = results["config"]["dataset"]
-    ids = load_split(run / "splits" / "test.json")[: cfg.n_problems]
-    by_id = {
-        p.id: p for p in load_problems(dataset, EXPERIMENT_SPLITS[dataset][1], data_dir=data_dir)
-    }
-    problems: list[Problem] = [by_id[i] for i in ids]
-    keep = set(ids)
+    run = RunDir(Path(run)).require_finished()
+    generation, prompt = run.generation(), run.prompt()
+    problems: list[Problem] = run.problems("test", data_dir=data_dir)[: cfg.n_problems]
+    keep = {p.id for p in problems}
     rows: dict[str, list[dict]] = {}
     if cfg.retime:
-        base = run_cot(bridge, problems, generation=generation, out=run / "compare" / "cot.jsonl")
-        _check_same_answers(base, run / "test" / "cot.jsonl")
+        base = run_cot(
+            bridge, problems, generation=generation, prompt=prompt, out=run.compare("cot.jsonl")
+        )
+        _check_same_answers(base, run.rows_path("test", "cot"))
     else:
-        base = [r for r in read_jsonl(run / "test" / "cot.jsonl") if r["id"] in keep]
+        base = [r for r in run.rows("test", "cot") if r["id"] in keep]
     for method in cfg.methods:
         if method == "cot":
             rows["cot"] = base
         elif method == "als" and cfg.retime:
-            spec = SteeringSpec.from_json(results["steering"])
-            with steer(bridge, spec, LayerDirections.load(run / "directions")):
+            with steer(bridge, run.steering(), run.directions()):
                 rows["als"] = run_cot(
                     bridge,
                     problems,
                     generation=generation,
-                    out=run / "compare" / "als.jsonl",
+                    prompt=prompt,
+                    out=run.compare("als.jsonl"),
                     method="als",
                 )
-            _check_same_answers(rows["als"], run / "test" / "als.jsonl")
+            _check_same_answers(rows["als"], run.rows_path("test", "als"))
         elif method == "als":
-            rows["als"] = [r for r in read_jsonl(run / "test" / "als.jsonl") if r["id"] in keep]
+            rows["als"] = [r for r in run.rows("test", "als") if r["id"] in keep]
         elif method == "sc":
             rows[f"sc@{cfg.sc_k}"] = run_self_consistency(
                 bridge,
                 problems[: cfg.sc_n_problems],
                 SCConfig(k=cfg.sc_k),
                 generation=generation,
-                out=run / "compare" / f"sc@{cfg.sc_k}.jsonl",
+                prompt=prompt,
+                out=run.compare(f"sc@{cfg.sc_k}.jsonl"),
             )
         else:
             name = f"latentseek-{cfg.latentseek_reward}"
@@ -194,17 +190,18 @@ def run_compare(
                 base,
                 cfg,
                 generation,
-                run / "compare" / f"{name}.jsonl",
+                prompt,
+                run.compare(f"{name}.jsonl"),
             )
     table = _table(rows)
-    write_json(run / "compare" / "table.json", table)
+    write_json(run.compare("table.json"), table)
     verdicts = [
         {"method": name, "id": r["id"], "correct": r["correct"]}
         for name, method_rows in rows.items()
         for r in method_rows
     ]
-    (run / "compare" / "verdicts.jsonl").unlink(missing_ok=True)
-    append_jsonl(run / "compare" / "verdicts.jsonl", verdicts)
+    run.compare("verdicts.jsonl").unlink(missing_ok=True)
+    append_jsonl(run.compare("verdicts.jsonl"), verdicts)
     return table
 
 
@@ -229,38 +226,29 @@ def _table(rows: dict[str, list[dict]]) -> list[dict[str, Any]]:
     als = {r["id"]: r for r in rows.get("als", [])}
     table = []
     for name, method_rows in rows.items():
-        s = summarize(method_rows)
-        n = s["n"]
         ids = [r["id"] for r in method_rows]
         cot_same = [cot[i] for i in ids if i in cot]
         als_same = [als[i] for i in ids if i in als]
+        vs_cot = cot_same if cot and name != "cot" else None
+        s = summarize(method_rows, method=name, base=vs_cot)
         entry = {
-            "method": name,
-            **{k: s[k] for k in ("n", "accuracy", "ci_low", "ci_high")},
-            "sec_per_problem": s["seconds_per_problem"],
-            "tokens_per_problem": s["mean_generated_tokens"],
-            "forward_passes": sum(_forward_passes(r) for r in method_rows) / n,
-            "backward_passes": sum(r.get("backward_passes", 0) for r in method_rows) / n,
+            **s.to_json(),
+            "forward_passes": sum(_forward_passes(r) for r in method_rows) / s.n,
+            "backward_passes": sum(r.get("backward_passes", 0) for r in method_rows) / s.n,
             "cot_accuracy_same": None,
             "als_accuracy_same": None,
             "eas": None,
             "als_speedup": None,
         }
-        if len(cot_same) == n:  # against CoT on the same problems
+        if len(cot_same) == s.n:  # against CoT on the same problems
             ref = summarize(cot_same)
-            entry["cot_accuracy_same"] = ref["accuracy"]
+            entry["cot_accuracy_same"] = ref.accuracy
             entry["eas"] = efficiency_accuracy_score(
-                s["accuracy"], s["seconds_per_problem"], ref["accuracy"], ref["seconds_per_problem"]
+                s.accuracy, s.seconds_per_problem, ref.accuracy, ref.seconds_per_problem
             )
-        if len(als_same) == n:
+        if len(als_same) == s.n:
             ref = summarize(als_same)
-            entry["als_accuracy_same"] = ref["accuracy"]
-            entry["als_speedup"] = s["seconds_per_problem"] / ref["seconds_per_problem"]
-        if cot and name != "cot":
-            pc = paired_counts(
-                {r["id"]: r["correct"] for r in cot_same},
-                {r["id"]: r["correct"] for r in method_rows},
-            )
-            entry["mcnemar_p_vs_cot"] = mcnemar_exact(pc["only_base"], pc["only_other"])
+            entry["als_accuracy_same"] = ref.accuracy
+            entry["als_speedup"] = s.seconds_per_problem / ref.seconds_per_problem
         table.append(entry)
     return table

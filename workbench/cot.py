@@ -20,6 +20,7 @@ from workbench.data import Problem
 from workbench.generation import Completion, GenerationConfig, decode
 from workbench.grading import grade
 from workbench.prompts import PromptConfig, answer_complete, encode_prompts
+from workbench.records import GradedRow
 
 __all__ = ["completion_from_row", "run_cot"]
 
@@ -28,22 +29,22 @@ logger = logging.getLogger(__name__)
 
 def _row(problem: Problem, completion: Any, method: str) -> dict[str, Any]:
     verdict = grade(completion.text, problem.answer, problem.family)
-    return {
-        "id": problem.id,
-        "method": method,
-        "gold": problem.answer,
-        "predicted": verdict.predicted,
-        "correct": verdict.correct,
-        "extraction": verdict.method,
-        "prompt_tokens": completion.prompt_tokens,
-        "generated_tokens": len(completion.tokens),
-        "seconds": round(completion.seconds, 4),
-        "finish": completion.finish,
-        "interventions": completion.interventions,
-        "steered_steps": list(completion.steered_steps),
-        "text": completion.text,
-        "tokens": list(completion.tokens),
-    }
+    return GradedRow(
+        id=problem.id,
+        method=method,
+        gold=problem.answer,
+        predicted=verdict.predicted,
+        correct=verdict.correct,
+        extraction=verdict.method,
+        prompt_tokens=completion.prompt_tokens,
+        generated_tokens=len(completion.tokens),
+        seconds=completion.seconds,
+        finish=completion.finish,
+        interventions=completion.interventions,
+        steered_steps=list(completion.steered_steps),
+        text=completion.text,
+        tokens=list(completion.tokens),
+    ).to_json()
 
 
 def completion_from_row(row: dict[str, Any]) -> Completion:

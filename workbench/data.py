@@ -14,39 +14,62 @@ import json
 import logging
 import os
 import random
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from workbench.errors import WorkbenchError
+from workbench.grading import Family, boxed_answers
+from workbench.problems import Problem
+from workbench.registry import Registry
+from workbench.toy import TOY_SPLITS, toy_problems
 
 __all__ = [
     "DATASETS",
     "EXPERIMENT_SPLITS",
+    "Dataset",
     "Family",
     "Problem",
     "check_disjoint",
     "load_problems",
     "load_split",
+    "register_dataset",
     "save_split",
     "split_problems",
 ]
 
 logger = logging.getLogger(__name__)
 
-Family = Literal["gsm8k", "math"]
+Loader = Callable[[str, str, "str | Path | None", str], Sequence[Problem]]
+"""(dataset, split, data_dir, source) -> the split's problems in file order."""
 
-DATASETS: dict[str, tuple[str, ...]] = {
-    "gsm8k": ("train", "test"),
-    "math": ("pool", "test"),
-    "toy": ("train", "test"),
-}
-"""Canonical dataset -> splits. ``math/test`` is MATH-500; ``math/pool`` is the other 4,500.
-``toy`` is single-digit sums built in code (`workbench.toy`), for smoke runs with the toy model."""
 
-EXPERIMENT_SPLITS: dict[str, tuple[str, str]] = {d: (s[0], s[-1]) for d, s in DATASETS.items()}
+@dataclass(frozen=True)
+class Dataset:
+    """A registered dataset."""
+
+    splits: tuple[str, ...]
+    """Its splits: the first is where fit and validation problems are drawn from, the last is the
+    held-out test split."""
+    load: Loader
+    """How to load one split (`load_problems` checks the names and applies the limit)."""
+
+
+DATASETS: Registry[Dataset] = Registry("dataset")
+"""Dataset name -> `Dataset`. ``gsm8k`` (train, test); ``math`` (pool: the 4,500 MATH test problems
+outside MATH-500, test: MATH-500); ``toy``: single-digit sums built in code (`workbench.toy`), for
+smoke runs with the toy model. Add one with `register_dataset`."""
+
+EXPERIMENT_SPLITS: dict[str, tuple[str, str]] = {}
 """Dataset -> (split that fit and validation problems are drawn from, held-out test split)."""
+
+
+def register_dataset(name: str, splits: tuple[str, ...], load: Loader) -> None:
+    """Make `name` loadable by `load_problems` and usable by `als run --dataset`."""
+    DATASETS.register(name, Dataset(splits=splits, load=load))
+    EXPERIMENT_SPLITS[name] = (splits[0], splits[-1])
+
 
 _M500, _M5000 = "math500/test.jsonl", "math/test5000.jsonl"
 _FILES = {
@@ -76,22 +99,6 @@ _POOL_SIZE = 4500
 _HINT = "pass --data-dir (or set ALS_DATA_DIR) to the folder holding gsm8k/, math500/ and math/"
 
 
-@dataclass(frozen=True, kw_only=True)
-class Problem:
-    """One benchmark problem with its gold final answer."""
-
-    id: str
-    """Stable id: ``gsm8k/{split}/{line:04d}`` or ``math/`` + 12 hex of sha1(problem.strip())."""
-    family: Family
-    """Which answer grader applies."""
-    question: str
-    """The problem statement shown to the model."""
-    answer: str
-    """Gold final answer (GSM8K: text after ``#### `` without commas; MATH: LaTeX)."""
-    meta: dict[str, Any] = field(default_factory=dict)
-    """Extras: dataset, split, solution, and for MATH subject, level, unique_id (MATH-500)."""
-
-
 def _field(row: Mapping[str, Any], key: str, where: str) -> str:
     value = row.get(key)
     if not isinstance(value, str) or not value.strip():
@@ -112,19 +119,6 @@ def _gsm8k_problem(row: Mapping[str, Any], split: str, index: int, where: str) -
     )
 
 
-def _last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` (nested braces allowed), or None."""
-    start = text.rfind("\\boxed{")
-    if start < 0:
-        return None
-    depth, begin = 0, start + len("\\boxed{")
-    for pos in range(begin - 1, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[pos], 0)
-        if depth == 0:
-            return text[begin:pos].strip()
-    return None
-
-
 def _math_id(problem: str) -> str:
     return "math/" + hashlib.sha1(problem.strip().encode("utf-8")).hexdigest()[:12]
 
@@ -132,7 +126,7 @@ def _math_id(problem: str) -> str:
 def _math_problem(row: Mapping[str, Any], split: str, where: str) -> Problem:
     question, solution = _field(row, "problem", where), _field(row, "solution", where)
     answer = row.get("answer") if isinstance(row.get("answer"), str) else None
-    answer = (answer or "").strip() or _last_boxed(solution)
+    answer = (answer or "").strip() or next(reversed(boxed_answers(solution)), None)
     if not answer:
         raise WorkbenchError(f"{where}: no 'answer' field and no \\boxed{{...}} in 'solution'")
     level = row.get("level")
@@ -232,9 +226,10 @@ def _default_data_dir() -> tuple[Path, bool]:
 
 
 def _load_files(
-    dataset: str, split: str, name: str, data_dir: str | Path | None, source: str
+    dataset: str, split: str, data_dir: str | Path | None, source: str
 ) -> tuple[Problem, ...]:
     """The problems of a file-backed split: local JSONL, or the Hub (see `load_problems`)."""
+    name = f"{dataset}/{split}"
     root, chosen = (Path(data_dir), True) if data_dir is not None else _default_data_dir()
     root = root.expanduser().resolve()
     missing = [root / rel for rel in _FILES[dataset, split] if not (root / rel).is_file()]
@@ -263,26 +258,27 @@ def load_problems(
     ``limit`` keeps the first N problems. Results are cached; the list is a fresh copy.
     """
     name, alias = f"{dataset}/{split}", dataset == "math500"
-    valid = ", ".join(f"{d} ({'/'.join(s)})" for d, s in DATASETS.items()) + ", math500 (test)"
+    valid = ", ".join(f"{d} ({'/'.join(s.splits)})" for d, s in DATASETS.items())
+    valid += ", math500 (test)"
     dataset = "math" if alias else dataset
     if dataset not in DATASETS:
         raise WorkbenchError(f"unknown dataset {dataset!r}; valid datasets (splits): {valid}")
-    if split not in (("test",) if alias else DATASETS[dataset]):
+    if split not in (("test",) if alias else DATASETS.get(dataset).splits):
         raise WorkbenchError(f"unknown split {split!r} of {name.split('/')[0]}; valid: {valid}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise WorkbenchError(f"--limit must be a positive integer, got {limit!r}")
     if source not in ("auto", "local", "hub"):
         raise WorkbenchError(f"unknown data source {source!r}; use auto, local or hub")
 
-    if dataset == "toy":
-        from workbench.toy import toy_problems
-
-        problems = tuple(toy_problems(split))
-    else:
-        problems = _load_files(dataset, split, name, data_dir, source)
+    problems = DATASETS.get(dataset).load(dataset, split, data_dir, source)
     if limit is not None and limit > len(problems):
         raise WorkbenchError(f"--limit {limit} exceeds the {len(problems)} problems of {name}")
     return list(problems[:limit])
+
+
+register_dataset("gsm8k", ("train", "test"), _load_files)
+register_dataset("math", ("pool", "test"), _load_files)
+register_dataset("toy", TOY_SPLITS, lambda dataset, split, data_dir, source: toy_problems(split))
 
 
 def save_split(path: str | Path, name: str, ids: Sequence[str]) -> None:

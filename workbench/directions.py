@@ -17,11 +17,10 @@ from jaxtyping import Bool, Float
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from workbench import __version__
 from workbench.errors import WorkbenchError
 
 __all__ = ["LayerDirections", "cosine_matrix", "fit_directions", "separation"]
-
-VERSION = "0.1.0"
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -87,7 +86,7 @@ class LayerDirections:
             "layers": list(self.layers),
             "n_success": self.n_success,
             "n_failure": self.n_failure,
-            "provenance": {"library_version": VERSION, **self.provenance},
+            "provenance": {"library_version": __version__, **self.provenance},
         }
         (path / "directions.json").write_text(json.dumps(meta, indent=2) + "\n")
         return path

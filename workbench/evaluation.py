@@ -8,22 +8,18 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from scipy.stats import binomtest
 
-__all__ = ["mcnemar_exact", "paired_counts", "repetition_rate", "summarize", "wilson_interval"]
+__all__ = ["mcnemar_exact", "paired_counts", "repetition_rate", "wilson_interval"]
 
 
-def wilson_interval(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """Wilson score interval for a proportion k/n (95% by default); (nan, nan) when n = 0."""
+def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion k/n (scipy); (nan, nan) when n = 0."""
     if n == 0:
         return (math.nan, math.nan)
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return (float(ci.low), float(ci.high))
 
 
 def mcnemar_exact(b: int, c: int) -> float:
@@ -45,26 +41,6 @@ def paired_counts(base: Mapping[str, bool], other: Mapping[str, bool]) -> dict[s
         "only_base": out[(True, False)],
         "only_other": out[(False, True)],
         "neither": out[(False, False)],
-    }
-
-
-def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Accuracy (Wilson 95% CI), mean generated tokens, seconds per problem, finish reasons."""
-    n = len(rows)
-    k = sum(bool(r["correct"]) for r in rows)
-    lo, hi = wilson_interval(k, n)
-    mean = lambda key: sum(r[key] for r in rows) / n if n else math.nan  # noqa: E731
-    return {
-        "n": n,
-        "correct": k,
-        "accuracy": k / n if n else math.nan,
-        "ci_low": lo,
-        "ci_high": hi,
-        "mean_generated_tokens": mean("generated_tokens"),
-        "mean_prompt_tokens": mean("prompt_tokens"),
-        "seconds_per_problem": mean("seconds"),
-        "finish": dict(Counter(r["finish"] for r in rows)),
-        "no_answer": sum(r["predicted"] is None for r in rows),
     }
 
 

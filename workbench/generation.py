@@ -18,7 +18,7 @@ import contextvars
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager as ContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -108,8 +108,6 @@ class DecodeStep:
     """Interventions per row in this forward pass; hooks add to it."""
     fired_last: Bool[Tensor, " batch"]
     """Whether an intervention fired at the newest position of each row; hooks set it."""
-    extras: dict[str, Any] = field(default_factory=dict)
-    """Free slot for interventions that need per-step scratch space."""
 
     @classmethod
     def whole_sequence(cls, n_rows: int, n_prompt: int, device: torch.device) -> DecodeStep:

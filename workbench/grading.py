@@ -61,6 +61,7 @@ __all__ = [
     "Family",
     "Verdict",
     "answers_equivalent",
+    "boxed_answers",
     "extract_answer",
     "first_boxed",
     "grade",
@@ -102,18 +103,30 @@ class Verdict:
     """How the answer was extracted: 'boxed', 'hashes', 'answer_is', 'last_number', or 'none'."""
 
 
-def first_boxed(text: str) -> str | None:
-    """Content of the first closed, non-empty ``\\boxed{}``/``\\fbox{}``, braces counted (a box
-    inside it unwrapped)."""
+def boxed_answers(text: str) -> list[str]:
+    """Contents of the closed, non-empty ``\\boxed{}``/``\\fbox{}`` of `text`, in order, braces
+    counted (a box inside a box is read as the outer one's content)."""
+    found, end = [], 0
     for match in _BOX_RE.finditer(text):
+        if match.start() < end:  # inside a box already read
+            continue
         depth, start = 1, match.end()
         for i in range(start, len(text)):
             depth += {"{": 1, "}": -1}.get(text[i], 0)
             if depth == 0:
                 if content := text[start:i].strip():
-                    return first_boxed(content) if _BOX_RE.match(content) else content
+                    found.append(content)
+                end = i
                 break
-    return None
+    return found
+
+
+def first_boxed(text: str) -> str | None:
+    """The first closed, non-empty box of `text` (a box wrapped in a box unwrapped), or None."""
+    boxes = boxed_answers(text)
+    if not boxes:
+        return None
+    return first_boxed(boxes[0]) if _BOX_RE.match(boxes[0]) else boxes[0]
 
 
 def _clean(answer: str) -> str:

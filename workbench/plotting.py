@@ -235,7 +235,7 @@ def frontier(
         label = r["method"] if r["n"] == n_max else f"{r['method']} (n={r['n']})"
         fig.add_trace(
             go.Scatter(
-                x=[r["sec_per_problem"]],
+                x=[r["seconds_per_problem"]],
                 y=[r["accuracy"]],
                 mode="markers+text",
                 name=label,
@@ -250,7 +250,7 @@ def frontier(
                 marker={"size": 11, "color": COLORS[i % len(COLORS)]},
             )
         )
-    secs = [r["sec_per_problem"] for r in table if r["sec_per_problem"] > 0]
+    secs = [r["seconds_per_problem"] for r in table if r["seconds_per_problem"] > 0]
     if secs:  # room for the labels at both ends (log axis: range in log10 units), 1-2-5 ticks
         lo, hi = min(secs) / 1.6, max(secs) * 1.6
         ticks = [

@@ -23,13 +23,12 @@ from typing import Any
 import torch
 
 from workbench.activations import CacheConfig, cache_activations
-from workbench.artifacts import append_jsonl, read_json, read_jsonl, write_json
-from workbench.data import EXPERIMENT_SPLITS, Problem, load_problems, load_split
-from workbench.directions import LayerDirections
+from workbench.artifacts import append_jsonl, write_json
 from workbench.errors import WorkbenchError
 from workbench.probing import ProbeConfig, probe_layers
 from workbench.projection import fit_pca, step_bands, trajectory_rows
-from workbench.steering import SteeringSpec, steer
+from workbench.rundir import RunDir
+from workbench.steering import steer
 
 __all__ = ["ProbeRunConfig", "probe_run"]
 
@@ -58,14 +57,6 @@ class ProbeRunConfig:
             )
 
 
-def _problems(
-    run: Path, dataset: str, split_name: str, source_split: str, data_dir
-) -> list[Problem]:
-    ids = load_split(run / "splits" / f"{split_name}.json")
-    by_id = {p.id: p for p in load_problems(dataset, source_split, data_dir=data_dir)}
-    return [by_id[i] for i in ids]
-
-
 def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
     path.unlink(missing_ok=True)
     append_jsonl(path, rows)
@@ -75,38 +66,31 @@ def probe_run(
     bridge: Any, run: str | Path, cfg: ProbeRunConfig = ProbeRunConfig(), *, data_dir=None
 ) -> dict:
     """Probe the run folder `run` (made by `als run`); return the summary."""
-    run = Path(run)
-    for needed in ("results.json", "selection.json", "config.json"):
-        if not (run / needed).exists():
-            raise WorkbenchError(f"{run} is not a finished `als run` folder ({needed} is missing)")
-    results = read_json(run / "results.json")
-    config = read_json(run / "config.json")
-    dataset = results["config"]["dataset"]
-    position_fit = results["config"]["position"]
-    fit_split, test_split = EXPERIMENT_SPLITS[dataset]
-    directions = LayerDirections.load(run / "directions")
-    spec = SteeringSpec.from_json(results["steering"])
+    run = RunDir(Path(run)).require_finished()
+    position_fit = run.results()["config"]["position"]
+    directions = run.directions()
+    spec = run.steering()
     layer = spec.layers[0]
-    out = run / "probe"
-    batch = config["generation"]["batch_size"]
+    batch, prompt = run.generation().batch_size, run.prompt()
     probe_cfg = ProbeConfig(n_folds=cfg.n_folds, n_bootstrap=cfg.n_bootstrap)
 
     # Fit split: all layers, all position policies, early means.
-    fit = _problems(run, dataset, "fit", fit_split, data_dir)
-    fit_rows = read_jsonl(run / "fit" / "cot.jsonl")
+    fit = run.problems("fit", data_dir=data_dir)
+    fit_rows = run.rows("fit", "cot")
     aset = cache_activations(
         bridge,
         fit,
         fit_rows,
-        out / "fit-early",
+        run.probe("fit-early"),
         CacheConfig(site=spec.site, early_ks=cfg.early_ks, batch_size=batch),
+        prompt=prompt,
     )
     layer_rows = []
     for position in ("mean_generated", "last_prompt"):
         layer_rows += probe_layers(
             aset.at(position), aset.labels, aset.layers, probe_cfg, position=position
         )
-    _write_rows(out / "layers.jsonl", layer_rows)
+    _write_rows(run.probe("layers.jsonl"), layer_rows)
     early_rows = []
     for k in (*cfg.early_ks, "all"):
         states = aset.at("mean_generated" if k == "all" else f"mean_first_{k}")
@@ -114,18 +98,22 @@ def probe_run(
             states, aset.labels, aset.layers, replace(probe_cfg, shuffled_control=False)
         )
         early_rows += [{**r, "k": k} for r in rows if r["metric"] == "auroc"]
-    _write_rows(out / "early.jsonl", early_rows)
+    _write_rows(run.probe("early.jsonl"), early_rows)
 
     # Test split: trajectories at the steered layer, CoT and ALS.
-    test = _problems(run, dataset, "test", test_split, data_dir)
+    test = run.problems("test", data_dir=data_dir)
     traj_cfg = CacheConfig(
         layers=(layer,), trajectory_layers=(layer,), site=spec.site, batch_size=batch
     )
-    cot_rows = read_jsonl(run / "test" / "cot.jsonl")
-    als_rows = read_jsonl(run / "test" / "als.jsonl")
-    cot_set = cache_activations(bridge, test, cot_rows, out / "test-cot", traj_cfg)
+    cot_rows = run.rows("test", "cot")
+    als_rows = run.rows("test", "als")
+    cot_set = cache_activations(
+        bridge, test, cot_rows, run.probe("test-cot"), traj_cfg, prompt=prompt
+    )
     with steer(bridge, spec, directions):
-        als_set = cache_activations(bridge, test, als_rows, out / "test-als", traj_cfg)
+        als_set = cache_activations(
+            bridge, test, als_rows, run.probe("test-als"), traj_cfg, prompt=prompt
+        )
     v = directions.vector(layer)
     cot_by_id = {r["id"]: r for r in cot_rows}
     als_by_id = {r["id"]: r for r in als_rows}
@@ -156,9 +144,9 @@ def probe_run(
         rate = sum(r["steered"] for r in at_step) / len(at_step)
         if rate > 0:
             fired.append({"step": band["step"], "mean": band["mean"], "rate": rate})
-    _write_rows(out / "trajectory_bands.jsonl", bands)
-    _write_rows(out / "steering_fired.jsonl", fired)
-    _write_rows(out / "drift.jsonl", drift_cot + drift_als)
+    _write_rows(run.probe("trajectory_bands.jsonl"), bands)
+    _write_rows(run.probe("steering_fired.jsonl"), fired)
+    _write_rows(run.probe("drift.jsonl"), drift_cot + drift_als)
 
     # PCA plane of the fit split at the steered layer.
     j = aset.layers.index(layer)
@@ -193,10 +181,10 @@ def probe_run(
             ]
         )
     )
-    _write_rows(out / "pca_points.jsonl", pts)
+    _write_rows(run.probe("pca_points.jsonl"), pts)
     summary = _summary(layer_rows, early_rows, drift_cot + drift_als, layer, basis, cents)
     summary["tau"] = float(spec.tau) if not isinstance(spec.tau, tuple) else float(spec.tau[0])
-    write_json(out / "summary.json", summary)
+    write_json(run.probe("summary.json"), summary)
     return summary
 
 

@@ -42,7 +42,7 @@ from torch import Tensor
 from workbench.config import check_finite
 from workbench.errors import WorkbenchError
 
-__all__ = ["ProbeConfig", "cv_folds", "early_prediction", "oof_projection_scores", "probe_layers"]
+__all__ = ["ProbeConfig", "cv_folds", "oof_projection_scores", "probe_layers"]
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ MAX_PCA = 256
 
 @dataclass(frozen=True, kw_only=True)
 class ProbeConfig:
-    """Cross-validation, bootstrap and probe settings of `probe_layers` and `early_prediction`."""
+    """Cross-validation, bootstrap and probe settings of `probe_layers`."""
 
     n_folds: int = 5
     """Stratified CV folds; lowered to the smaller class's size when that is smaller."""
@@ -234,45 +234,4 @@ def probe_layers(
             specs.append(("auroc_shuffled", roc_auc_score(y_shuf, t), _auroc_b, t, y_shuf))
         key = {"layer": layer, "position": position}
         rows += [_row({**key, "metric": m}, v, fn, a, yy, idx) for m, v, fn, a, yy in specs]
-    return rows
-
-
-def early_prediction(
-    trajectories: Sequence[Float[Tensor, "tokens layer d_model"]],
-    labels: Bool[Tensor, " n"],
-    layers: Sequence[int],
-    ks: Sequence[int | None] = (1, 4, 16, 64, None),
-    cfg: ProbeConfig = ProbeConfig(),
-) -> list[dict[str, Any]]:
-    """How early the outcome is readable: for each k, each generation's state is the mean of its
-    first k generated-token states (None: all; shorter generations use all they have), scored by
-    the out-of-fold mean-difference projection. Rows: layer, k ('all' for None), metric='auroc',
-    value, ci_low, ci_high, n. Column j of each trajectory is model layer `layers[j]`."""
-    y = _labels(labels)
-    if len(trajectories) != len(y):
-        raise WorkbenchError(f"{len(trajectories)} trajectories but {len(y)} labels")
-    if not trajectories:
-        raise WorkbenchError("no trajectories given")
-    d_model = trajectories[0].shape[-1]
-    for i, t in enumerate(trajectories):
-        if t.ndim != 3 or tuple(t.shape[1:]) != (len(layers), d_model):
-            raise WorkbenchError(
-                f"trajectory {i} has shape {tuple(t.shape)}; expected (tokens, {len(layers)}, "
-                f"{d_model}) like trajectory 0, one column per layer"
-            )
-        if t.shape[0] == 0:
-            raise WorkbenchError(f"generation {i} has no generated-token states; drop it first")
-    for k in ks:
-        if k is not None and k < 1:
-            raise WorkbenchError(f"k must be a positive token count or None, got {k}")
-    folds = cv_folds(y, cfg.n_folds, cfg.seed)
-    idx = _boot_idx(len(y), cfg)
-    rows: list[dict[str, Any]] = []
-    for k in ks:
-        states = torch.stack([t[:k].detach().cpu().float().mean(0) for t in trajectories])
-        scores = _oof_scores(states, y, folds)
-        for j, layer in enumerate(layers):
-            key = {"layer": layer, "k": "all" if k is None else k, "metric": "auroc"}
-            value = roc_auc_score(y, scores[:, j])
-            rows.append(_row(key, value, _auroc_b, scores[:, j], y, idx))
     return rows

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.artifacts import read_json, read_jsonl, save_figure
-from workbench.directions import LayerDirections, cosine_matrix
+from workbench.directions import cosine_matrix
 from workbench.plotting import (
     accuracy_bars,
     agreement_heatmap,
@@ -19,6 +19,7 @@ from workbench.plotting import (
     trajectory_plot,
 )
 from workbench.report import Section, write_report
+from workbench.rundir import RunDir
 from workbench.sweep_plots import (
     rule_deltas,
     sweep_by_alpha,
@@ -36,19 +37,18 @@ def _headline(results: dict[str, Any], selection: dict[str, Any]) -> str:
     return (
         f"ALS {als['accuracy']:.3f} [{als['ci_low']:.3f}, {als['ci_high']:.3f}] vs CoT "
         f"{cot['accuracy']:.3f} [{cot['ci_low']:.3f}, {cot['ci_high']:.3f}] on {cot['n']} held-out "
-        f"problems; exact McNemar p = {als['mcnemar_p']:.3g} ({als['only_als']} fixed by ALS, "
-        f"{als['only_cot']} broken). Chosen on the validation split: layer {best['layer']}, "
+        f"problems; exact McNemar p = {als['mcnemar_p']:.3g} ({als['only_method']} fixed by ALS, "
+        f"{als['only_base']} broken). Chosen on the validation split: layer {best['layer']}, "
         f"alpha {best['alpha']:g} (relative), tau {best['tau']:.3f} (quantile "
         f"{best['tau_quantile']:g} of fit-token cosines)."
     )
 
 
-def _probe_section(run: Path, figs: dict[str, Any]) -> Section | None:
-    probe = run / "probe"
-    if not (probe / "summary.json").exists():
+def _probe_section(run: RunDir, figs: dict[str, Any]) -> Section | None:
+    if not run.has_probe():
         return None
-    summary = read_json(probe / "summary.json")
-    layers = read_jsonl(probe / "layers.jsonl")
+    summary = read_json(run.probe("summary.json"))
+    layers = read_jsonl(run.probe("layers.jsonl"))
     mg = [r for r in layers if r["position"] == "mean_generated"]
     figs["probe_auroc"] = layer_curve(
         [r for r in mg if r["metric"] in ("auroc", "auroc_shuffled")],
@@ -65,19 +65,19 @@ def _probe_section(run: Path, figs: dict[str, Any]) -> Section | None:
         title="Effect size by layer",
         y_label="Cohen's d",
     )
-    early = read_jsonl(probe / "early.jsonl")
+    early = read_jsonl(run.probe("early.jsonl"))
     best, steered = summary["best_layer"], summary["steered_layer"]
     figs["probe_early"] = early_curve(
         [r for r in early if r["layer"] in {best, steered}],
         title="How early does the trajectory tell success from failure",
     )
     figs["probe_trajectories"] = trajectory_plot(
-        read_jsonl(probe / "trajectory_bands.jsonl"),
-        fired=read_jsonl(probe / "steering_fired.jsonl"),
+        read_jsonl(run.probe("trajectory_bands.jsonl")),
+        fired=read_jsonl(run.probe("steering_fired.jsonl")),
         tau=summary.get("tau"),
         title=f"Cosine to the success direction at layer {steered} while decoding (test split)",
     )
-    pts = read_jsonl(probe / "pca_points.jsonl")
+    pts = read_jsonl(run.probe("pca_points.jsonl"))
     cents = summary["pca_centroids"]
     ev = summary["pca_explained"]
     figs["probe_pca"] = pca_scatter(
@@ -112,12 +112,10 @@ def _probe_section(run: Path, figs: dict[str, Any]) -> Section | None:
     return ("Which layers carry the direction (als probe)", text, [figs[n] for n in names], drift)
 
 
-def run_figures(run: str | Path) -> tuple[dict[str, Any], list[Section]]:
+def run_figures(run: str | Path | RunDir) -> tuple[dict[str, Any], list[Section]]:
     """Every figure of a run folder (by name) and the report's sections, built from disk."""
-    run = Path(run)
-    results = read_json(run / "results.json")
-    selection = read_json(run / "selection.json")
-    directions = LayerDirections.load(run / "directions")
+    run = RunDir.of(run)
+    results, selection, directions = run.results(), run.selection(), run.directions()
     cfg = results["config"]
     sep_rows = [
         {"layer": int(k), "metric": "in-sample d′ (fit split)", "value": v}
@@ -162,18 +160,18 @@ def run_figures(run: str | Path) -> tuple[dict[str, Any], list[Section]]:
     probe = _probe_section(run, figs)
     if probe is not None:
         sections.append(probe)
-    if (run / "sweep" / "grid.json").exists():
+    if run.has_sweep():
         from workbench.sweeps import cot_reference, sweep_table
 
         val = sweep_table(run, "val")
         if val:
-            cot = cot_reference(read_jsonl(run / "sweep" / "val" / "cot.jsonl"))
+            cot = cot_reference(read_jsonl(run.sweep("val", "cot.jsonl")))
             figs["sweep_heatmap"] = sweep_heatmaps(val)
             figs["sweep_deltas"] = sweep_deltas(val, title="Validation: accuracy change vs CoT")
             figs["sweep_rules"] = rule_deltas(val, title="Validation: update rules vs controls")
             figs["sweep_by_alpha"] = sweep_by_alpha(val, cot=cot)
             figs["sweep_frontier"] = sweep_frontier(val, cot=cot)
-            selection = run / "sweep" / "selection.json"
+            selection = run.sweep("selection.json")
             test = read_json(selection)["test"] if selection.exists() else []
             text = (
                 "Validation split only; controls: random direction of the same norm, "
@@ -202,12 +200,10 @@ def run_figures(run: str | Path) -> tuple[dict[str, Any], list[Section]]:
                     test or val,
                 )
             )
-    if (run / "compare" / "table.json").exists():
-        table = read_json(run / "compare" / "table.json")
+    if run.has_compare():
+        table = read_json(run.compare("table.json"))
         figs["compare_frontier"] = frontier(table)
-        figs["compare_agreement"] = agreement_heatmap(
-            read_jsonl(run / "compare" / "verdicts.jsonl")
-        )
+        figs["compare_agreement"] = agreement_heatmap(read_jsonl(run.compare("verdicts.jsonl")))
         sections.append(
             (
                 "Methods compared (als compare)",
@@ -223,12 +219,12 @@ def run_figures(run: str | Path) -> tuple[dict[str, Any], list[Section]]:
     return figs, sections
 
 
-def build_run_report(run: str | Path) -> Path:
+def build_run_report(run: str | Path | RunDir) -> Path:
     """Write every figure of the run (HTML + PNG) and `report.html`; return the report's path."""
-    run = Path(run)
+    run = RunDir.of(run)
     figs, sections = run_figures(run)
     for name, fig in figs.items():
-        save_figure(fig, run / "figures" / name)
-    results = read_json(run / "results.json")
+        save_figure(fig, run.figures / name)
+    results = run.results()
     title = f"ALS run: {results['model']} on {results['config']['dataset']}"
-    return write_report(run / "report.html", title, sections)
+    return write_report(run.report_path, title, sections)

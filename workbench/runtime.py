@@ -1,15 +1,12 @@
-"""Device and dtype resolution, and seeding: decided when asked, never at import time."""
+"""Device and dtype resolution: decided when asked, never at import time."""
 
 from __future__ import annotations
 
-import random
-
-import numpy as np
 import torch
 
 from workbench.errors import WorkbenchError
 
-__all__ = ["resolve_device", "resolve_dtype", "seed_everything"]
+__all__ = ["resolve_device", "resolve_dtype"]
 
 _DTYPES = {
     "float32": torch.float32,
@@ -50,10 +47,3 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     if name not in _DTYPES:
         raise WorkbenchError(f"unknown dtype {name!r}; use auto, {', '.join(sorted(_DTYPES))}")
     return _DTYPES[name]
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)

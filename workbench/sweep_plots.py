@@ -123,7 +123,7 @@ def rule_deltas(
 
 
 _BY_ALPHA = (
-    ("gen_tokens", "generated tokens / problem"),
+    ("tokens_per_problem", "generated tokens / problem"),
     ("repetition", "repeated 4-gram share"),
     ("kl_at_steered", "KL at steered steps (nats)"),
     ("entropy_delta_at_steered", "entropy change at steered steps"),
@@ -137,7 +137,8 @@ def sweep_by_alpha(
     title: str = "Tokens, repetition and next-token effects vs alpha",
 ) -> go.Figure:
     """Four panels over alpha, one line per direction kind and update rule (means over the other
-    factors); `cot` (a row with gen_tokens and repetition) draws CoT's level as a dotted line."""
+    factors); `cot` (a row with tokens_per_problem and repetition) draws CoT's level as a dotted
+    line."""
     fig = make_subplots(rows=2, cols=2, subplot_titles=[label for _, label in _BY_ALPHA])
     groups = list(dict.fromkeys((_kind(r), r["rule"]) for r in table))
     for i, (kind, rule) in enumerate(groups):
@@ -179,12 +180,13 @@ def sweep_frontier(
     title: str = "Efficiency-accuracy frontier of the sweep",
 ) -> go.Figure:
     """Accuracy (95% CI) against generated tokens per problem, one point per condition, coloured
-    by direction kind; `cot` (accuracy, ci_low, ci_high, gen_tokens) is the reference point."""
-    fig = go.Figure(_by_kind(table, "gen_tokens", "accuracy"))
+    by direction kind; `cot` (accuracy, ci_low, ci_high, tokens_per_problem) is the reference
+    point."""
+    fig = go.Figure(_by_kind(table, "tokens_per_problem", "accuracy"))
     if cot is not None:
         fig.add_trace(
             go.Scatter(
-                x=[cot["gen_tokens"]],
+                x=[cot["tokens_per_problem"]],
                 y=[cot["accuracy"]],
                 error_y=_ci([cot]),
                 mode="markers+text",

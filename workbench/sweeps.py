@@ -26,18 +26,16 @@ from workbench.activations import ActivationSet, CacheConfig, cache_activations
 from workbench.artifacts import append_jsonl, read_json, read_jsonl, write_json
 from workbench.config import check_finite, check_quantiles
 from workbench.cot import run_cot
-from workbench.data import EXPERIMENT_SPLITS, Problem, load_problems, load_split
+from workbench.data import Problem
 from workbench.directions import LayerDirections, fit_directions
 from workbench.effects import next_token_effects
 from workbench.errors import WorkbenchError
-from workbench.evaluation import (
-    mcnemar_exact,
-    paired_counts,
-    repetition_rate,
-    summarize,
-    wilson_interval,
-)
+from workbench.evaluation import repetition_rate
 from workbench.generation import GenerationConfig
+from workbench.prompts import PromptConfig
+from workbench.records import summarize
+from workbench.rundir import RunDir
+from workbench.selection import pick_best, tau_from_quantile
 from workbench.steering import RULES, SteeringSpec, steer
 
 __all__ = [
@@ -199,38 +197,31 @@ def control_directions(
     raise WorkbenchError(f"unknown direction kind {kind!r}")
 
 
-def _run_problems(run: Path, split: str, data_dir: str | None) -> list[Problem]:
-    results = read_json(run / "results.json")
-    dataset = results["config"]["dataset"]
-    source = EXPERIMENT_SPLITS[dataset][1] if split == "test" else EXPERIMENT_SPLITS[dataset][0]
-    by_id = {p.id: p for p in load_problems(dataset, source, data_dir=data_dir)}
-    return [by_id[i] for i in load_split(run / "splits" / f"{split}.json")]
-
-
 @dataclass
 class _Context:
     """What decoding a condition needs from the run folder."""
 
     bridge: Any
-    run: Path
+    run: RunDir
     directions: LayerDirections
     fit: ActivationSet
     fit_problems: list[Problem]
     position: str
     generation: GenerationConfig
+    prompt: PromptConfig
     token_states: dict[tuple[int, str], torch.Tensor]
 
     @classmethod
-    def load(cls, bridge: Any, run: Path, data_dir: str | None) -> _Context:
-        results = read_json(run / "results.json")
+    def load(cls, bridge: Any, run: RunDir, data_dir: str | None) -> _Context:
         return cls(
             bridge=bridge,
             run=run,
-            directions=LayerDirections.load(run / "directions"),
-            fit=ActivationSet.load(run / "fit" / "activations"),
-            fit_problems=_run_problems(run, "fit", data_dir),
-            position=results["config"]["position"],
-            generation=GenerationConfig(**read_json(run / "config.json")["generation"]),
+            directions=run.directions(),
+            fit=ActivationSet.load(run.fit_states("activations")),
+            fit_problems=run.problems("fit", data_dir=data_dir),
+            position=run.results()["config"]["position"],
+            generation=run.generation(),
+            prompt=run.prompt(),
             token_states={},
         )
 
@@ -243,15 +234,16 @@ class _Context:
                 aset = cache_activations(
                     self.bridge,
                     self.fit_problems,
-                    read_jsonl(self.run / "fit" / "cot.jsonl"),
-                    self.run / "sweep" / f"fit-trajectories-{layer}-{site}",
+                    self.run.rows("fit", "cot"),
+                    self.run.sweep(f"fit-trajectories-{layer}-{site}"),
                     CacheConfig(layers=(layer,), trajectory_layers=(layer,), site=site),
+                    prompt=self.prompt,
                     progress=False,
                 )
                 states = torch.cat([t[:, 0].float() for t in aset.trajectories])
                 self.token_states[layer, site] = states
             cos = torch.cosine_similarity(self.token_states[layer, site], d.vector(layer)[None])
-            out.append(2.0 if q >= 1 else float(torch.quantile(cos, q)))
+            out.append(tau_from_quantile(cos, q))
         return tuple(out)
 
     def decode(
@@ -269,6 +261,7 @@ class _Context:
                 self.bridge,
                 problems,
                 generation=self.generation,
+                prompt=self.prompt,
                 out=out,
                 method=cond.name,
                 progress=False,
@@ -278,7 +271,10 @@ class _Context:
             done = {r["id"] for r in read_jsonl(path)}
             todo = [r for r in rows if r["id"] not in done]
             if todo:
-                append_jsonl(path, next_token_effects(self.bridge, problems, todo, spec, d))
+                append_jsonl(
+                    path,
+                    next_token_effects(self.bridge, problems, todo, spec, d, prompt=self.prompt),
+                )
         return rows
 
 
@@ -304,73 +300,55 @@ def run_sweep(
     """Decode this shard's conditions on `cfg.split`; return the merged table of all shards."""
     from tqdm.auto import tqdm
 
-    run = Path(run)
+    run = RunDir.of(run).require_finished()
     ctx = _Context.load(bridge, run, data_dir)
-    problems = _run_problems(run, cfg.split, data_dir)
+    problems = run.problems(cfg.split, data_dir=data_dir)
     base = run_cot(
         bridge,
         problems,
         generation=ctx.generation,
-        out=run / "sweep" / cfg.split / "cot.jsonl",
+        prompt=ctx.prompt,
+        out=run.sweep(cfg.split, "cot.jsonl"),
         progress=False,
     )
-    grid = conditions(cfg, read_json(run / "results.json")["steering"]["layers"][0])
-    write_json(run / "sweep" / "grid.json", [asdict(c) | {"name": c.name} for c in grid])
+    grid = conditions(cfg, run.steering().layers[0])
+    write_json(run.sweep("grid.json"), [asdict(c) | {"name": c.name} for c in grid])
     i, n = (int(x) for x in cfg.shard.split("/"))
     for cond in tqdm(grid[i::n], desc=f"sweep {cfg.shard}"):
-        path = run / "sweep" / cfg.split / f"{cond.name}.jsonl"
-        ctx.decode(cond, problems, path, effects=cfg.effects)
+        ctx.decode(cond, problems, run.sweep(cfg.split, f"{cond.name}.jsonl"), effects=cfg.effects)
     return sweep_table(run, cfg.split, base)
 
 
 def cot_reference(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The CoT rows of a split summarised like a sweep condition (the figures' reference)."""
-    s = summarize(rows)
-    return {
-        "method": "cot",
-        **{k: s[k] for k in ("n", "accuracy", "ci_low", "ci_high")},
-        "gen_tokens": s["mean_generated_tokens"],
-        "sec_per_problem": s["seconds_per_problem"],
-        "repetition": sum(repetition_rate(r["tokens"]) for r in rows) / max(1, len(rows)),
-    }
+    repetition = sum(repetition_rate(r["tokens"]) for r in rows) / max(1, len(rows))
+    return {**summarize(rows, method="cot").to_json(), "repetition": repetition}
 
 
-def sweep_table(run: Path, split: str, base: list[dict] | None = None) -> list[dict[str, Any]]:
+def sweep_table(
+    run: str | Path | RunDir, split: str, base: list[dict] | None = None
+) -> list[dict[str, Any]]:
     """One row per condition found on disk for `split` (all shards merged), with diagnostics."""
-    run = Path(run)
-    grid = read_json(run / "sweep" / "grid.json")
-    base = base if base is not None else read_jsonl(run / "sweep" / split / "cot.jsonl")
-    base_ok = {r["id"]: r["correct"] for r in base}
+    run = RunDir.of(run)
+    grid = read_json(run.sweep("grid.json"))
+    base = base if base is not None else read_jsonl(run.sweep(split, "cot.jsonl"))
+    base_ids = {r["id"] for r in base}
     table = []
     for cond in grid:
-        rows = [
-            r
-            for r in read_jsonl(run / "sweep" / split / f"{cond['name']}.jsonl")
-            if r["id"] in base_ok
-        ]
+        path = run.sweep(split, f"{cond['name']}.jsonl")
+        rows = [r for r in read_jsonl(path) if r["id"] in base_ids]
         if not rows or len(rows) < len(base):
             continue  # not run here, or not finished (another shard, or interrupted)
-        k, n = sum(r["correct"] for r in rows), len(rows)
-        lo, hi = wilson_interval(k, n)
-        pc = paired_counts(base_ok, {r["id"]: r["correct"] for r in rows})
-        tokens = sum(r["generated_tokens"] for r in rows)
+        s = summarize(rows, method=cond["name"], base=base, n_layers=len(cond["layers"]))
         table.append(
             {
                 **cond,
+                **s.to_json(),
                 "layers": "+".join(map(str, cond["layers"])),
                 "split": split,
-                "n": n,
-                "accuracy": k / n,
-                "ci_low": lo,
-                "ci_high": hi,
-                "delta_vs_cot": (k - sum(base_ok.values())) / n,
-                "mcnemar_p": mcnemar_exact(pc["only_base"], pc["only_other"]),
-                "intervention_rate": sum(r["interventions"] for r in rows)
-                / max(1, tokens * len(cond["layers"])),
-                "gen_tokens": tokens / n,
-                "sec_per_problem": sum(r["seconds"] for r in rows) / n,
-                "repetition": sum(repetition_rate(r["tokens"]) for r in rows) / n,
-                **_effect_means(run / "sweep" / split / f"{cond['name']}.jsonl"),
+                "delta_vs_cot": (s.correct - sum(r["correct"] for r in base)) / s.n,
+                "repetition": sum(repetition_rate(r["tokens"]) for r in rows) / s.n,
+                **_effect_means(path),
             }
         )
     return table
@@ -381,28 +359,28 @@ def select_and_test(
 ) -> dict[str, Any]:
     """Pick the best non-control validation condition (validation rows only), then decode it and
     its controls at the same setting on the test split, beside the run's CoT test rows."""
-    run = Path(run)
+    run = RunDir.of(run).require_finished()
     val = [r for r in sweep_table(run, cfg.split) if r["direction"] == "als"]
     if not val:
         raise WorkbenchError(f"no finished sweep conditions on {cfg.split}; run `als sweep` first")
-    best = max(val, key=lambda r: (r["accuracy"], -r["alpha"], -r["intervention_rate"]))
+    best = pick_best(val)
     keys = ("alpha", "tau_quantile", "site", "rule")
-    grid = read_json(run / "sweep" / "grid.json")
+    grid = read_json(run.sweep("grid.json"))
     same = [
         c
         for c in grid
         if all(c[k] == best[k] for k in keys) and "+".join(map(str, c["layers"])) == best["layers"]
     ]
     ctx = _Context.load(bridge, run, data_dir)
-    problems = _run_problems(run, "test", data_dir)[: cfg.n_test]
+    problems = run.problems("test", data_dir=data_dir)[: cfg.n_test]
     for c in same:
         fields = {k: (tuple(v) if k == "layers" else v) for k, v in c.items() if k != "name"}
-        path = run / "sweep" / "test" / f"{c['name']}.jsonl"
+        path = run.sweep("test", f"{c['name']}.jsonl")
         ctx.decode(Condition(**fields), problems, path, effects=cfg.effects)
     names = {c["name"] for c in same}
     keep = {p.id for p in problems}
-    base = [r for r in read_jsonl(run / "test" / "cot.jsonl") if r["id"] in keep]
+    base = [r for r in run.rows("test", "cot") if r["id"] in keep]
     test = [r for r in sweep_table(run, "test", base) if r["name"] in names]
     report = {"selected_on": cfg.split, "validation_best": best, "test": test}
-    write_json(run / "sweep" / "selection.json", report)
+    write_json(run.sweep("selection.json"), report)
     return report

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import torch
 
-from workbench.data import Problem
 from workbench.errors import WorkbenchError
+from workbench.problems import Problem
+from workbench.prompts import encode_prompts
+from workbench.tiny import build_tiny_model, cache_root
 
 __all__ = ["TOY_SPLITS", "build_toy_model", "toy_model_dir", "toy_problems"]
 
@@ -52,9 +54,6 @@ def build_toy_model(folder: str | Path, *, steps: int = _STEPS, seed: int = 0) -
     """Build the tiny model in `folder` and train it on the toy train split (seconds on a CPU)."""
     from transformers import AutoTokenizer, Qwen2ForCausalLM
 
-    from workbench.models import build_tiny_model
-    from workbench.prompts import encode_prompts
-
     folder = build_tiny_model(folder, n_layers=2, d_model=64, seed=seed)
     tok = AutoTokenizer.from_pretrained(folder)
     model = Qwen2ForCausalLM.from_pretrained(folder).train()
@@ -81,8 +80,6 @@ def build_toy_model(folder: str | Path, *, steps: int = _STEPS, seed: int = 0) -
 
 def toy_model_dir() -> Path:
     """The toy model's folder in the model cache, built (and trained) on first use."""
-    from workbench.models import cache_root
-
     target = cache_root() / f"toy-addition-v{_VERSION}"
     if (target / "config.json").exists() and (target / "model.safetensors").exists():
         return target

@@ -22,7 +22,7 @@ from workbench.probing import ProbeConfig
 from workbench.steering import SteeringSpec
 from workbench.sweeps import SweepConfig
 
-SUBCOMMANDS = ["generate", "run", "probe", "compare", "sweep"]
+SUBCOMMANDS = ["generate", "run", "probe", "compare", "sweep", "stage", "upgrade"]
 
 
 def test_subcommands_are_all_listed():
@@ -96,6 +96,9 @@ ON_RUN_DIR = [
     (["sweep", "{missing}", "--rules", "magic"], "--rules ['magic'] are unknown"),
     (["sweep", "{missing}", "--split", "test"], "validation data"),
     (["sweep", "{missing}", "--n-test", "0"], "--n-test"),
+    (["stage", "fit", "{missing}"], "has no settings record"),
+    (["stage", "report", "{missing}"], "has no settings record"),
+    (["stage", "magic", "{missing}"], "invalid choice"),
 ]
 
 

@@ -81,7 +81,8 @@ def test_cached_forward_fills_the_cache(tiny_bridge):
 def test_decode_equals_hf_generate_on_embedded_model():
     from transformers import AutoModelForCausalLM
 
-    from workbench.models import embedded_model_dir, load_model
+    from workbench.embedded import embedded_model_dir
+    from workbench.models import load_model
 
     bridge = load_model("embedded", device="cpu", dtype="float32")
     hf_model = AutoModelForCausalLM.from_pretrained(

@@ -13,6 +13,7 @@ from workbench.errors import WorkbenchError
 from workbench.generation import GenerationConfig
 from workbench.grading import Verdict
 from workbench.pipeline import ALSRunConfig, run_als
+from workbench.run_report import build_run_report
 
 
 @pytest.fixture
@@ -23,10 +24,12 @@ def planted_grader(monkeypatch):
     monkeypatch.setattr(cot, "grade", grade)
 
 
-def test_als_run_end_to_end_and_resume(tiny_bridge, planted_grader, tmp_path):
+def test_als_run_end_to_end_and_resume(tiny_bridge, tiny_dir, planted_grader, tmp_path):
     cfg = ALSRunConfig(n_fit=16, n_val=4, n_test=6, alphas=(0.2,), n_candidate_layers=1)
     gen = GenerationConfig(max_new_tokens=6, batch_size=4)
-    results = run_als(tiny_bridge, tmp_path, cfg, generation=gen, model_name="tiny")
+    results = run_als(tiny_bridge, tmp_path, cfg, generation=gen)
+    assert not (tmp_path / "report.html").exists()  # the report is its own stage
+    build_run_report(tmp_path)
     for path in [
         "report.html",
         "results.json",
@@ -52,11 +55,14 @@ def test_als_run_end_to_end_and_resume(tiny_bridge, planted_grader, tmp_path):
     assert all(g["n"] == 4 for g in selection["grid"])  # chosen on the 4 validation problems
 
     before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.jsonl")}
-    again = run_als(tiny_bridge, tmp_path, cfg, generation=gen, model_name="tiny")
+    again = run_als(tiny_bridge, tmp_path, cfg, generation=gen)
     assert again["test"] == results["test"]
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.jsonl")} == before
     saved = json.loads((tmp_path / "config.json").read_text())
-    assert saved["model"] == {"name": "tiny"} and saved["als"]["n_test"] == 6
+    # one settings record: the model as loaded, run, generation and prompt settings, provenance
+    assert saved["model"]["name"] == str(tiny_dir) and saved["als"]["n_test"] == 6
+    assert saved["prompt"]["instruction"].endswith("\\boxed{}.")
+    assert saved["provenance"]["library_version"] and "self_check" not in saved["model"]
     with pytest.raises(WorkbenchError, match="other settings"):
         run_als(tiny_bridge, tmp_path, replace(cfg, alphas=(0.5,)), generation=gen)
 
@@ -110,7 +116,7 @@ def test_compare_all_methods_on_a_finished_run(tiny_bridge, planted_grader, tmp_
     assert all(r["n"] == 3 for r in table)
     sc, ls = table[1], table[2]
     assert sc["tokens_per_problem"] <= 2 * 5 and ls["backward_passes"] <= 2
-    assert "mcnemar_p_vs_cot" in sc and table[0]["eas"] is None
+    assert sc["base"] == "cot" and sc["mcnemar_p"] is not None and table[0]["eas"] is None
     assert "Methods compared" in build_run_report(tmp_path).read_text()
 
 
@@ -142,7 +148,7 @@ def test_compare_retimes_and_limits_latentseek(tiny_bridge, planted_grader, tmp_
     # LatentSeek's speed-up is against ALS on its own two problems, not all three
     als_rows = read_jsonl(tmp_path / "compare" / "als.jsonl")[:2]
     als_sec = sum(r["seconds"] for r in als_rows) / 2
-    assert ls["als_speedup"] == pytest.approx(ls["sec_per_problem"] / als_sec)
+    assert ls["als_speedup"] == pytest.approx(ls["seconds_per_problem"] / als_sec)
     assert ls["als_accuracy_same"] == sum(r["correct"] for r in als_rows) / 2
 
 
@@ -161,3 +167,65 @@ def test_cli_run_resumes_with_the_same_options_and_refuses_others(planted_grader
     assert (out / "test" / "als.jsonl").read_text() == before
     assert main([*argv, "--alphas", "0.5"]) == 2
     assert (out / "test" / "als.jsonl").read_text() == before
+
+
+def test_each_stage_reruns_alone(tiny_bridge, planted_grader, tmp_path):
+    import shutil
+
+    import torch
+
+    from workbench import stages
+    from workbench.rundir import RunDir
+
+    cfg = ALSRunConfig(n_fit=16, n_val=2, n_test=4, alphas=(0.2,), n_candidate_layers=1)
+    gen = GenerationConfig(max_new_tokens=5, batch_size=4)
+    results = run_als(tiny_bridge, tmp_path, cfg, generation=gen)
+    run = RunDir(tmp_path)
+    saved = run.directions()
+    shutil.rmtree(run.directions_path)
+    assert torch.equal(stages.directions(run).vectors, saved.vectors)
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.jsonl")}
+    assert stages.run_stage("test", run, bridge=tiny_bridge) == results  # nothing decoded again
+    assert stages.run_stage("select", run, bridge=tiny_bridge)["best"] == run.selection()["best"]
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.jsonl")} == before
+    assert stages.report(run) == run.report_path and run.report_path.exists()
+    with pytest.raises(WorkbenchError, match="unknown stage"):
+        stages.run_stage("magic", run)
+
+
+def test_a_run_folder_from_before_0_2_is_refused_then_upgraded(
+    tiny_bridge, planted_grader, tmp_path
+):
+    from workbench.rundir import RunDir
+    from workbench.upgrade import upgrade_run
+
+    cfg = ALSRunConfig(n_fit=16, n_val=2, n_test=4, alphas=(0.2,), n_candidate_layers=1)
+    run_als(tiny_bridge, tmp_path, cfg, generation=GenerationConfig(max_new_tokens=4, batch_size=4))
+    run = RunDir(tmp_path)
+    current = {p: json.loads(p.read_text()) for p in (run.results_path, run.selection_path)}
+    old_names = {
+        "tokens_per_problem": "gen_tokens",
+        "seconds_per_problem": "sec_per_problem",
+        "only_base": "only_cot",
+        "only_method": "only_als",
+    }
+
+    def to_old(value):
+        if isinstance(value, list):
+            return [to_old(v) for v in value]
+        if isinstance(value, dict):
+            return {old_names.get(k, k): to_old(v) for k, v in value.items() if k != "base"}
+        return value
+
+    for path, value in current.items():
+        path.write_text(json.dumps(to_old(value)))
+    with pytest.raises(WorkbenchError, match="als upgrade"):
+        run.require_finished()
+    assert set(upgrade_run(run)) == set(current)
+    results = json.loads(run.results_path.read_text())
+    cot_then, als_then = current[run.results_path]["test"]
+    assert results["test"][1] == als_then and als_then["base"] == "cot"
+    assert results["test"][0] == {k: v for k, v in cot_then.items() if k != "base"}
+    assert upgrade_run(run) == []  # a second run changes nothing
+    run.require_finished()
+    build_run_report(run)

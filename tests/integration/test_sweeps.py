@@ -15,6 +15,7 @@ from workbench.errors import WorkbenchError
 from workbench.generation import GenerationConfig
 from workbench.grading import Verdict
 from workbench.pipeline import ALSRunConfig, run_als
+from workbench.selection import pick_best
 from workbench.steering import RULES
 from workbench.sweeps import (
     SweepConfig,
@@ -22,6 +23,7 @@ from workbench.sweeps import (
     control_directions,
     run_sweep,
     select_and_test,
+    sweep_table,
 )
 
 
@@ -50,7 +52,9 @@ SWEEP = SweepConfig(alphas=(0.1, 0.5), controls=("random", "shuffled", "negated"
 
 
 def _strip(table):
-    return [{k: v for k, v in r.items() if k not in ("seconds", "sec_per_problem")} for r in table]
+    return [
+        {k: v for k, v in r.items() if k not in ("seconds", "seconds_per_problem")} for r in table
+    ]
 
 
 def test_sharded_interrupted_sweep_equals_one_pass(tiny_bridge, tiny_run, tmp_path):
@@ -75,14 +79,8 @@ def test_selection_reads_validation_only(tiny_bridge, tiny_run):
     run_sweep(tiny_bridge, tiny_run, SWEEP)
     grid = json.loads((tiny_run / "sweep" / "grid.json").read_text())
     # Plant test rows that would make another ALS condition look perfect on test.
-    val = {
-        r["name"]: r
-        for r in __import__("workbench.sweeps", fromlist=["x"]).sweep_table(tiny_run, "val")
-    }
-    best_val = max(
-        (r for r in val.values() if r["direction"] == "als"),
-        key=lambda r: (r["accuracy"], -r["alpha"], -r["intervention_rate"]),
-    )
+    val = {r["name"]: r for r in sweep_table(tiny_run, "val")}
+    best_val = pick_best([r for r in val.values() if r["direction"] == "als"])
     decoy = next(c for c in grid if c["direction"] == "als" and c["name"] != best_val["name"])
     ids = json.loads((tiny_run / "splits" / "test.json").read_text())["ids"]
     (tiny_run / "sweep" / "test").mkdir(parents=True, exist_ok=True)
@@ -91,7 +89,10 @@ def test_selection_reads_validation_only(tiny_bridge, tiny_run):
             json.dumps(
                 {
                     "id": i,
+                    "method": decoy["name"],
+                    "predicted": "1",
                     "correct": True,
+                    "finish": "stop",
                     "generated_tokens": 1,
                     "interventions": 0,
                     "tokens": [1],

@@ -18,6 +18,7 @@ from workbench.data import (
     split_problems,
 )
 from workbench.errors import WorkbenchError
+from workbench.grading import boxed_answers
 
 EXPECTED = {("gsm8k", "train"): 7473, ("gsm8k", "test"): 1319, ("math", "test"): 500,
             ("math", "pool"): 4500}  # fmt: skip
@@ -41,7 +42,7 @@ def test_counts_and_unique_ids(data_dir: Path, dataset: str, split: str) -> None
     assert len(problems) == EXPECTED[dataset, split]
     assert len({p.id for p in problems}) == len(problems)
     assert all(p.family == dataset and p.meta["split"] == split for p in problems)
-    assert split in DATASETS[dataset]
+    assert split in DATASETS.get(dataset).splits
 
 
 def test_gsm8k_ids_and_numeric_answers(data_dir: Path) -> None:
@@ -70,11 +71,12 @@ def test_math_pool_disjoint_from_math500(data_dir: Path) -> None:
 
 def test_boxed_answer_matches_math500_answer(data_dir: Path) -> None:
     for p in load_problems("math", "test", data_dir=data_dir):
-        assert data._last_boxed(p.meta["solution"]) == p.answer
-    assert (
-        data._last_boxed(r"so \boxed{1} or $\boxed{\frac{1}{\sqrt{2}}}$.") == r"\frac{1}{\sqrt{2}}"
-    )
-    assert data._last_boxed("no box") is None
+        assert boxed_answers(p.meta["solution"])[-1] == p.answer
+    assert boxed_answers(r"so \boxed{1} or $\boxed{\frac{1}{\sqrt{2}}}$.") == [
+        "1",
+        r"\frac{1}{\sqrt{2}}",
+    ]
+    assert boxed_answers("no box") == []
 
 
 def test_limit_and_cache(data_dir: Path) -> None:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from workbench.evaluation import mcnemar_exact, paired_counts, summarize, wilson_interval
+from workbench.evaluation import mcnemar_exact, paired_counts, wilson_interval
 
 
 def test_wilson_known_values():
@@ -33,20 +33,3 @@ def test_paired_counts_use_shared_ids_only():
         "only_other": 1,
         "neither": 0,
     }
-
-
-def test_summarize():
-    rows = [
-        {
-            "correct": c,
-            "generated_tokens": t,
-            "prompt_tokens": 10,
-            "seconds": 1.0,
-            "finish": f,
-            "predicted": p,
-        }
-        for c, t, f, p in [(True, 10, "stop", "1"), (False, 30, "length", None)]
-    ]
-    s = summarize(rows)
-    assert s["accuracy"] == 0.5 and s["mean_generated_tokens"] == 20 and s["no_answer"] == 1
-    assert s["finish"] == {"stop": 1, "length": 1}

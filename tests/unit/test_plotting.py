@@ -46,7 +46,7 @@ def test_other_builders():
             "accuracy": 0.3,
             "ci_low": 0.1,
             "ci_high": 0.6,
-            "sec_per_problem": 1.0 + i,
+            "seconds_per_problem": 1.0 + i,
         }
         for i, m in enumerate(("cot", "als"))
     ]

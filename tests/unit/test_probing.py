@@ -11,7 +11,6 @@ from workbench.errors import WorkbenchError
 from workbench.probing import (
     ProbeConfig,
     cv_folds,
-    early_prediction,
     oof_projection_scores,
     probe_layers,
 )
@@ -129,6 +128,8 @@ def test_wide_states_use_pca_probe():
 
 
 def test_early_prediction_sees_signal_only_after_token_five():
+    """What `als probe` does for early prediction: each generation's state is the mean of its
+    first k generated-token states (fewer if it is shorter), probed like any other state."""
     g = torch.Generator().manual_seed(0)
     n, d = 120, 8
     labels = torch.arange(n) % 2 == 0
@@ -139,17 +140,18 @@ def test_early_prediction_sees_signal_only_after_token_five():
         t = torch.randn(int(70 + i % 30), 2, d, generator=g)
         t[5:, 1] += 1.0 * labels[i].float() * u
         trajectories.append(t)
-    rows = early_prediction(trajectories, labels, (10, 20), (1, 4, 64, None), CFG)
-    assert len(rows) == 8
-    at = {(r["layer"], r["k"]): r for r in rows}
+    cfg = ProbeConfig(n_bootstrap=200, shuffled_control=False)
+    at = {}
+    for k in (1, 4, 64, None):
+        states = torch.stack([t[:k].mean(0) for t in trajectories])
+        for r in probe_layers(states, labels, (10, 20), cfg):
+            if r["metric"] == "auroc":
+                at[r["layer"], k] = r
     for k in (1, 4):
         assert at[20, k]["ci_low"] < 0.5 < at[20, k]["ci_high"], at[20, k]
-    for k in (64, "all"):
+    for k in (64, None):
         assert at[20, k]["value"] > 0.85
         assert at[10, k]["ci_low"] < 0.5 < at[10, k]["ci_high"]
-    # shorter than k uses all tokens: k beyond every length equals 'all'
-    far = early_prediction(trajectories, labels, (10, 20), (1000,), CFG)
-    assert [r["value"] for r in far] == [at[10, "all"]["value"], at[20, "all"]["value"]]
 
 
 def test_errors():
@@ -164,16 +166,5 @@ def test_errors():
         probe_layers(states, labels, LAYERS[:5], CFG)
     with pytest.raises(WorkbenchError, match="do not match"):
         oof_projection_scores(states[:10, 0], labels, cv_folds(labels, 2, 0))
-    trajectories = [torch.randn(5, 6, 16) for _ in range(20)]
-    trajectories[7] = torch.zeros(0, 6, 16)
-    with pytest.raises(WorkbenchError, match="generation 7"):
-        early_prediction(trajectories, labels, LAYERS, cfg=CFG)
-    with pytest.raises(WorkbenchError, match="trajectory 2"):
-        early_prediction(
-            [torch.randn(5, 6, 16)] * 2 + [torch.randn(5, 5, 16)] + [torch.randn(5, 6, 16)] * 17,
-            labels,
-            LAYERS,
-            cfg=CFG,
-        )
     with pytest.raises(WorkbenchError, match="n_folds"):
         ProbeConfig(n_folds=1)

@@ -1,0 +1,150 @@
+"""The experiment as stages over a run folder: each reruns alone, from Python or the CLI.
+
+    from workbench import stages
+    from workbench.rundir import RunDir
+
+    run = RunDir("runs/als-gsm8k")
+    stages.directions(run)          # refit the directions from the cached fit activations
+    stages.select(run)              # loads the run's recorded model when no bridge is given
+    stages.report(run)
+
+`als stage NAME RUN` does the same from the command line. Every stage reads its inputs from the
+run folder and writes its outputs there (decoding resumes from the rows already written); the
+settings are the run's own (`config.json`), so a stage cannot silently use other ones.
+
+| stage      | reads                                   | writes                      |
+|------------|-----------------------------------------|-----------------------------|
+| splits     | settings, the dataset                   | splits/                     |
+| fit        | splits                                  | fit/cot.jsonl, fit/activations/ |
+| directions | fit/activations/                        | directions/                 |
+| select     | fit/, directions/                       | val/, fit/trajectories/, selection.json |
+| test       | selection.json, directions/             | test/, results.json         |
+| probe      | a finished run                          | probe/                      |
+| compare    | a finished run                          | compare/                    |
+| sweep      | a finished run                          | sweep/                      |
+| report     | whatever of the above is there          | figures/, report.html       |
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import WorkbenchError
+from workbench.rundir import RunDir
+
+__all__ = [
+    "STAGES",
+    "compare",
+    "directions",
+    "fit",
+    "load_run_model",
+    "probe",
+    "report",
+    "run_stage",
+    "select",
+    "splits",
+    "sweep",
+    "test",
+]
+
+
+def load_run_model(run: RunDir, **overrides: Any) -> Any:
+    """The bridge of the model the run recorded (device / dtype may be overridden)."""
+    from workbench.models import ModelConfig, load_model
+
+    return load_model(ModelConfig(**{**run.settings()["model"], **overrides}))
+
+
+def _als_config(run: RunDir):
+    from workbench.pipeline import ALSRunConfig
+
+    return ALSRunConfig.from_json(run.settings()["als"])
+
+
+def splits(run: RunDir, *, data_dir: str | None = None) -> None:
+    from workbench.pipeline import make_splits
+
+    make_splits(run, _als_config(run), data_dir=data_dir)
+
+
+def fit(run: RunDir, bridge: Any = None, *, data_dir: str | None = None):
+    from workbench.pipeline import fit_stage
+
+    return fit_stage(bridge or load_run_model(run), run, _als_config(run), data_dir=data_dir)
+
+
+def directions(run: RunDir):
+    from workbench.pipeline import directions_stage
+
+    return directions_stage(run, _als_config(run))
+
+
+def select(run: RunDir, bridge: Any = None, *, data_dir: str | None = None) -> dict:
+    from workbench.pipeline import select_stage
+
+    return select_stage(bridge or load_run_model(run), run, _als_config(run), data_dir=data_dir)
+
+
+def test(run: RunDir, bridge: Any = None, *, data_dir: str | None = None) -> dict:
+    from workbench.pipeline import evaluate_stage
+
+    return evaluate_stage(bridge or load_run_model(run), run, _als_config(run), data_dir=data_dir)
+
+
+test.__test__ = False  # a stage, not a pytest test
+
+
+def probe(run: RunDir, bridge: Any = None, cfg: Any = None, *, data_dir: str | None = None):
+    from workbench.probe_run import ProbeRunConfig, probe_run
+
+    run.require_finished()
+    bridge = bridge or load_run_model(run)
+    return probe_run(bridge, run.root, cfg or ProbeRunConfig(), data_dir=data_dir)
+
+
+def compare(run: RunDir, bridge: Any = None, cfg: Any = None, *, data_dir: str | None = None):
+    from workbench.compare import CompareConfig, run_compare
+
+    run.require_finished()
+    bridge = bridge or load_run_model(run)
+    return run_compare(bridge, run.root, cfg or CompareConfig(), data_dir=data_dir)
+
+
+def sweep(run: RunDir, bridge: Any = None, cfg: Any = None, *, data_dir: str | None = None):
+    from workbench.sweeps import SweepConfig, run_sweep
+
+    run.require_finished()
+    bridge = bridge or load_run_model(run)
+    return run_sweep(bridge, run, cfg or SweepConfig(), data_dir=data_dir)
+
+
+def report(run: RunDir) -> Path:
+    """Figures (HTML + PNG) and `report.html` from what the run folder holds."""
+    from workbench.run_report import build_run_report
+
+    return build_run_report(run.require_finished())
+
+
+STAGES = {
+    "splits": splits,
+    "fit": fit,
+    "directions": directions,
+    "select": select,
+    "test": test,
+    "probe": probe,
+    "compare": compare,
+    "sweep": sweep,
+    "report": report,
+}
+"""Stage name -> function, in the order of the experiment."""
+
+
+def run_stage(name: str, run: str | Path | RunDir, **kwargs: Any) -> Any:
+    """Run stage `name` on `run` (see `STAGES`)."""
+    if name not in STAGES:
+        raise WorkbenchError(f"unknown stage {name!r}; use one of {', '.join(STAGES)}")
+    run = RunDir.of(run)
+    if not run.settings_path.exists():
+        raise WorkbenchError(f"{run.root} has no settings record (config.json): run `als run`")
+    return STAGES[name](run, **kwargs)
