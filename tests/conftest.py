@@ -1,11 +1,24 @@
-"""Shared fixtures: a tiny random Qwen2 bridge built in code (no download), and seeding."""
+"""Shared fixtures: a tiny random Qwen2 bridge built in code (no download), seeding, and
+run-time checks of the jaxtyping shapes on the library's tensor boundaries."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
+from jaxtyping import install_import_hook
+
+# jaxtyping shapes checked at run time (beartype) in every library module that annotates tensor
+# boundaries; installed before any test imports the library. Only those modules: elsewhere the
+# tests pass wrong values on purpose to check the one-line errors.
+_TYPED = sorted(
+    f"workbench.{path.stem}"
+    for path in (Path(__file__).parents[1] / "workbench").glob("*.py")
+    if "from jaxtyping import" in path.read_text()
+)
+install_import_hook(_TYPED, "beartype.beartype")
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -36,3 +36,14 @@ def test_package_import_is_lazy():
     loaded = _imported_after([])
     assert "workbench" in loaded
     assert "torch" not in loaded and "workbench.models" not in loaded
+
+
+def test_jaxtyping_shapes_are_checked_in_the_tests():
+    import torch
+    from jaxtyping import TypeCheckError
+
+    from workbench.projection import drift_measures
+
+    assert drift_measures(torch.zeros(3), 0.1)["frac_below_tau"] == 1.0
+    with pytest.raises(TypeCheckError):
+        drift_measures(torch.zeros(3, 2), 0.1)  # annotated Float[Tensor, " tokens"]
