@@ -14,9 +14,7 @@ from pathlib import Path
 
 from workbench.config import (
     add_config_args,
-    build_config,
     config_from_args,
-    parse_bool,
     whole_number,
 )
 from workbench.errors import WorkbenchError
@@ -27,29 +25,27 @@ __all__ = ["main"]
 logger = logging.getLogger("workbench")
 
 
+_MODEL_FLAGS = {"name": "--model"}
+
+
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    from workbench.config import field_docs
     from workbench.models import ModelConfig
 
-    docs = field_docs(ModelConfig)
-    g = p.add_argument_group("model")
-    g.add_argument("--model", default="embedded", help=docs["name"])
-    g.add_argument("--device", default="auto", help=docs["device"])
-    g.add_argument("--dtype", default="auto", help=docs["dtype"])
-    g.add_argument("--attention", default="sdpa", choices=["sdpa", "eager"], help=docs["attention"])
-    g.add_argument("--device-map", default=None, help=docs["device_map"])
-    g.add_argument("--n-devices", type=whole_number, default=None, help=docs["n_devices"])
-    g.add_argument(
-        "--self-check", type=parse_bool, default=True, metavar="BOOL", help=docs["self_check"]
-    )
+    add_config_args(p, ModelConfig, flags=_MODEL_FLAGS)
 
 
 def _model_config(args: argparse.Namespace):
     from workbench.models import ModelConfig
 
-    fields = ("device", "dtype", "attention", "device_map", "n_devices", "self_check")
-    values = {"name": args.model, **{f: getattr(args, f) for f in fields}}
-    return build_config(ModelConfig, values)
+    return config_from_args(ModelConfig, args, flags=_MODEL_FLAGS)
+
+
+def _add_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder with the JSONL files (default: $ALS_DATA_DIR, else ../shared/data)",
+    )
 
 
 def _add_data_args(p: argparse.ArgumentParser, *, split: str) -> None:
@@ -57,9 +53,7 @@ def _add_data_args(p: argparse.ArgumentParser, *, split: str) -> None:
     g.add_argument("--dataset", default="gsm8k", help="gsm8k or math (MATH-500 / MATH pool)")
     g.add_argument("--split", default=split, help="gsm8k: train, test; math: pool, test")
     g.add_argument("--limit", type=whole_number, default=None, help="first N problems of the split")
-    g.add_argument(
-        "--data-dir", default=None, help="folder with the JSONL files (default ../shared/data)"
-    )
+    _add_data_dir(g)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -93,10 +87,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         stop_at_answer=not args.no_stop_at_answer,
     )
     s = summarize(rows, method="cot")
-    meta = {"model": args.model, "dataset": args.dataset, "split": args.split}
+    meta = {"model": model_cfg.name, "dataset": args.dataset, "split": args.split}
     write_json(out.summary_path, {**meta, **s.to_json()})
     print(
-        f"{args.model} on {args.dataset}/{args.split}: accuracy {s.accuracy:.3f} "
+        f"{model_cfg.name} on {args.dataset}/{args.split}: accuracy {s.accuracy:.3f} "
         f"({s.correct}/{s.n}, Wilson 95% CI [{s.ci_low:.3f}, {s.ci_high:.3f}]); "
         f"{s.tokens_per_problem:.0f} generated tokens and "
         f"{s.seconds_per_problem:.2f} s per problem; finish {s.finish}"
@@ -141,7 +135,7 @@ def _add_run_dir_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="folder written by `als run`")
     p.add_argument("--device", default=None, help="override the run's device")
     p.add_argument("--dtype", default=None, help="override the run's dtype")
-    p.add_argument("--data-dir", default=None, help="folder with the JSONL files")
+    _add_data_dir(p)
 
 
 def _run_bridge(args: argparse.Namespace) -> tuple[Path, object]:
@@ -274,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         "generate",
         help="graded chain-of-thought generation (resumable)",
         description="Generate chains of thought, grade them against gold answers, write JSONL "
-        "as it goes and a summary (accuracy with Wilson 95%% CI, tokens, seconds). "
+        "as it goes and a summary (accuracy with Wilson 95% CI, tokens, seconds). "
         "Paper scale on a GPU: --model Qwen/Qwen2.5-7B-Instruct --device cuda --dtype bfloat16 "
         "--batch-size 64 --max-new-tokens 1024.",
     )
@@ -298,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--alphas 0.05,0.1,0.2 --tau-quantiles 0.25,0.5,1.0 --n-candidate-layers 4.",
     )
     _add_model_args(run)
-    run.add_argument("--data-dir", default=None, help="folder with the JSONL files")
+    _add_data_dir(run)
     add_config_args(run, ALSRunConfig)
     add_config_args(run, GenerationConfig)
     run.add_argument("--out", default="runs/als", help="run folder (resumed if it exists)")

@@ -18,6 +18,7 @@ import re
 import textwrap
 import types
 import typing
+from collections.abc import Mapping
 from functools import cache
 from typing import Any, Literal, get_args, get_origin
 
@@ -82,8 +83,13 @@ _SCALARS: dict[Any, Any] = {float: finite_float, int: whole_number}
 
 @cache
 def field_docs(cls: type) -> dict[str, str]:
-    """The docstring under each field of a dataclass, by field name."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    """The docstring under each field of a dataclass, by field name (none where the source is
+    not shipped: the options then go undocumented rather than failing)."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    tree = ast.parse(textwrap.dedent(source))
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs: dict[str, str] = {}
     for node, nxt in itertools.pairwise(body):
@@ -132,10 +138,17 @@ def _converter(annotation: Any) -> tuple[Any, list[Any] | None]:
 
 
 def add_config_args(
-    parser: argparse.ArgumentParser, cls: type, *, prefix: str = "", skip: tuple[str, ...] = ()
+    parser: argparse.ArgumentParser,
+    cls: type,
+    *,
+    prefix: str = "",
+    skip: tuple[str, ...] = (),
+    flags: Mapping[str, str] | None = None,
 ) -> None:
-    """Add one option per field of `cls` (named --prefix-field), documented by its docstring."""
+    """Add one option per field of `cls` (named --prefix-field, or as `flags` renames it: field
+    -> option), documented by its docstring."""
     docs = field_docs(cls)
+    flags = flags or {}
     hints = typing.get_type_hints(cls, include_extras=False)
     group = parser.add_argument_group(cls.__name__, (cls.__doc__ or "").strip())
     for f in dataclasses.fields(cls):
@@ -144,7 +157,7 @@ def add_config_args(
         convert, choices = _converter(hints[f.name])
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         group.add_argument(
-            _flag(prefix, f.name),
+            flags.get(f.name) or _flag(prefix, f.name),
             dest=f"{prefix}__{f.name}",
             type=convert,
             choices=choices,
@@ -154,7 +167,14 @@ def add_config_args(
         )
 
 
-def config_from_args(cls: type, args: argparse.Namespace, *, prefix: str = "", **fixed: Any) -> Any:
+def config_from_args(
+    cls: type,
+    args: argparse.Namespace,
+    *,
+    prefix: str = "",
+    flags: Mapping[str, str] | None = None,
+    **fixed: Any,
+) -> Any:
     """Build `cls` from the options that `add_config_args` added (unset ones keep defaults)."""
     values = {
         f.name: getattr(args, f"{prefix}__{f.name}")
@@ -162,14 +182,25 @@ def config_from_args(cls: type, args: argparse.Namespace, *, prefix: str = "", *
         if getattr(args, f"{prefix}__{f.name}", dataclasses.MISSING) is not dataclasses.MISSING
     }
     values.update(fixed)
-    return build_config(cls, values, prefix=prefix)
+    return build_config(cls, values, prefix=prefix, flags=flags)
 
 
-def build_config(cls: type, values: dict[str, Any], *, prefix: str = "") -> Any:
+def build_config(
+    cls: type,
+    values: dict[str, Any],
+    *,
+    prefix: str = "",
+    flags: Mapping[str, str] | None = None,
+) -> Any:
     """`cls(**values)`, its errors naming the command-line options instead of the fields."""
+    flags = flags or {}
     try:
         return cls(**values)
     except WorkbenchError as exc:
         names = "|".join(re.escape(f.name) for f in dataclasses.fields(cls))
-        message = re.sub(rf"\b({names})\b", lambda m: _flag(prefix, m.group(1)), str(exc))
+        message = re.sub(
+            rf"\b({names})\b",
+            lambda m: flags.get(m.group(1)) or _flag(prefix, m.group(1)),
+            str(exc),
+        )
         raise WorkbenchError(message) from exc
