@@ -73,18 +73,25 @@ def check_settings(
     *,
     may_change: tuple[str, ...] = (),
     first_record: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     """Record a run folder's settings in `path` (its config.json); refuse to resume other ones.
 
     Settings are compared as JSON reads them back (tuples are lists). A key recorded before with
     another value raises, except keys in `may_change` (e.g. a larger --limit); keys absent from
     the record are added. `first_record` holds entries written only when the record is new.
+    `defaults` gives, per section, the values that a record written before a field existed
+    stands for (that run used the field's default), so adding a field keeps old runs resumable.
     """
     path = Path(path)
     if path.parent.exists() and not path.parent.is_dir():
         raise WorkbenchError(f"{path.parent} exists and is not a folder; choose another --out")
     new = json.loads(json.dumps(settings, default=str))
     old = read_json(path) if path.exists() else dict(first_record or {})
+    filled = json.loads(json.dumps(defaults or {}, default=str))
+    for key, section in filled.items():
+        if isinstance(old.get(key), dict):
+            old[key] = {**section, **old[key]}
     changed = [k for k, v in new.items() if k in old and k not in may_change and old[k] != v]
     if changed and path.exists():
         raise WorkbenchError(

@@ -72,6 +72,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         "generate",
         asdict(model_cfg),
         may_change=("limit",),
+        defaults={"generation": asdict(GenerationConfig())},
         dataset=args.dataset,
         split=args.split,
         limit=args.limit,
@@ -101,7 +102,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from workbench.models import load_model
-    from workbench.pipeline import ALSRunConfig, run_als
+    from workbench.pipeline import ALSRunConfig, record_run_settings, run_als
     from workbench.prompts import PromptConfig
     from workbench.rundir import RunDir
 
@@ -110,8 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     generation = config_from_args(GenerationConfig, args)
     model_cfg = _model_config(args)
     out = Path(args.out)
-    settings = {"als": asdict(cfg), "generation": asdict(generation), "prompt": asdict(prompt)}
-    RunDir(out).record_settings("run", asdict(model_cfg), **settings)  # refuse before loading
+    record_run_settings(RunDir(out), model_cfg, cfg, generation, prompt)  # refuse before loading
     bridge = load_model(model_cfg)
     results = run_als(
         bridge, out, cfg, generation=generation, prompt=prompt, data_dir=args.data_dir
@@ -344,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     stage = sub.add_parser(
         "stage",
-        help="rerun one stage of a run folder (splits, fit, directions, select, test, ...)",
+        help="rerun one stage of a run folder (splits, fit, labels, directions, select, ...)",
         description="Run one stage of the experiment on a run folder with the run's own "
         "settings (config.json); it reads its inputs from the folder and resumes what is "
         "there. Stages: " + ", ".join(STAGES) + ".",

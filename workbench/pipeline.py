@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from torch import Tensor
 
 from workbench.activations import ActivationSet, CacheConfig, cache_activations
 from workbench.artifacts import write_json
@@ -40,6 +41,7 @@ from workbench.directions import LayerDirections, fit_directions, separation
 from workbench.errors import WorkbenchError
 from workbench.generation import GenerationConfig
 from workbench.hooks import Site
+from workbench.labels import LabelSource, fit_labels, label_agreement, self_verify_fit
 from workbench.models import ModelConfig, model_config_of
 from workbench.probing import ProbeConfig, probe_layers
 from workbench.prompts import PromptConfig
@@ -53,7 +55,9 @@ __all__ = [
     "directions_stage",
     "evaluate_stage",
     "fit_stage",
+    "labels_stage",
     "make_splits",
+    "record_run_settings",
     "run_als",
     "select_stage",
 ]
@@ -90,6 +94,10 @@ class ALSRunConfig:
     """Thresholds as quantiles of cos(h_t, v_l) over fit tokens (>= 1: always fire)."""
     min_per_class: int = 4
     """Fewest correct and incorrect fit generations accepted."""
+    label_source: LabelSource = "gold"
+    """What makes a fit generation a success: 'gold' (graded against the gold answer) or 'self'
+    (the model's own four verification prompts all pass: the ALS authors' labels; adds the labels
+    stage, and the agreement of the two sources to the results)."""
 
     @classmethod
     def from_json(cls, saved: dict[str, Any]) -> ALSRunConfig:
@@ -173,19 +181,25 @@ def fit_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) -> 
     )
 
 
+def labels_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) -> dict:
+    """Self-verification labels of the fit generations (`workbench.labels`), resumable."""
+    return self_verify_fit(bridge, run, data_dir=data_dir)
+
+
 def directions_stage(run: RunDir, cfg: ALSRunConfig) -> LayerDirections:
-    """Per layer, success centroid minus failure centroid of the fit split (from disk)."""
+    """Per layer, success centroid minus failure centroid of the fit split (from disk), with the
+    run's label source."""
     aset = ActivationSet.load(run.fit_states("activations"))
     directions = fit_directions(
         aset.at(cfg.position),
-        aset.labels,
+        fit_labels(run, cfg.label_source, aset.problem_ids),
         aset.layers,
         min_per_class=cfg.min_per_class,
         provenance={
             "model": run.settings()["model"]["name"],
             "site": cfg.site,
             "position": cfg.position,
-            "label_source": "gold answer",
+            "label_source": cfg.label_source,
             "fit_split_ids": list(aset.problem_ids),
         },
     )
@@ -193,14 +207,16 @@ def directions_stage(run: RunDir, cfg: ALSRunConfig) -> LayerDirections:
     return directions
 
 
-def _candidate_layers(aset: ActivationSet, cfg: ALSRunConfig) -> tuple[tuple[int, ...], list]:
+def _candidate_layers(
+    aset: ActivationSet, labels: Tensor, cfg: ALSRunConfig
+) -> tuple[tuple[int, ...], list]:
     """Layers ranked by cross-validated AUROC on the fit split: with far fewer examples than
     dimensions the in-sample separation is inflated everywhere and ranks noise."""
     cv = [
         r
         for r in probe_layers(
             aset.at(cfg.position),
-            aset.labels,
+            labels,
             aset.layers,
             ProbeConfig(n_bootstrap=200, shuffled_control=False),
         )
@@ -219,7 +235,8 @@ def select_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) 
     generation, prompt = run.generation(), run.prompt()
     aset = ActivationSet.load(run.fit_states("activations"))
     directions = run.directions()
-    candidates, cv = _candidate_layers(aset, cfg)
+    labels = fit_labels(run, cfg.label_source, aset.problem_ids)
+    candidates, cv = _candidate_layers(aset, labels, cfg)
     traj = cache_activations(
         bridge,
         run.problems("fit", data_dir=data_dir),
@@ -278,7 +295,8 @@ def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
             bridge, problems, out=run.rows_path("test", "als"), method="als", **common
         )
     aset = ActivationSet.load(run.fit_states("activations"))
-    sep = separation(aset.at(cfg.position), aset.labels)
+    labels = fit_labels(run, cfg.label_source, aset.problem_ids)
+    sep = separation(aset.at(cfg.position), labels)
     results = {
         "config": asdict(cfg),
         "model": run.settings()["model"]["name"],
@@ -287,9 +305,33 @@ def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
         "validation": {"cot": selection["val_cot"], "best": best},
         "fit_cv_auroc": selection.get("fit_cv_auroc", {}),
         "fit_separation": {str(layer): float(v) for layer, v in zip(aset.layers, sep, strict=True)},
+        "label_agreement": label_agreement(run),
     }
     write_json(run.results_path, results)
     return results
+
+
+def record_run_settings(
+    run: RunDir,
+    model: ModelConfig,
+    cfg: ALSRunConfig,
+    generation: GenerationConfig,
+    prompt: PromptConfig,
+) -> None:
+    """Write (or check, when resuming) the run's settings record: the run's one writer of it."""
+    run.root.mkdir(parents=True, exist_ok=True)
+    run.record_settings(
+        "run",
+        asdict(model),
+        als=asdict(cfg),
+        generation=asdict(generation),
+        prompt=asdict(prompt),
+        defaults={
+            "als": asdict(ALSRunConfig()),
+            "generation": asdict(GenerationConfig()),
+            "prompt": asdict(PromptConfig()),
+        },
+    )
 
 
 def run_als(
@@ -304,7 +346,8 @@ def run_als(
 ) -> dict[str, Any]:
     """Run (or resume) the experiment's stages into `out`; return the results summary.
 
-    Stages: splits, fit, directions, select, test (the report is its own stage:
+    Stages: splits, fit, labels (with label_source 'self'), directions, select, test (the
+    report is its own stage:
     `workbench.run_report.build_run_report`). `model` is what the run folder records so that
     `als probe` and the others reload the same model; by default the config `load_model` loaded
     `bridge` with."""
@@ -315,12 +358,11 @@ def run_als(
             "with workbench.models.load_model, or pass model=ModelConfig(...)"
         )
     run = RunDir(Path(out))
-    run.root.mkdir(parents=True, exist_ok=True)
-    run.record_settings(
-        "run", asdict(model), als=asdict(cfg), generation=asdict(generation), prompt=asdict(prompt)
-    )
+    record_run_settings(run, model, cfg, generation, prompt)
     make_splits(run, cfg, data_dir=data_dir)
     fit_stage(bridge, run, cfg, data_dir=data_dir)
+    if cfg.label_source == "self":
+        labels_stage(bridge, run, cfg, data_dir=data_dir)
     directions_stage(run, cfg)
     select_stage(bridge, run, cfg, data_dir=data_dir)
     return evaluate_stage(bridge, run, cfg, data_dir=data_dir)

@@ -7,6 +7,7 @@ one. The layout::
     splits/{fit,val,test}.json  problem ids of each split
     fit/cot.jsonl               graded rows of a method on a split: {fit,val,test}/{method}.jsonl
     generations.jsonl           (an `als generate` folder: its rows, and summary.json)
+    fit/labels.jsonl            gold and self-verification labels of the fit generations
     fit/activations/            residuals of the fit generations (safetensors shards)
     fit/trajectories/           per-token residuals at the candidate layers
     directions/                 the fitted `LayerDirections`
@@ -110,6 +111,11 @@ class RunDir:
         """Graded rows of `method` on `split` ('fit', 'val', 'test')."""
         return self.root / split / f"{method}.jsonl"
 
+    @property
+    def labels_path(self) -> Path:
+        """Gold and self-verification labels of the fit generations (the labels stage)."""
+        return self.root / "fit" / "labels.jsonl"
+
     def fit_states(self, kind: str) -> Path:
         """'activations' (every layer, per generation) or 'trajectories' (per token)."""
         return self.root / "fit" / kind
@@ -130,17 +136,20 @@ class RunDir:
         model: Mapping[str, Any],
         *,
         may_change: tuple[str, ...] = (),
+        defaults: Mapping[str, Mapping[str, Any]] | None = None,
         **sections: Any,
     ) -> None:
         """Write the run's one settings record (`config.json`): the command, the model's
         `ModelConfig` fields and each settings section (run, generation, prompt, ...), with the
-        provenance written once. Resuming with other settings is refused (`check_settings`)."""
+        provenance written once. Resuming with other settings is refused (`check_settings`);
+        `defaults` (per section, the config's defaults) stand in for fields a record predates."""
         model = {k: v for k, v in model.items() if k != "self_check"}  # a debugging switch
         check_settings(
             self.settings_path,
             {"command": command, "model": model, **sections},
             may_change=may_change,
             first_record={"provenance": provenance(model)},
+            defaults=defaults,
         )
 
     # -- typed loaders --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ settings are the run's own (`config.json`), so a stage cannot silently use other
 |------------|-----------------------------------------|-----------------------------|
 | splits     | settings, the dataset                   | splits/                     |
 | fit        | splits                                  | fit/cot.jsonl, fit/activations/ |
+| labels     | fit/cot.jsonl                           | fit/labels.jsonl (self-verification) |
 | directions | fit/activations/                        | directions/                 |
 | select     | fit/, directions/                       | val/, fit/trajectories/, selection.json |
 | test       | selection.json, directions/             | test/, results.json         |
@@ -38,6 +39,7 @@ __all__ = [
     "compare",
     "directions",
     "fit",
+    "labels",
     "load_run_model",
     "probe",
     "report",
@@ -72,6 +74,12 @@ def fit(run: RunDir, bridge: Any = None, *, data_dir: str | None = None):
     from workbench.pipeline import fit_stage
 
     return fit_stage(bridge or load_run_model(run), run, _als_config(run), data_dir=data_dir)
+
+
+def labels(run: RunDir, bridge: Any = None, *, data_dir: str | None = None) -> dict:
+    from workbench.pipeline import labels_stage
+
+    return labels_stage(bridge or load_run_model(run), run, _als_config(run), data_dir=data_dir)
 
 
 def directions(run: RunDir):
@@ -129,6 +137,7 @@ def report(run: RunDir) -> Path:
 STAGES = {
     "splits": splits,
     "fit": fit,
+    "labels": labels,
     "directions": directions,
     "select": select,
     "test": test,

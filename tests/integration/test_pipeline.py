@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 import workbench.cot as cot
+from workbench.artifacts import read_jsonl
 from workbench.errors import WorkbenchError
 from workbench.generation import GenerationConfig
 from workbench.grading import Verdict
@@ -229,3 +230,41 @@ def test_a_run_folder_from_before_0_2_is_refused_then_upgraded(
     assert upgrade_run(run) == []  # a second run changes nothing
     run.require_finished()
     build_run_report(run)
+
+
+def test_self_verification_labels_stage(tiny_bridge, planted_grader, tmp_path, monkeypatch):
+    """label_source='self': the labels stage writes both label sources, the directions are fit
+    on the self labels, and the results report how the two sources agree."""
+    import workbench.labels as labels
+    from workbench import stages
+    from workbench.latentseek import LatentSeekConfig
+    from workbench.rundir import RunDir
+
+    calls = []
+
+    def planted_verifier(bridge, problem, cfg):
+        calls.append(problem.id)
+        return lambda text: (0.0 if int(problem.id[-1]) % 3 else -0.5, 7, 1)
+
+    monkeypatch.setattr(labels, "self_reward", planted_verifier)
+    cfg = ALSRunConfig(
+        n_fit=16, n_val=2, n_test=2, alphas=(0.2,), n_candidate_layers=1, label_source="self"
+    )
+    results = run_als(tiny_bridge, tmp_path, cfg, generation=GenerationConfig(max_new_tokens=4))
+    run = RunDir(tmp_path)
+    rows = read_jsonl(run.labels_path)
+    assert len(rows) == 16 == len(calls)
+    assert all(r["self"] == (int(r["id"][-1]) % 3 != 0) for r in rows)
+    assert run.directions().provenance["label_source"] == "self"
+    agreement = results["label_agreement"]
+    assert agreement["n"] == 16
+    assert agreement["agree"] == sum(r["gold"] == r["self"] for r in rows)
+    assert stages.labels(run, tiny_bridge) and len(calls) == 16  # resumed: nothing verified again
+    monkeypatch.undo()
+    # the real verifier on the tiny model: four short verifications of one generation
+    run.labels_path.unlink()
+    real = labels.self_verify_fit(
+        tiny_bridge, run, cfg=LatentSeekConfig(verifier_max_new_tokens=4), progress=False
+    )
+    assert set(real) == {r["id"] for r in run.rows("fit", "cot")}
+    assert all(r["verifier_tokens"] > 0 for r in read_jsonl(run.labels_path))

@@ -50,3 +50,14 @@ def test_check_settings_records_compares_as_json_and_refuses_changes(tmp_path):
     with pytest.raises(WorkbenchError, match=r"other settings \(als\)"):
         check_settings(path, {"als": {"alphas": (0.2,)}})
     assert read_json(path)["als"] == {"alphas": [0.1]}  # the record is untouched
+
+
+def test_check_settings_treats_fields_a_record_predates_as_defaults(tmp_path):
+    from workbench.artifacts import check_settings
+
+    path = tmp_path / "run" / "config.json"
+    check_settings(path, {"als": {"n_fit": 8}})  # written before label_source existed
+    defaults = {"als": {"n_fit": 32, "label_source": "gold"}}
+    check_settings(path, {"als": {"n_fit": 8, "label_source": "gold"}}, defaults=defaults)
+    with pytest.raises(WorkbenchError, match="other settings"):
+        check_settings(path, {"als": {"n_fit": 8, "label_source": "self"}}, defaults=defaults)
