@@ -62,28 +62,17 @@ def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
     append_jsonl(path, rows)
 
 
-def probe_run(
-    bridge: Any, run: str | Path, cfg: ProbeRunConfig = ProbeRunConfig(), *, data_dir=None
-) -> dict:
-    """Probe the run folder `run` (made by `als run`); return the summary."""
-    run = RunDir(Path(run)).require_finished()
-    position_fit = run.results()["config"]["position"]
-    directions = run.directions()
-    spec = run.steering()
-    layer = spec.layers[0]
-    batch, prompt = run.generation().batch_size, run.prompt()
+def _probe_fit(bridge: Any, run: RunDir, cfg: ProbeRunConfig, spec, data_dir) -> tuple:
+    """Fit split: cross-validated probes at every layer for both position policies, and early
+    prediction from the first k generated tokens."""
     probe_cfg = ProbeConfig(n_folds=cfg.n_folds, n_bootstrap=cfg.n_bootstrap)
-
-    # Fit split: all layers, all position policies, early means.
-    fit = run.problems("fit", data_dir=data_dir)
-    fit_rows = run.rows("fit", "cot")
     aset = cache_activations(
         bridge,
-        fit,
-        fit_rows,
+        run.problems("fit", data_dir=data_dir),
+        run.rows("fit", "cot"),
         run.probe("fit-early"),
-        CacheConfig(site=spec.site, early_ks=cfg.early_ks, batch_size=batch),
-        prompt=prompt,
+        CacheConfig(site=spec.site, early_ks=cfg.early_ks, batch_size=run.generation().batch_size),
+        prompt=run.prompt(),
     )
     layer_rows = []
     for position in ("mean_generated", "last_prompt"):
@@ -99,26 +88,46 @@ def probe_run(
         )
         early_rows += [{**r, "k": k} for r in rows if r["metric"] == "auroc"]
     _write_rows(run.probe("early.jsonl"), early_rows)
+    return aset, layer_rows, early_rows
 
-    # Test split: trajectories at the steered layer, CoT and ALS.
+
+def _fired_steps(tokens: list[dict], bands: list[dict]) -> list[dict]:
+    """Steps of the steered trajectories at which steering fired, with its rate there."""
+    fired = []
+    als_tokens = [r for r in tokens if r["group"] == "ALS (steered)"]
+    for band in (b for b in bands if b["group"] == "ALS (steered)"):
+        at_step = [r for r in als_tokens if r["step"] == band["step"]]
+        rate = sum(r["steered"] for r in at_step) / len(at_step)
+        if rate > 0:
+            fired.append({"step": band["step"], "mean": band["mean"], "rate": rate})
+    return fired
+
+
+def _test_trajectories(
+    bridge: Any, run: RunDir, cfg: ProbeRunConfig, spec, directions, data_dir
+) -> tuple:
+    """Test split: cos(h_t, v) trajectories at the steered layer of CoT and ALS generations."""
+    layer = spec.layers[0]
     test = run.problems("test", data_dir=data_dir)
     traj_cfg = CacheConfig(
-        layers=(layer,), trajectory_layers=(layer,), site=spec.site, batch_size=batch
+        layers=(layer,),
+        trajectory_layers=(layer,),
+        site=spec.site,
+        batch_size=run.generation().batch_size,
     )
-    cot_rows = run.rows("test", "cot")
-    als_rows = run.rows("test", "als")
+    rows = {"cot": run.rows("test", "cot"), "als": run.rows("test", "als")}
     cot_set = cache_activations(
-        bridge, test, cot_rows, run.probe("test-cot"), traj_cfg, prompt=prompt
+        bridge, test, rows["cot"], run.probe("test-cot"), traj_cfg, prompt=run.prompt()
     )
     with steer(bridge, spec, directions):
         als_set = cache_activations(
-            bridge, test, als_rows, run.probe("test-als"), traj_cfg, prompt=prompt
+            bridge, test, rows["als"], run.probe("test-als"), traj_cfg, prompt=run.prompt()
         )
+    by_id = {m: {r["id"]: r for r in method_rows} for m, method_rows in rows.items()}
     v = directions.vector(layer)
-    cot_by_id = {r["id"]: r for r in cot_rows}
-    als_by_id = {r["id"]: r for r in als_rows}
     groups = [
-        "CoT correct" if cot_by_id[i]["correct"] else "CoT incorrect" for i in cot_set.problem_ids
+        "CoT correct" if by_id["cot"][i]["correct"] else "CoT incorrect"
+        for i in cot_set.problem_ids
     ]
     tok_cot, drift_cot = trajectory_rows(
         [t[:, 0] for t in cot_set.trajectories],
@@ -133,56 +142,56 @@ def probe_run(
         ids=als_set.problem_ids,
         groups=["ALS (steered)"] * len(als_set),
         tau=spec.tau,
-        steered_steps=[als_by_id[i]["steered_steps"] for i in als_set.problem_ids],
+        steered_steps=[by_id["als"][i]["steered_steps"] for i in als_set.problem_ids],
     )
     tokens = [r for r in tok_cot + tok_als if r["step"] < cfg.max_trajectory_steps]
     bands = step_bands(tokens)
-    fired = []
-    als_tokens = [r for r in tokens if r["group"] == "ALS (steered)"]
-    for band in (b for b in bands if b["group"] == "ALS (steered)"):
-        at_step = [r for r in als_tokens if r["step"] == band["step"]]
-        rate = sum(r["steered"] for r in at_step) / len(at_step)
-        if rate > 0:
-            fired.append({"step": band["step"], "mean": band["mean"], "rate": rate})
     _write_rows(run.probe("trajectory_bands.jsonl"), bands)
-    _write_rows(run.probe("steering_fired.jsonl"), fired)
+    _write_rows(run.probe("steering_fired.jsonl"), _fired_steps(tokens, bands))
     _write_rows(run.probe("drift.jsonl"), drift_cot + drift_als)
+    return cot_set, als_set, by_id, drift_cot + drift_als
 
-    # PCA plane of the fit split at the steered layer.
-    j = aset.layers.index(layer)
-    fit_states = aset.at(position_fit)[:, j]
+
+def _pca_plane(run: RunDir, aset, cot_set, als_set, by_id, directions, layer, position) -> tuple:
+    """The fit split's PCA plane at the steered layer, with the test generations and the two
+    centroids projected on it."""
+    fit_states = aset.at(position)[:, aset.layers.index(layer)]
     basis = fit_pca(fit_states)
     pts = []
     for name, states, labels, ids in (
         ("fit", fit_states, aset.labels, aset.problem_ids),
-        ("test CoT", cot_set.at(position_fit)[:, 0], None, cot_set.problem_ids),
-        ("test ALS", als_set.at(position_fit)[:, 0], None, als_set.problem_ids),
+        ("test CoT", cot_set.at(position)[:, 0], None, cot_set.problem_ids),
+        ("test ALS", als_set.at(position)[:, 0], None, als_set.problem_ids),
     ):
         xy = basis.project(states)
         for i, pid in enumerate(ids):
             ok = (
                 bool(labels[i])
                 if labels is not None
-                else (cot_by_id if name == "test CoT" else als_by_id)[pid]["correct"]
+                else by_id["cot" if name == "test CoT" else "als"][pid]["correct"]
             )
-            pts.append(
-                {
-                    "id": pid,
-                    "group": f"{name} {'correct' if ok else 'incorrect'}",
-                    "x": float(xy[i, 0]),
-                    "y": float(xy[i, 1]),
-                }
-            )
-    cents = basis.project(
-        torch.stack(
-            [
-                directions.success_mean[directions.index(layer)],
-                directions.failure_mean[directions.index(layer)],
-            ]
-        )
-    )
+            group = f"{name} {'correct' if ok else 'incorrect'}"
+            pts.append({"id": pid, "group": group, "x": float(xy[i, 0]), "y": float(xy[i, 1])})
+    j = directions.index(layer)
+    cents = basis.project(torch.stack([directions.success_mean[j], directions.failure_mean[j]]))
     _write_rows(run.probe("pca_points.jsonl"), pts)
-    summary = _summary(layer_rows, early_rows, drift_cot + drift_als, layer, basis, cents)
+    return basis, cents
+
+
+def probe_run(
+    bridge: Any, run: str | Path, cfg: ProbeRunConfig = ProbeRunConfig(), *, data_dir=None
+) -> dict:
+    """Probe the run folder `run` (made by `als run`); return the summary."""
+    run = RunDir.of(run).require_finished()
+    directions, spec = run.directions(), run.steering()
+    layer = spec.layers[0]
+    aset, layer_rows, early_rows = _probe_fit(bridge, run, cfg, spec, data_dir)
+    cot_set, als_set, by_id, drift = _test_trajectories(
+        bridge, run, cfg, spec, directions, data_dir
+    )
+    position = run.results()["config"]["position"]
+    basis, cents = _pca_plane(run, aset, cot_set, als_set, by_id, directions, layer, position)
+    summary = _summary(layer_rows, early_rows, drift, layer, basis, cents)
     summary["tau"] = float(spec.tau) if not isinstance(spec.tau, tuple) else float(spec.tau[0])
     write_json(run.probe("summary.json"), summary)
     return summary
