@@ -112,6 +112,60 @@ def _probe_section(run: RunDir, figs: dict[str, Any]) -> Section | None:
     return ("Which layers carry the direction (als probe)", text, [figs[n] for n in names], drift)
 
 
+_SWEEP_FIGURES = (
+    "sweep_heatmap",
+    "sweep_deltas",
+    "sweep_rules",
+    "sweep_by_alpha",
+    "sweep_frontier",
+)
+
+
+def _sweep_section(run: RunDir, figs: dict[str, Any]) -> Section | None:
+    """The ablation figures and table (`als sweep`), if the run has finished sweep conditions."""
+    from workbench.sweeps import cot_reference, sweep_table
+
+    val = sweep_table(run, "val") if run.has_sweep() else []
+    if not val:
+        return None
+    cot = cot_reference(read_jsonl(run.sweep("val", "cot.jsonl")))
+    figs["sweep_heatmap"] = sweep_heatmaps(val)
+    figs["sweep_deltas"] = sweep_deltas(val, title="Validation: accuracy change vs CoT")
+    figs["sweep_rules"] = rule_deltas(val, title="Validation: update rules vs controls")
+    figs["sweep_by_alpha"] = sweep_by_alpha(val, cot=cot)
+    figs["sweep_frontier"] = sweep_frontier(val, cot=cot)
+    selection = run.sweep("selection.json")
+    test = read_json(selection)["test"] if selection.exists() else []
+    text = (
+        "Validation split only; controls: random direction of the same norm, "
+        "shuffled-label direction, negated direction."
+    )
+    if test:
+        best = read_json(selection)["validation_best"]
+        text += (
+            f" Selected on validation: {best['name']}; the test rows below are the "
+            "only test evaluations of the sweep."
+        )
+    return ("Ablations (als sweep)", text, [figs[k] for k in _SWEEP_FIGURES], test or val)
+
+
+def _compare_section(run: RunDir, figs: dict[str, Any]) -> Section | None:
+    """The method comparison (`als compare`), if the run has one."""
+    if not run.has_compare():
+        return None
+    table = read_json(run.compare("table.json"))
+    figs["compare_frontier"] = frontier(table)
+    figs["compare_agreement"] = agreement_heatmap(read_jsonl(run.compare("verdicts.jsonl")))
+    text = (
+        "Same batched KV-cached decoding and accounting for every method. A baseline "
+        "run on fewer problems (column n: the first n) is compared with CoT and ALS on "
+        "those problems only (McNemar p, EAS, ALS speed-up). EAS: accuracy gained per "
+        "unit of extra relative compute over CoT (n/a unless a method costs > 1.02x CoT)."
+    )
+    figs_ = [figs["compare_frontier"], figs["compare_agreement"]]
+    return ("Methods compared (als compare)", text, figs_, table)
+
+
 def run_figures(run: str | Path | RunDir) -> tuple[dict[str, Any], list[Section]]:
     """Every figure of a run folder (by name) and the report's sections, built from disk."""
     run = RunDir.of(run)
@@ -157,64 +211,10 @@ def run_figures(run: str | Path | RunDir) -> tuple[dict[str, Any], list[Section]
             [selection["val_cot"], *selection["grid"]],
         ),
     ]
-    probe = _probe_section(run, figs)
-    if probe is not None:
-        sections.append(probe)
-    if run.has_sweep():
-        from workbench.sweeps import cot_reference, sweep_table
-
-        val = sweep_table(run, "val")
-        if val:
-            cot = cot_reference(read_jsonl(run.sweep("val", "cot.jsonl")))
-            figs["sweep_heatmap"] = sweep_heatmaps(val)
-            figs["sweep_deltas"] = sweep_deltas(val, title="Validation: accuracy change vs CoT")
-            figs["sweep_rules"] = rule_deltas(val, title="Validation: update rules vs controls")
-            figs["sweep_by_alpha"] = sweep_by_alpha(val, cot=cot)
-            figs["sweep_frontier"] = sweep_frontier(val, cot=cot)
-            selection = run.sweep("selection.json")
-            test = read_json(selection)["test"] if selection.exists() else []
-            text = (
-                "Validation split only; controls: random direction of the same norm, "
-                "shuffled-label direction, negated direction."
-            )
-            if test:
-                best = read_json(selection)["validation_best"]
-                text += (
-                    f" Selected on validation: {best['name']}; the test rows below are the "
-                    "only test evaluations of the sweep."
-                )
-            sections.append(
-                (
-                    "Ablations (als sweep)",
-                    text,
-                    [
-                        figs[k]
-                        for k in (
-                            "sweep_heatmap",
-                            "sweep_deltas",
-                            "sweep_rules",
-                            "sweep_by_alpha",
-                            "sweep_frontier",
-                        )
-                    ],
-                    test or val,
-                )
-            )
-    if run.has_compare():
-        table = read_json(run.compare("table.json"))
-        figs["compare_frontier"] = frontier(table)
-        figs["compare_agreement"] = agreement_heatmap(read_jsonl(run.compare("verdicts.jsonl")))
-        sections.append(
-            (
-                "Methods compared (als compare)",
-                "Same batched KV-cached decoding and accounting for every method. A baseline "
-                "run on fewer problems (column n: the first n) is compared with CoT and ALS on "
-                "those problems only (McNemar p, EAS, ALS speed-up). EAS: accuracy gained per "
-                "unit of extra relative compute over CoT (n/a unless a method costs > 1.02x CoT).",
-                [figs["compare_frontier"], figs["compare_agreement"]],
-                table,
-            )
-        )
+    for extra in (_probe_section, _sweep_section, _compare_section):
+        section = extra(run, figs)
+        if section is not None:
+            sections.append(section)
     sections.append(("Configuration", "", [], [{k: str(v) for k, v in cfg.items()}]))
     return figs, sections
 
