@@ -13,9 +13,9 @@ Any other name is a local Hugging Face folder or a hub id (network needed the fi
 `register_model_source` adds a name. After booting, `load_model` mends a KV-cache incompatibility
 (`_read_renamed_cache`) and runs the load-time self-check (`workbench.selfcheck`).
 
-The bridge forces eager attention so that attention-pattern hooks can fire. Residual-stream work
-does not need patterns, so `ModelConfig.attention` defaults to ``"sdpa"``; choose ``"eager"`` to
-use attention-pattern hooks.
+The bridge switches the HF model to eager attention; `ModelConfig.attention` (default ``"sdpa"``)
+sets it back. Qwen2/Llama-style bridges of transformer-lens 4.3 compute attention themselves, so
+for them the setting changes nothing (see its field doc).
 """
 
 from __future__ import annotations
@@ -88,7 +88,9 @@ class ModelConfig:
     dtype: str = "auto"
     """'auto' (bfloat16 on cuda, float32 elsewhere), 'float32', 'bfloat16', 'float16'."""
     attention: Literal["sdpa", "eager"] = "sdpa"
-    """Attention kernel. 'eager' is needed only for attention-pattern hooks."""
+    """The Hugging Face model's attention kernel. Under transformer-lens 4.3 the attention
+    bridges of Qwen2/Llama-style models compute attention themselves, so it changes nothing for
+    them (bit-identical logits); it matters where a bridge hands attention to the HF module."""
     device_map: str | None = None
     """Hugging Face device map (e.g. 'auto') for a model larger than one GPU; excludes `device`."""
     n_devices: int | None = None
