@@ -194,22 +194,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_stage(args: argparse.Namespace) -> int:
     from workbench.rundir import RunDir
-    from workbench.stages import load_run_model, run_stage
+    from workbench.stages import run_stage
 
     run = RunDir(Path(args.run_dir))
-    kwargs = {}
-    if args.name not in ("splits", "directions", "report"):
-        if not run.settings_path.exists():
-            raise WorkbenchError(f"{run.root} has no settings record (config.json): run `als run`")
-        overrides = {k: v for k, v in (("device", args.device), ("dtype", args.dtype)) if v}
-        kwargs["bridge"] = load_run_model(run, **overrides)
-    if args.name not in ("directions", "report"):
-        kwargs["data_dir"] = args.data_dir
-    result = run_stage(args.name, run, **kwargs)
-    print(
-        f"stage {args.name} done on {run.root}"
-        + (f": {result}" if isinstance(result, Path) else "")
-    )
+    overrides = {k: v for k, v in (("device", args.device), ("dtype", args.dtype)) if v}
+    result = run_stage(args.name, run, data_dir=args.data_dir, **overrides)
+    wrote = f": wrote {result}" if isinstance(result, Path) else ""
+    print(f"stage {args.name} done on {run.root}{wrote}")
     return 0
 
 

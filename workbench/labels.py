@@ -19,6 +19,7 @@ from sklearn.metrics import cohen_kappa_score
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from workbench.activations import ActivationSet
 from workbench.artifacts import append_jsonl, read_jsonl
 from workbench.errors import WorkbenchError
 from workbench.latentseek import LatentSeekConfig, self_reward
@@ -56,13 +57,15 @@ def self_verify_fit(
     return {i: bool(r["self"]) for i, r in done.items()}
 
 
-def fit_labels(run: RunDir, source: LabelSource, ids: tuple[str, ...]) -> Bool[Tensor, " n"]:
-    """Success labels of the fit generations `ids` (in that order) from `source`."""
+def fit_labels(run: RunDir, source: LabelSource, aset: ActivationSet) -> Bool[Tensor, " n"]:
+    """Success labels of the fit generations of `aset`, in its order, from `source` (gold: the
+    labels cached with the states)."""
     if source not in LABEL_SOURCES:
         raise WorkbenchError(f"unknown label source {source!r}; use {', '.join(LABEL_SOURCES)}")
-    key = "correct" if source == "gold" else "self"
-    rows = run.rows("fit", "cot") if source == "gold" else read_jsonl(run.labels_path)
-    by_id = {r["id"]: bool(r[key]) for r in rows}
+    if source == "gold":
+        return aset.labels
+    by_id = {r["id"]: bool(r["self"]) for r in read_jsonl(run.labels_path)}
+    ids = aset.problem_ids
     missing = [i for i in ids if i not in by_id]
     if missing:
         raise WorkbenchError(

@@ -192,7 +192,7 @@ def directions_stage(run: RunDir, cfg: ALSRunConfig) -> LayerDirections:
     aset = ActivationSet.load(run.fit_states("activations"))
     directions = fit_directions(
         aset.at(cfg.position),
-        fit_labels(run, cfg.label_source, aset.problem_ids),
+        fit_labels(run, cfg.label_source, aset),
         aset.layers,
         min_per_class=cfg.min_per_class,
         provenance={
@@ -235,7 +235,7 @@ def select_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) 
     generation, prompt = run.generation(), run.prompt()
     aset = ActivationSet.load(run.fit_states("activations"))
     directions = run.directions()
-    labels = fit_labels(run, cfg.label_source, aset.problem_ids)
+    labels = fit_labels(run, cfg.label_source, aset)
     candidates, cv = _candidate_layers(aset, labels, cfg)
     traj = cache_activations(
         bridge,
@@ -295,7 +295,7 @@ def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
             bridge, problems, out=run.rows_path("test", "als"), method="als", **common
         )
     aset = ActivationSet.load(run.fit_states("activations"))
-    labels = fit_labels(run, cfg.label_source, aset.problem_ids)
+    labels = fit_labels(run, cfg.label_source, aset)
     sep = separation(aset.at(cfg.position), labels)
     results = {
         "config": asdict(cfg),

@@ -1,4 +1,5 @@
-"""A load-time check, well under a second, that the installed stack computes what it should.
+"""A load-time check that the installed stack computes what it should (two forward passes:
+0.59 s on the embedded model on a 2-core CPU, `benchmarks/self_check.py`).
 
 A new release of transformers once left TransformerLens's KV cache empty: every cached decoding
 step then saw its own token alone, and the embedded model wrote 'either either either ...' without

@@ -28,6 +28,7 @@ settings are the run's own (`config.json`), so a stage cannot silently use other
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -149,11 +150,27 @@ STAGES = {
 """Stage name -> function, in the order of the experiment."""
 
 
-def run_stage(name: str, run: str | Path | RunDir, **kwargs: Any) -> Any:
-    """Run stage `name` on `run` (see `STAGES`)."""
+def run_stage(
+    name: str,
+    run: str | Path | RunDir,
+    *,
+    bridge: Any = None,
+    data_dir: str | None = None,
+    **model_overrides: Any,
+) -> Any:
+    """Run stage `name` on `run` (see `STAGES`). A stage that decodes gets `bridge`, or the run's
+    recorded model loaded with `model_overrides` (device, dtype); one that reads problems gets
+    `data_dir`: what a stage takes is read from its signature."""
     if name not in STAGES:
         raise WorkbenchError(f"unknown stage {name!r}; use one of {', '.join(STAGES)}")
     run = RunDir.of(run)
     if not run.settings_path.exists():
         raise WorkbenchError(f"{run.root} has no settings record (config.json): run `als run`")
-    return STAGES[name](run, **kwargs)
+    stage = STAGES[name]
+    params = inspect.signature(stage).parameters
+    kwargs: dict[str, Any] = {}
+    if "bridge" in params:
+        kwargs["bridge"] = bridge or load_run_model(run, **model_overrides)
+    if "data_dir" in params:
+        kwargs["data_dir"] = data_dir
+    return stage(run, **kwargs)
