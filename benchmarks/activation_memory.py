@@ -4,7 +4,8 @@
 batch, so its working memory should be one batch's forward pass, whatever N. This script caches
 N synthetic generations (random prompt and answer tokens of fixed lengths: the cost depends on the
 lengths, not on the words) and reports the process's peak resident memory before and after, the
-size of the written shards, and the size of the loaded `ActivationSet`.
+size of the written shards, and the size of the loaded `ActivationSet`; on a GPU also the peak
+GPU memory allocated (by PyTorch) while caching, and how far above the weights it went.
 
     python benchmarks/activation_memory.py --model embedded --n 1000
 """
@@ -56,6 +57,11 @@ def main() -> None:
     prompt_len = sum(len(x) for x in encode_prompts(bridge.tokenizer, [problems[0].question]))
     with tempfile.TemporaryDirectory() as tmp:  # warm-up: page the weights in before measuring
         cache_activations(bridge, problems[:8], rows, Path(tmp), CacheConfig(), progress=False)
+    cuda = bridge.cfg.device is not None and torch.device(bridge.cfg.device).type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        resident = torch.cuda.memory_allocated() / 2**20
     before = peak_rss_mb()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
@@ -83,6 +89,12 @@ def main() -> None:
         f"peak_rss_before={before:.0f}MiB peak_rss_after={after:.0f}MiB "
         f"growth={after - before:.0f}MiB"
     )
+    if cuda:
+        peak = torch.cuda.max_memory_allocated() / 2**20
+        print(
+            f"gpu_allocated_before={resident:.0f}MiB gpu_peak={peak:.0f}MiB "
+            f"gpu_peak_above_resident={peak - resident:.0f}MiB"
+        )
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Generation throughput: the workbench's `decode` against plain Hugging Face `model.generate`.
 
 Both decode the same GSM8K test prompts (`encode_prompts`) greedily with a KV cache, on the same
-weights and dtype, at batch 1 and batch 8 (left-padded). Hugging Face runs on a separate copy of
-the model with its default attention (sdpa), loaded with `from_pretrained`: `load_model` switches
-the attention implementation of its own copy in place, so it cannot be shared.
+weights and dtype, at batch 1 and batch 8 (left-padded; `--batch-sizes` changes them). Hugging
+Face runs on a separate copy of the model with its default attention (sdpa), loaded with
+`from_pretrained` (for ``random:<shape>`` models: built again from the same seed): `load_model`
+switches the attention implementation of its own copy in place, so it cannot be shared.
 
 Hugging Face is forced to generate exactly `--max-new-tokens` per sequence (`min_new_tokens`).
 The workbench is not forced (its tokenizer is left alone): a sequence that emits EOS stops early
@@ -11,7 +12,8 @@ and leaves the batch. So each method reports the tokens it actually generated (E
 cost a forward pass) and tokens/s = generated tokens / wall seconds.
 
 Each (method, batch size) is warmed up once, then timed `--repeats` times (methods interleaved);
-the best run counts. The last line is ``ratio=<x>``: workbench tokens/s / HF tokens/s at batch 8.
+the best run counts. The last line is ``ratio=<x>``: workbench tokens/s / HF tokens/s at the
+largest batch size.
 
     python benchmarks/generation_throughput.py --model embedded
 """
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from workbench.architectures import RANDOM_PREFIX, build_random_model
 from workbench.data import load_problems
 from workbench.embedded import embedded_model_dir
 from workbench.generation import GenerationConfig, decode, left_pad
@@ -32,8 +35,6 @@ from workbench.models import ModelConfig, load_model
 from workbench.prompts import encode_prompts
 from workbench.runtime import resolve_device, resolve_dtype
 from workbench.tiny import cache_root
-
-BATCH_SIZES = (1, 8)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -44,9 +45,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-new-tokens", type=int, default=64, help="tokens per sequence")
     parser.add_argument("--n-prompts", type=int, default=8, help="GSM8K test questions used")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs; the best counts")
+    parser.add_argument("--batch-sizes", default="1,8", help="comma-separated batch sizes")
     args = parser.parse_args(argv)
     if args.max_new_tokens < 1 or args.n_prompts < 1 or args.repeats < 1:
         parser.error("--max-new-tokens, --n-prompts and --repeats must be >= 1")
+    try:
+        args.batch_sizes = tuple(int(b) for b in args.batch_sizes.split(","))
+    except ValueError:
+        parser.error(
+            f"--batch-sizes must be whole numbers separated by commas, not {args.batch_sizes!r}"
+        )
+    if min(args.batch_sizes) < 1:
+        parser.error("--batch-sizes must be >= 1")
     return args
 
 
@@ -57,6 +67,15 @@ def hf_folder(name: str) -> Path | str:
     if name == "tiny":
         return cache_root() / "tiny-qwen2"  # built by load_model("tiny")
     return name
+
+
+def hf_copy(name: str, device: torch.device, dtype: torch.dtype):
+    """A second Hugging Face model with the weights `load_model(name)` loaded."""
+    from transformers import AutoModelForCausalLM
+
+    if name.startswith(RANDOM_PREFIX):
+        return build_random_model(name[len(RANDOM_PREFIX) :], device, dtype)[0]
+    return AutoModelForCausalLM.from_pretrained(hf_folder(name), dtype=dtype).to(device).eval()
 
 
 def sync(device: torch.device) -> None:
@@ -104,16 +123,13 @@ def run_hf(
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    from transformers import AutoModelForCausalLM
-
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
     bridge = load_model(ModelConfig(name=args.model, device=args.device, dtype=args.dtype))
     tok = bridge.tokenizer
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     # A separate copy for Hugging Face, with its default attention implementation.
-    hf_model = AutoModelForCausalLM.from_pretrained(hf_folder(args.model), dtype=dtype)
-    hf_model = hf_model.to(device).eval()
+    hf_model = hf_copy(args.model, device, dtype)
 
     problems = load_problems("gsm8k", "test", limit=args.n_prompts)
     prompts = encode_prompts(tok, [p.question for p in problems])
@@ -136,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     best: dict[tuple[str, int], tuple[float, int, float, int]] = {}
     with torch.inference_mode():
-        for batch in BATCH_SIZES:
+        for batch in args.batch_sizes:
             for fn in methods.values():  # warm-up: the first batch of prompts
                 fn(prompts[:batch], batch)
             sync(device)
@@ -151,14 +167,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                     if (name, batch) not in best or rate > best[name, batch][0]:
                         best[name, batch] = (rate, tokens, seconds, early)
 
-    for batch in BATCH_SIZES:
+    for batch in args.batch_sizes:
         for name in methods:
             rate, tokens, seconds, early = best[name, batch]
             print(
                 f"{name:<9} batch={batch} tokens={tokens} seconds={seconds:.3f} "
                 f"tokens/s={rate:.2f} ended_early={early}/{len(prompts)}"
             )
-    ratio = best["workbench", BATCH_SIZES[-1]][0] / best["hf", BATCH_SIZES[-1]][0]
+    ratio = best["workbench", args.batch_sizes[-1]][0] / best["hf", args.batch_sizes[-1]][0]
     print(f"ratio={ratio:.3f}")
 
 

@@ -7,7 +7,9 @@ Hugging Face folder and the name that selects TransformerLens's architecture ada
   converted once into the model cache;
 * ``"toy"``: the tiny model trained for seconds on single-digit sums (`workbench.toy`), for smoke
   runs and tutorials (``--dataset toy``);
-* ``"tiny"``: a random 2-layer Qwen2 with a character tokenizer, built in code (`workbench.tiny`).
+* ``"tiny"``: a random 2-layer Qwen2 with a character tokenizer, built in code (`workbench.tiny`);
+* ``"random:<shape>"``: random weights of a real architecture, built in memory on the device
+  (`workbench.architectures`: ``random:qwen2.5-0.5b``, ``random:qwen2.5-7b``), for GPU checks.
 
 Any other name is a local Hugging Face folder or a hub id (network needed the first time).
 `register_model_source` adds a name. After booting, `load_model` mends a KV-cache incompatibility
@@ -29,6 +31,7 @@ from typing import Any, Literal
 
 import torch
 
+from workbench.architectures import RANDOM_PREFIX, build_random_model
 from workbench.embedded import EMBEDDED_HUB_ID, embedded_model_dir
 from workbench.errors import WorkbenchError
 from workbench.registry import Registry
@@ -82,7 +85,8 @@ class ModelConfig:
     """Which model to load, where, and how."""
 
     name: str = "embedded"
-    """'embedded', 'toy' (smoke runs), 'tiny', a local Hugging Face folder, or a hub id."""
+    """'embedded', 'toy' (smoke runs), 'tiny', 'random:<shape>' (random weights of a real
+    architecture, e.g. random:qwen2.5-7b), a local Hugging Face folder, or a hub id."""
     device: str = "auto"
     """'auto' (cuda if available, else cpu), 'cpu', 'cuda', 'cuda:1', 'mps'."""
     dtype: str = "auto"
@@ -163,11 +167,15 @@ def load_model(cfg: ModelConfig | str = "embedded", **overrides: Any):
         raise TypeError("pass either a ModelConfig or a name with keyword overrides")
     device = resolve_device(cfg.device)
     dtype = resolve_dtype(cfg.dtype, device)
-    if cfg.name in MODEL_SOURCES:
-        source, adapter_name = MODEL_SOURCES.get(cfg.name)()
+    if cfg.name.startswith(RANDOM_PREFIX):
+        model, tok = build_random_model(cfg.name[len(RANDOM_PREFIX) :], device, dtype)
+        adapter_name = cfg.name
     else:
-        source = adapter_name = cfg.name
-    model, tok = _load_hf(source, cfg, device, dtype)
+        if cfg.name in MODEL_SOURCES:
+            source, adapter_name = MODEL_SOURCES.get(cfg.name)()
+        else:
+            source = adapter_name = cfg.name
+        model, tok = _load_hf(source, cfg, device, dtype)
     boot_kwargs: dict[str, Any] = {"hf_model": model, "tokenizer": tok, "dtype": dtype}
     if cfg.device_map is not None or cfg.n_devices is not None:
         boot_kwargs.update(device_map=cfg.device_map, n_devices=cfg.n_devices)
