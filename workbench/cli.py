@@ -15,6 +15,7 @@ from pathlib import Path
 from workbench.config import (
     add_config_args,
     config_from_args,
+    finite_float,
     whole_number,
 )
 from workbench.errors import WorkbenchError
@@ -239,6 +240,38 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from workbench.export import steering_vectors, write_control_vector
+    from workbench.models import model_type
+    from workbench.rundir import RunDir
+
+    run = RunDir(Path(args.run_dir)).require_finished()
+    spec = run.steering()
+    if args.layers is not None:
+        spec = replace(spec, layers=args.layers, tau=2.0)  # the gate is not exported anyway
+    vectors = steering_vectors(run.directions(), spec, scale=args.scale)
+    hint = args.model_hint or model_type(run.settings()["model"]["name"])
+    out = Path(args.out) if args.out else run.root / "export" / "control-vector.gguf"
+    write_control_vector(out, vectors, site=spec.site, model_hint=hint)
+    layers = ", ".join(str(layer) for layer in sorted(vectors))
+    print(
+        f"wrote {out}: llama.cpp control vector ({hint}), layers {layers} at {spec.site}, "
+        f"scale {args.scale:g}; load with --control-vector {out} (applied at every position)"
+    )
+    return 0
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected layers like 12 or 10,14, not {text!r}"
+        ) from None
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (usage is one `--help` away)."""
 
@@ -353,6 +386,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     upgrade.add_argument("run_dir", help="folder written by `als run` or `als generate`")
     upgrade.set_defaults(func=cmd_upgrade)
+
+    export = sub.add_parser(
+        "export",
+        help="write a finished run's steering as a llama.cpp control vector (GGUF)",
+        description=(
+            "Write the run's selected steering (alpha times the unit success-minus-failure "
+            "direction, per steered layer) as a llama.cpp control vector: GGUF, "
+            "general.architecture=controlvector, one F32 direction.N per layer, where N is the "
+            "block whose output it is added to (our layer N at resid_post). The cos < tau gate "
+            "is lost: llama.cpp adds the vector at every position, prompt included."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    export.add_argument("run_dir", help="folder written by `als run`")
+    export.add_argument("--format", choices=["gguf"], default="gguf", help="file format")
+    export.add_argument(
+        "--out", default=None, help="file (default: RUN/export/control-vector.gguf)"
+    )
+    export.add_argument(
+        "--scale", type=finite_float, default=1.0, help="multiplies the run's alpha"
+    )
+    export.add_argument(
+        "--layers", type=_int_list, default=None, help="layers to export (default: the run's)"
+    )
+    export.add_argument(
+        "--model-hint", default=None, help="architecture name (default: the model's model_type)"
+    )
+    export.set_defaults(func=cmd_export)
     return parser
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "ModelConfig",
     "load_model",
     "model_config_of",
+    "model_type",
     "register_model_source",
 ]
 
@@ -201,3 +202,20 @@ def model_config_of(bridge: Any) -> ModelConfig | None:
     """The `ModelConfig` that `load_model` loaded `bridge` with (None for a bridge made elsewhere):
     what a run folder records so that later commands reload the same model."""
     return _LOADED.get(bridge)
+
+
+def model_type(name: str) -> str:
+    """The Hugging Face ``model_type`` of model `name` (``qwen2``, ``llama``, ...), read from its
+    config alone (no weights loaded); llama.cpp names its architectures alike."""
+    from transformers import AutoConfig
+
+    if name.startswith(RANDOM_PREFIX):
+        return "qwen2"
+    source = MODEL_SOURCES.get(name)()[0] if name in MODEL_SOURCES else name
+    try:
+        return str(AutoConfig.from_pretrained(source).model_type)
+    except OSError as exc:
+        raise WorkbenchError(
+            f"could not read the config of model {name!r} (no local folder, hub unreachable); "
+            "name the architecture yourself (--model-hint)"
+        ) from exc
