@@ -13,6 +13,11 @@ tools=$(mktemp -d)
 trap 'rm -rf "$tools"' EXIT
 "$PY" -m venv "$tools"
 "$tools/bin/python" -m pip install --quiet --disable-pip-version-check "pip-tools==7.6.2"
+# Seeded with the current lock, pip-compile keeps every pin that still satisfies pyproject.toml and
+# resolves only what changed; LOCK_UPGRADE=1 moves everything to the newest releases instead.
+if [ "${LOCK_UPGRADE:-0}" != 1 ] && [ -f requirements.lock ]; then
+  grep -v '^#' requirements.lock > requirements.lock.new
+fi
 "$tools/bin/pip-compile" --quiet --strip-extras --extra dev --extra embedded \
   --no-emit-index-url --no-emit-find-links --no-header \
   --output-file requirements.lock.new pyproject.toml
