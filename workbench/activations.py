@@ -81,7 +81,7 @@ class ActivationSet:
     """Per position policy ('last_prompt', 'mean_generated'): the states."""
     trajectory_layers: tuple[int, ...] = ()
     """Layers of the stored trajectories."""
-    trajectories: tuple[Float[Tensor, "tokens traj_layer d_model"], ...] = ()
+    trajectories: tuple[Float[Tensor, "_tokens traj_layer d_model"], ...] = ()
     """Per row, every generated token's state at `trajectory_layers` (empty if none cached)."""
     meta: dict[str, Any] = field(default_factory=dict)
     """Model, label source, prompt config and library version."""

@@ -243,7 +243,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from workbench.export import steering_vectors, write_control_vector
+    from workbench.export import steering_vectors, write_control_vector, write_lm_eval_steering
     from workbench.models import model_type
     from workbench.rundir import RunDir
 
@@ -252,14 +252,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.layers is not None:
         spec = replace(spec, layers=args.layers, tau=2.0)  # the gate is not exported anyway
     vectors = steering_vectors(run.directions(), spec, scale=args.scale)
-    hint = args.model_hint or model_type(run.settings()["model"]["name"])
-    out = Path(args.out) if args.out else run.root / "export" / "control-vector.gguf"
-    write_control_vector(out, vectors, site=spec.site, model_hint=hint)
     layers = ", ".join(str(layer) for layer in sorted(vectors))
-    print(
-        f"wrote {out}: llama.cpp control vector ({hint}), layers {layers} at {spec.site}, "
-        f"scale {args.scale:g}; load with --control-vector {out} (applied at every position)"
-    )
+    model = run.settings()["model"]["name"]
+    if args.format == "gguf":
+        hint = args.model_hint or model_type(model)
+        out = Path(args.out) if args.out else run.root / "export" / "control-vector.gguf"
+        write_control_vector(out, vectors, site=spec.site, model_hint=hint)
+        print(
+            f"wrote {out}: llama.cpp control vector ({hint}), layers {layers} at {spec.site}, "
+            f"scale {args.scale:g}; load with --control-vector {out} (every position)"
+        )
+    else:
+        out = Path(args.out) if args.out else run.root / "export" / "lm-eval-steer.pt"
+        write_lm_eval_steering(out, vectors, site=spec.site)
+        print(
+            f"wrote {out}: lm-eval steered-model file, layers {layers} at {spec.site}, scale "
+            f"{args.scale:g}; use lm_eval --model steered --model_args "
+            f"pretrained=<the HF folder or id of {model}>,steer_path={out} (every position)"
+        )
     return 0
 
 
@@ -389,20 +399,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser(
         "export",
-        help="write a finished run's steering as a llama.cpp control vector (GGUF)",
+        help="write a finished run's steering for llama.cpp (GGUF) or lm-eval's steered model",
         description=(
             "Write the run's selected steering (alpha times the unit success-minus-failure "
-            "direction, per steered layer) as a llama.cpp control vector: GGUF, "
-            "general.architecture=controlvector, one F32 direction.N per layer, where N is the "
-            "block whose output it is added to (our layer N at resid_post). The cos < tau gate "
-            "is lost: llama.cpp adds the vector at every position, prompt included."
+            "direction, per steered layer) as a static vector. gguf: a llama.cpp control vector "
+            "(general.architecture=controlvector, one F32 direction.N per layer, N the block whose "
+            "output it is added to: our layer N at resid_post). lm-eval: the steer_path .pt of "
+            "lm-eval's built-in 'steered' model (hookpoint layers.N). THE GATE IS LOST: both add "
+            "the vector at every position, prompt included, whatever cos(h, v) is; for "
+            "conditional ALS in lm-eval use `python -m workbench.lmeval --model als`."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     export.add_argument("run_dir", help="folder written by `als run`")
-    export.add_argument("--format", choices=["gguf"], default="gguf", help="file format")
+    export.add_argument("--format", choices=["gguf", "lm-eval"], default="gguf", help="format")
     export.add_argument(
-        "--out", default=None, help="file (default: RUN/export/control-vector.gguf)"
+        "--out", default=None, help="file (default: RUN/export/control-vector.gguf or .pt)"
     )
     export.add_argument(
         "--scale", type=finite_float, default=1.0, help="multiplies the run's alpha"

@@ -1,4 +1,5 @@
-"""Steering directions out of the workbench: llama.cpp control vectors (GGUF).
+"""Steering directions out of the workbench: llama.cpp control vectors (GGUF) and steering files
+for lm-evaluation-harness's built-in ``steered`` model (a ``.pt`` of hookpoint -> vector).
 
 A llama.cpp control vector is a GGUF file with ``general.architecture = controlvector``,
 ``controlvector.model_hint`` (the model's architecture, e.g. ``qwen2``),
@@ -18,8 +19,13 @@ So ``direction.N`` is added to the output of block N (0-based), which is Transfo
 ``blocks.N.hook_resid_pre`` is ``direction.{N-1}``). Layer 0's output cannot be steered from a
 control vector; `control_vector_index` says so.
 
-What is lost: ALS adds ``alpha * v`` only where ``cos(h, v) < tau``, at generated positions; a
-control vector adds it everywhere, always (the steering of ``tau > 1`` with ``positions='all'``).
+lm-eval's ``steered`` model adds each vector to the output of a named module of the Hugging Face
+model's base model (``layers.N``: the output of decoder layer N, our resid_post N), with a forward
+hook, at every position.
+
+What is lost in both: ALS adds ``alpha * v`` only where ``cos(h, v) < tau``, at generated
+positions; these files add it everywhere, always (the steering of ``tau > 1``,
+``positions='all'``).
 """
 
 from __future__ import annotations
@@ -39,9 +45,11 @@ from workbench.steering import SteeringSpec
 
 __all__ = [
     "control_vector_index",
+    "lm_eval_hookpoint",
     "read_control_vector",
     "steering_vectors",
     "write_control_vector",
+    "write_lm_eval_steering",
 ]
 
 
@@ -138,3 +146,37 @@ def read_control_vector(path: str | Path) -> tuple[dict[str, object], dict[int, 
             raise WorkbenchError(f"{path}: {tensor.name} is {tensor.tensor_type.name}, not F32")
         vectors[int(tensor.name.split(".", 1)[1])] = np.array(tensor.data, dtype=np.float32)
     return meta, vectors
+
+
+def lm_eval_hookpoint(layer: int, site: Site) -> str:
+    """The module of the HF base model (Qwen2 / Llama layout) whose output is our (layer, site)."""
+    if site == "resid_post":
+        return f"layers.{layer}"
+    if site == "resid_pre":
+        return f"layers.{layer - 1}" if layer > 0 else "embed_tokens"
+    raise WorkbenchError(
+        f"lm-eval's steered model adds at module outputs; site {site!r} has no equivalent "
+        "(use resid_post or resid_pre)"
+    )
+
+
+def write_lm_eval_steering(
+    path: str | Path, vectors: Mapping[int, Float[Tensor, " d_model"]], *, site: Site
+) -> Path:
+    """Write `vectors` as the ``steer_path`` file of lm-eval's ``steered`` model."""
+    if not vectors:
+        raise WorkbenchError("no vectors to export")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = {
+        lm_eval_hookpoint(layer, site): {
+            "steering_vector": v.detach().to("cpu", torch.float32).clone(),
+            "steering_coefficient": 1.0,
+            "action": "add",
+            "bias": None,
+            "head_index": None,
+        }
+        for layer, v in vectors.items()
+    }
+    torch.save(config, path)
+    return path

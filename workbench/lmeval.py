@@ -33,6 +33,7 @@ from typing import Any
 import torch
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
+from tqdm import tqdm
 
 from workbench.config import parse_bool
 from workbench.errors import WorkbenchError
@@ -138,11 +139,24 @@ class ALSLM(LM):
             until = [until] if isinstance(until, str) else list(until)
             cfg = self._generation_for(kwargs)
             prompts = self._encode_contexts([requests[i].args[0] for i in rows])
+            bar = tqdm(total=len(rows), desc="als generate_until", disable=disable_tqdm)
             with self._steering():
-                completions = decode(self.bridge, prompts, cfg, stop=self._stop(until))
-            for i, completion in zip(rows, completions, strict=True):
-                out[i] = _cut(completion.text, until)
-                self.cache_hook.add_partial("generate_until", requests[i].args, out[i])
+                # batch by batch, as `decode` would, so that lm-eval's request cache (its
+                # resume) is written as each batch finishes
+                for lo in range(0, len(rows), cfg.batch_size):
+                    chunk = rows[lo : lo + cfg.batch_size]
+                    completions = decode(
+                        self.bridge,
+                        prompts[lo : lo + cfg.batch_size],
+                        cfg,
+                        stop=self._stop(until),
+                        indices=range(lo, lo + len(chunk)),
+                    )
+                    for i, completion in zip(chunk, completions, strict=True):
+                        out[i] = _cut(completion.text, until)
+                        self.cache_hook.add_partial("generate_until", requests[i].args, out[i])
+                    bar.update(len(chunk))
+            bar.close()
         return out
 
     def _generation_for(self, kwargs: dict[str, Any]) -> GenerationConfig:

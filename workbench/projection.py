@@ -51,7 +51,7 @@ def drift_measures(cos: Float[Tensor, " tokens"], tau: float) -> dict[str, Any]:
 
 
 def trajectory_rows(
-    trajectories: Sequence[Float[Tensor, "tokens d_model"]],
+    trajectories: Sequence[Float[Tensor, "_tokens d_model"]],
     direction: Float[Tensor, " d_model"],
     *,
     ids: Sequence[str],

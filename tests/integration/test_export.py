@@ -140,3 +140,35 @@ def test_cli_refuses_layer_zero_in_one_line(finished_run, capsys):
     assert main(["export", str(finished_run.root), "--layers", "0", "--model-hint", "q"]) == 2
     err = capsys.readouterr().err.strip()
     assert "cannot reach" in err and "\n" not in err
+
+
+def test_lm_eval_steered_model_reproduces_our_static_steering(tiny_bridge, tiny_dir, tmp_path):
+    """lm-eval's built-in `steered` model, given our exported file, computes the logits of our
+    steering at the same layers with the gate always open, at every position."""
+    from lm_eval.models.hf_steered import SteeredModel
+
+    from workbench.export import write_lm_eval_steering
+
+    directions = _directions(tiny_bridge.cfg.n_layers, tiny_bridge.cfg.d_model)
+    spec = SteeringSpec(layers=(0, 2), alpha=2.0, tau=2.0, positions="all")
+    path = write_lm_eval_steering(
+        tmp_path / "steer.pt", steering_vectors(directions, spec), site="resid_post"
+    )
+    lm = SteeredModel(pretrained=str(tiny_dir), steer_path=str(path), device="cpu", dtype="float32")
+    ids = torch.tensor([encode_prompts(tiny_bridge.tokenizer, ["What is 2+2?"])[0]])
+    with torch.inference_mode():
+        theirs = lm._model_call(ids)
+        with steer(tiny_bridge, spec, directions):
+            ours = tiny_bridge(ids)
+    torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
+
+
+def test_cli_exports_for_lm_eval(finished_run, capsys):
+    spec = replace(finished_run.steering(), layers=(2,))
+    assert main(["export", str(finished_run.root), "--format", "lm-eval", "--layers", "2"]) == 0
+    out = finished_run.root / "export" / "lm-eval-steer.pt"
+    assert "every position" in capsys.readouterr().out
+    config = torch.load(out)
+    expected = steering_vectors(finished_run.directions(), spec)[2]
+    assert list(config) == ["layers.2"] and config["layers.2"]["action"] == "add"
+    torch.testing.assert_close(config["layers.2"]["steering_vector"], expected)
