@@ -139,13 +139,45 @@ def _add_run_dir_args(p: argparse.ArgumentParser) -> None:
     _add_data_dir(p)
 
 
+_LAUNCH_FLAGS = {"folder": "--jobs-folder"}
+
+
+def _add_launch_args(p: argparse.ArgumentParser) -> None:
+    from workbench.launch import LaunchConfig
+
+    p.add_argument(
+        "--launch",
+        choices=["local", "slurm"],
+        default=None,
+        help="run the shards as submitit jobs (slurm: sbatch; local: subprocesses), wait, merge",
+    )
+    add_config_args(p, LaunchConfig, skip=("executor",), flags=_LAUNCH_FLAGS)
+
+
+def _launch_config(args: argparse.Namespace):
+    from workbench.launch import LaunchConfig
+
+    return config_from_args(LaunchConfig, args, flags=_LAUNCH_FLAGS, executor=args.launch)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, str]:
+    return {k: v for k, v in (("device", args.device), ("dtype", args.dtype)) if v}
+
+
+def _report_failures(failures) -> int:
+    for f in failures:
+        print(f"{f.name} failed: {f.error}\n  log: {f.log}\n  rerun alone: {f.rerun}")
+    print(f"{len(failures)} job(s) failed; finished rows are kept (rerunning resumes)")
+    return 1
+
+
 def _run_bridge(args: argparse.Namespace) -> tuple[Path, object]:
     """The run folder of `args.run_dir`, and its model loaded with any device/dtype override."""
     from workbench.rundir import RunDir
     from workbench.stages import load_run_model
 
     run = RunDir(Path(args.run_dir)).require_finished()
-    overrides = {k: v for k, v in (("device", args.device), ("dtype", args.dtype)) if v}
+    overrides = _overrides(args)
     return run.root, load_run_model(run, **overrides)
 
 
@@ -177,6 +209,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from workbench.run_report import build_run_report
 
     cfg = config_from_args(CompareConfig, args)
+    if args.launch:
+        from workbench.launch import launch_compare
+
+        failures = launch_compare(
+            args.run_dir,
+            cfg,
+            _launch_config(args),
+            overrides=_overrides(args),
+            data_dir=args.data_dir,
+        )
+        if failures:
+            return _report_failures(failures)
     run, bridge = _run_bridge(args)
     table = run_compare(bridge, run, cfg, data_dir=args.data_dir)
     for r in table:
@@ -198,7 +242,7 @@ def cmd_stage(args: argparse.Namespace) -> int:
     from workbench.stages import run_stage
 
     run = RunDir(Path(args.run_dir))
-    overrides = {k: v for k, v in (("device", args.device), ("dtype", args.dtype)) if v}
+    overrides = _overrides(args)
     result = run_stage(args.name, run, data_dir=args.data_dir, **overrides)
     wrote = f": wrote {result}" if isinstance(result, Path) else ""
     print(f"stage {args.name} done on {run.root}{wrote}")
@@ -218,8 +262,24 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from workbench.sweeps import SweepConfig, run_sweep, select_and_test
 
     cfg = config_from_args(SweepConfig, args)
-    run, bridge = _run_bridge(args)
-    table = run_sweep(bridge, run, cfg, data_dir=args.data_dir)
+    if args.launch:
+        from workbench.launch import launch_sweep
+
+        table, failures = launch_sweep(
+            args.run_dir,
+            cfg,
+            _launch_config(args),
+            overrides=_overrides(args),
+            data_dir=args.data_dir,
+        )
+        if failures:
+            return _report_failures(failures)
+        run = Path(args.run_dir)
+        if args.select:
+            _, bridge = _run_bridge(args)
+    else:
+        run, bridge = _run_bridge(args)
+        table = run_sweep(bridge, run, cfg, data_dir=args.data_dir)
     for r in table:
         print(
             f"{r['name']}: accuracy {r['accuracy']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] "
@@ -356,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_dir_args(compare)
     add_config_args(compare, CompareConfig)
+    _add_launch_args(compare)
     compare.set_defaults(func=cmd_compare)
 
     from workbench.sweeps import SweepConfig
@@ -372,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_dir_args(sweep)
     sweep.add_argument("--select", action="store_true", help="select on validation, then test")
     add_config_args(sweep, SweepConfig)
+    _add_launch_args(sweep)
     sweep.set_defaults(func=cmd_sweep)
 
     from workbench.stages import STAGES

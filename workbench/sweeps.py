@@ -294,12 +294,12 @@ def _effect_means(rows_path: Path) -> dict[str, float | None]:
     }
 
 
-def run_sweep(
+def prepare_sweep(
     bridge: Any, run: str | Path, cfg: SweepConfig = SweepConfig(), *, data_dir: str | None = None
-) -> list[dict[str, Any]]:
-    """Decode this shard's conditions on `cfg.split`; return the merged table of all shards."""
-    from tqdm.auto import tqdm
-
+) -> tuple[_Context, list[Problem], list[dict[str, Any]], list[Condition]]:
+    """What every shard of a sweep shares, made once (resumable): the CoT rows of `cfg.split`,
+    the grid (``grid.json``) and the fit-token states that set each condition's tau. Shards
+    running at once must find these done (`workbench.launch` runs this as a job first)."""
     run = RunDir.of(run).require_finished()
     ctx = _Context.load(bridge, run, data_dir)
     problems = run.problems(cfg.split, data_dir=data_dir)
@@ -313,6 +313,19 @@ def run_sweep(
     )
     grid = conditions(cfg, run.steering().layers[0])
     write_json(run.sweep("grid.json"), [asdict(c) | {"name": c.name} for c in grid])
+    for layers, site in sorted({(c.layers, c.site) for c in grid}):
+        ctx.taus(ctx.directions, layers, site, 0.5)  # caches the fit-token states
+    return ctx, problems, base, grid
+
+
+def run_sweep(
+    bridge: Any, run: str | Path, cfg: SweepConfig = SweepConfig(), *, data_dir: str | None = None
+) -> list[dict[str, Any]]:
+    """Decode this shard's conditions on `cfg.split`; return the merged table of all shards."""
+    from tqdm.auto import tqdm
+
+    run = RunDir.of(run).require_finished()
+    ctx, problems, base, grid = prepare_sweep(bridge, run, cfg, data_dir=data_dir)
     i, n = (int(x) for x in cfg.shard.split("/"))
     for cond in tqdm(grid[i::n], desc=f"sweep {cfg.shard}"):
         ctx.decode(cond, problems, run.sweep(cfg.split, f"{cond.name}.jsonl"), effects=cfg.effects)

@@ -1,0 +1,57 @@
+"""`als sweep --launch local`: shards as submitit jobs (its local executor: subprocesses), merged
+into the same table, row for row, as one process gives; failed jobs are reported with a rerun."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from workbench.cli import main
+from workbench.launch import LaunchConfig, launch_sweep
+from workbench.rundir import RunDir
+from workbench.stages import load_run_model
+from workbench.sweeps import SweepConfig, run_sweep
+
+pytest.importorskip("submitit")
+
+SWEEP = SweepConfig(alphas=(0.1, 0.4), controls=("negated",), effects=False)
+TIMING = ("seconds", "tokens_per_second")
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("toy") / "run"
+    args = ["run", "--model", "toy", "--dataset", "toy", "--n-fit", "40", "--n-val", "10"]
+    args += ["--n-test", "10", "--max-new-tokens", "16", "--out", str(out)]
+    assert main(args) == 0
+    return out
+
+
+def _untimed(table):
+    return [{k: v for k, v in row.items() if not any(t in k for t in TIMING)} for row in table]
+
+
+def test_launched_sweep_equals_one_process(toy_run, tmp_path):
+    single, launched = tmp_path / "single", tmp_path / "launched"
+    shutil.copytree(toy_run, single)
+    shutil.copytree(toy_run, launched)
+    expected = run_sweep(load_run_model(RunDir(single)), single, SWEEP)
+    table, failures = launch_sweep(launched, SWEEP, LaunchConfig(executor="local", jobs=2))
+    assert failures == []
+    assert len(table) == len(expected) == 4  # 2 alphas x (als, negated)
+    assert _untimed(table) == _untimed(expected)
+    logs = list((launched / "jobs").rglob("*_log.out"))
+    assert len(logs) == 3  # the shared setup, then one job per shard
+    cot = (launched / "sweep" / "val" / "cot.jsonl").read_text().splitlines()
+    assert len(cot) == 10  # written once
+
+
+def test_failed_jobs_are_reported_with_a_rerun(toy_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(toy_run, run)
+    code = main(["sweep", str(run), "--launch", "local", "--jobs", "2", "--device", "cuda:7"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert out.count("failed: ") == 1 and "sweep setup failed" in out  # shards never start
+    assert "rerun alone: als sweep" in out and "--device cuda:7" in out
