@@ -5,7 +5,8 @@ lm-eval (``--model als``, no steering, the workbench's CoT prompt) generates ans
 (``strict-match``: a ``#### N`` line; ``flexible-extract``: the last number); the workbench grades
 the very same texts (`workbench.grading.grade`: the first closed ``\\boxed{}``, then answer
 phrases). Per filter: the 2x2 table of verdicts, the agreement rate and Cohen's kappa. lm-eval's
-request cache (``--cache``) makes an interrupted run resume. Rows go to ``<out>/rows.jsonl``, the
+request cache (``--cache``, default ``.cache/lm-eval/<out folder name>``) makes an interrupted run
+resume, batch by batch. Rows go to ``<out>/rows.jsonl``, the
 summary to ``<out>/summary.json`` and the last line.
 
     python benchmarks/lm_eval_agreement.py --model embedded --limit 64
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 from sklearn.metrics import cohen_kappa_score
@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=384)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--out", default="results/lm-eval-agreement")
-    parser.add_argument("--cache", default=None, help="lm-eval request cache (default: OUT/cache)")
+    parser.add_argument("--cache", default=None, help="lm-eval request cache (see above)")
     args = parser.parse_args()
 
     import lm_eval
@@ -42,7 +42,6 @@ def main() -> None:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
     results = lm_eval.simple_evaluate(
         model="als",
         model_args={
@@ -54,9 +53,8 @@ def main() -> None:
         task_manager=TaskManager(include_path=str(ROOT / "tasks")),
         limit=args.limit,
         log_samples=True,
-        use_cache=str(Path(args.cache or out / "cache")),
+        use_cache=str(Path(args.cache or ROOT / ".cache" / "lm-eval" / out.name)),
     )
-    seconds = time.perf_counter() - start
     by_filter: dict[str, dict[int, dict]] = {}
     for sample in results["samples"]["gsm8k_local"]:
         by_filter.setdefault(sample["filter"], {})[sample["doc_id"]] = sample
@@ -76,7 +74,7 @@ def main() -> None:
         }
         for name, samples in by_filter.items():
             row[f"{name}_extracted"] = samples[doc_id]["filtered_resps"][0]
-            row[f"{name}_correct"] = samples[doc_id]["exact_match"] == 1.0
+            row[f"{name}_correct"] = bool(samples[doc_id]["exact_match"] == 1.0)
         rows.append(row)
     with (out / "rows.jsonl").open("w") as f:
         f.writelines(json.dumps(r) + "\n" for r in rows)
@@ -85,7 +83,6 @@ def main() -> None:
         "model": args.model,
         "n": len(rows),
         "max_new_tokens": args.max_new_tokens,
-        "seconds": round(seconds, 1),
         "workbench_accuracy": sum(wb) / len(rows),
         "filters": {},
     }
@@ -113,7 +110,7 @@ def main() -> None:
             f"{s['cohen_kappa']}; only workbench {s['only_workbench']}, only lm-eval "
             f"{s['only_lm_eval']}"
         )
-    print(f"n={len(rows)} seconds={seconds:.0f}")
+    print(f"n={len(rows)}")
 
 
 if __name__ == "__main__":
