@@ -22,7 +22,7 @@ from workbench.probing import ProbeConfig
 from workbench.steering import SteeringSpec
 from workbench.sweeps import SweepConfig
 
-SUBCOMMANDS = ["generate", "run", "probe", "compare", "sweep", "stage", "upgrade"]
+SUBCOMMANDS = ["generate", "run", "probe", "compare", "sweep", "stage", "upgrade", "export"]
 
 
 def test_subcommands_are_all_listed():
@@ -99,6 +99,13 @@ ON_RUN_DIR = [
     (["stage", "fit", "{missing}"], "has no settings record"),
     (["stage", "report", "{missing}"], "has no settings record"),
     (["stage", "magic", "{missing}"], "invalid choice"),
+    (["sweep", "{missing}", "--launch", "pbs"], "invalid choice"),
+    (["sweep", "{missing}", "--launch", "local", "--jobs", "0"], "--jobs must be >= 1"),
+    (["compare", "{missing}", "--launch", "slurm", "--retime", "true"], "without --launch"),
+    (["export", "{missing}"], "not a finished `als run` folder"),
+    (["export", "{missing}", "--format", "xml"], "invalid choice"),
+    (["export", "{missing}", "--layers", "a"], "expected layers like 12 or 10,14"),
+    (["export", "{missing}", "--scale", "nan"], "'nan' is not a finite number"),
 ]
 
 
