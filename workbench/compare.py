@@ -145,7 +145,7 @@ def run_compare(
     data_dir: str | None = None,
 ) -> list[dict[str, Any]]:
     """Compare the methods on the run's test problems; write `compare/table.json`."""
-    run = RunDir(Path(run)).require_finished()
+    run = RunDir.of(run).require_finished()
     generation, prompt = run.generation(), run.prompt()
     problems: list[Problem] = run.problems("test", data_dir=data_dir)[: cfg.n_problems]
     keep = {p.id for p in problems}

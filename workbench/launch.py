@@ -87,11 +87,12 @@ def _wait(jobs: list[tuple[str, Any, str]]) -> list[ShardFailure]:
         try:
             job.result()
         except Exception as exc:  # a job's failure is reported, the others still count
-            message = str(exc).strip().splitlines()
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            errors = [line for line in lines if "Error" in line or "Exception" in line]
             failures.append(
                 ShardFailure(
                     name=name,
-                    error=message[-1] if message else type(exc).__name__,
+                    error=(errors or lines or [type(exc).__name__])[-1],
                     log=str(job.paths.stderr),
                     rerun=rerun,
                 )

@@ -16,7 +16,7 @@ from workbench.sweeps import SweepConfig, run_sweep
 pytest.importorskip("submitit")
 
 SWEEP = SweepConfig(alphas=(0.1, 0.4), controls=("negated",), effects=False)
-TIMING = ("seconds", "tokens_per_second")
+TIMING = ("seconds", "tokens_per_second", "speedup", "eas")
 
 
 @pytest.fixture(scope="module")
@@ -54,4 +54,21 @@ def test_failed_jobs_are_reported_with_a_rerun(toy_run, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 1
     assert out.count("failed: ") == 1 and "sweep setup failed" in out  # shards never start
+    assert "no CUDA GPU is visible" in out  # the cause, from the job's traceback
     assert "rerun alone: als sweep" in out and "--device cuda:7" in out
+
+
+def test_launched_compare_equals_one_process(toy_run, tmp_path):
+    from workbench.compare import CompareConfig, run_compare
+    from workbench.launch import launch_compare
+
+    cfg = CompareConfig(methods=("cot", "sc", "als"), sc_k=2, n_problems=4)
+    single, launched = tmp_path / "single", tmp_path / "launched"
+    shutil.copytree(toy_run, single)
+    shutil.copytree(toy_run, launched)
+    expected = run_compare(load_run_model(RunDir(single)), single, cfg)
+    assert launch_compare(launched, cfg, LaunchConfig(executor="local")) == []
+    sc_rows = (launched / "compare" / "sc@2.jsonl").read_text().splitlines()
+    assert len(sc_rows) == 4  # decoded by the job
+    table = run_compare(load_run_model(RunDir(launched)), launched, cfg)  # merges from disk
+    assert _untimed(table) == _untimed(expected)
