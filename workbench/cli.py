@@ -11,6 +11,7 @@ import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from workbench.config import (
     add_config_args,
@@ -349,15 +350,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="als",
-        description="Amortized Latent Steering workbench (TransformerLens 4).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_generate_command(sub: Any) -> None:
     gen = sub.add_parser(
         "generate",
         help="graded chain-of-thought generation (resumable)",
@@ -373,6 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", required=True, help="run folder (resumed if it exists)")
     gen.set_defaults(func=cmd_generate)
 
+
+def _add_run_command(sub: Any) -> None:
     from workbench.pipeline import ALSRunConfig
 
     run = sub.add_parser(
@@ -392,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="runs/als", help="run folder (resumed if it exists)")
     run.set_defaults(func=cmd_run)
 
+
+def _add_probe_command(sub: Any) -> None:
     from workbench.probe_run import ProbeRunConfig
 
     probe = sub.add_parser(
@@ -405,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_args(probe, ProbeRunConfig)
     probe.set_defaults(func=cmd_probe)
 
+
+def _add_compare_command(sub: Any) -> None:
     from workbench.compare import CompareConfig
 
     compare = sub.add_parser(
@@ -419,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_launch_args(compare)
     compare.set_defaults(func=cmd_compare)
 
+
+def _add_sweep_command(sub: Any) -> None:
     from workbench.sweeps import SweepConfig
 
     sweep = sub.add_parser(
@@ -436,6 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_launch_args(sweep)
     sweep.set_defaults(func=cmd_sweep)
 
+
+def _add_stage_command(sub: Any) -> None:
     from workbench.stages import STAGES
 
     stage = sub.add_parser(
@@ -449,6 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_dir_args(stage)
     stage.set_defaults(func=cmd_stage)
 
+
+def _add_upgrade_command(sub: Any) -> None:
     upgrade = sub.add_parser(
         "upgrade",
         help="convert a run folder written before als-workbench 0.2",
@@ -459,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade.add_argument("run_dir", help="folder written by `als run` or `als generate`")
     upgrade.set_defaults(func=cmd_upgrade)
 
+
+def _add_export_command(sub: Any) -> None:
     export = sub.add_parser(
         "export",
         help="write a finished run's steering for llama.cpp (GGUF) or lm-eval's steered model",
@@ -488,6 +495,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--model-hint", default=None, help="architecture name (default: the model's model_type)"
     )
     export.set_defaults(func=cmd_export)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="als",
+        description="Amortized Latent Steering workbench (TransformerLens 4).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_generate_command(sub)
+    _add_run_command(sub)
+    _add_probe_command(sub)
+    _add_compare_command(sub)
+    _add_sweep_command(sub)
+    _add_stage_command(sub)
+    _add_upgrade_command(sub)
+    _add_export_command(sub)
     return parser
 
 
