@@ -1,7 +1,7 @@
 """The exported control vector inside llama.cpp itself (llama-cpp-python, on the embedded GGUF).
 
 `-m slow`; skipped where llama-cpp-python is not installed (PyPI has only its source: building it
-took about 15 minutes on the 2-core machine, so the lock leaves it out). The file we write is laid
+took 5 min 14 s on the 2-core machine, so the lock leaves it out). The file we write is laid
 into llama.cpp's control-vector buffer as its loader lays it (``direction.N`` at offset
 ``(N - 1) * n_embd``), then applied over a layer range: a vector for block 23 must act when the
 range holds 23 and leave the output bit-identical when it holds only 22; acting, it must turn the
