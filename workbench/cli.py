@@ -161,6 +161,13 @@ def _launch_config(args: argparse.Namespace):
     return config_from_args(LaunchConfig, args, flags=_LAUNCH_FLAGS, executor=args.launch)
 
 
+def _launched(launcher: Any, args: argparse.Namespace, cfg: Any) -> Any:
+    """`launcher` (`launch_sweep` or `launch_compare`) on the run folder with the options given."""
+    return launcher(
+        args.run_dir, cfg, _launch_config(args), overrides=_overrides(args), data_dir=args.data_dir
+    )
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, str]:
     return {k: v for k, v in (("device", args.device), ("dtype", args.dtype)) if v}
 
@@ -213,13 +220,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.launch:
         from workbench.launch import launch_compare
 
-        failures = launch_compare(
-            args.run_dir,
-            cfg,
-            _launch_config(args),
-            overrides=_overrides(args),
-            data_dir=args.data_dir,
-        )
+        failures = _launched(launch_compare, args, cfg)
         if failures:
             return _report_failures(failures)
     run, bridge = _run_bridge(args)
@@ -266,13 +267,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.launch:
         from workbench.launch import launch_sweep
 
-        table, failures = launch_sweep(
-            args.run_dir,
-            cfg,
-            _launch_config(args),
-            overrides=_overrides(args),
-            data_dir=args.data_dir,
-        )
+        table, failures = _launched(launch_sweep, args, cfg)
         if failures:
             return _report_failures(failures)
         run = Path(args.run_dir)

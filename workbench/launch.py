@@ -105,44 +105,33 @@ def _overrides_flags(overrides: dict[str, Any]) -> str:
     return "".join(f" --{k.replace('_', '-')} {v}" for k, v in overrides.items() if v)
 
 
-def _sweep_job(run: str, cfg: Any, overrides: dict[str, Any], data_dir: str | None) -> int:
-    from workbench.stages import load_run_model
-    from workbench.sweeps import run_sweep
-
-    folder = RunDir(Path(run))
-    run_sweep(load_run_model(folder, **overrides), folder, cfg, data_dir=data_dir)
-    return 0
-
-
-def _prepare_sweep_job(run: str, cfg: Any, overrides: dict[str, Any], data_dir: str | None) -> int:
-    from workbench.stages import load_run_model
-    from workbench.sweeps import prepare_sweep
-
-    folder = RunDir(Path(run))
-    prepare_sweep(load_run_model(folder, **overrides), folder, cfg, data_dir=data_dir)
-    return 0
-
-
-def _compare_job(run: str, cfg: Any, overrides: dict[str, Any], data_dir: str | None) -> int:
-    from workbench.compare import run_compare
+def _job(
+    stage: Callable[..., Any],
+    run: str,
+    cfg: Any,
+    overrides: dict[str, Any],
+    data_dir: str | None,
+) -> int:
+    """What a job runs: `stage(bridge, run, cfg, data_dir=...)` on the run's model (`stage` is
+    one of `run_sweep`, `prepare_sweep`, `run_compare`, all of that signature)."""
     from workbench.stages import load_run_model
 
     folder = RunDir(Path(run))
-    run_compare(load_run_model(folder, **overrides), folder, cfg, data_dir=data_dir)
+    stage(load_run_model(folder, **overrides), folder, cfg, data_dir=data_dir)
     return 0
 
 
 def _submit(
     cfg: LaunchConfig,
     run: RunDir,
-    fn: Callable[..., int],
+    stage: Callable[..., Any],
     shards: list[tuple[str, Any, str]],
     overrides: dict[str, Any],
     data_dir: str | None,
 ) -> list[ShardFailure]:
     executor = _executor(cfg, run)
     jobs = [
-        (name, executor.submit(fn, str(run.root), shard_cfg, overrides, data_dir), rerun)
+        (name, executor.submit(_job, stage, str(run.root), shard_cfg, overrides, data_dir), rerun)
         for name, shard_cfg, rerun in shards
     ]
     logger.info("submitted %d %s jobs: %s", len(jobs), cfg.executor, [j.job_id for _, j, _ in jobs])
@@ -158,7 +147,7 @@ def launch_sweep(
     data_dir: str | None = None,
 ) -> tuple[list[dict[str, Any]], list[ShardFailure]]:
     """Run the sweep `cfg` as `launch.jobs` shard jobs; (merged table, failed shards)."""
-    from workbench.sweeps import sweep_table
+    from workbench.sweeps import prepare_sweep, run_sweep, sweep_table
 
     folder = RunDir.of(run).require_finished()
     overrides = overrides or {}
@@ -180,10 +169,10 @@ def launch_sweep(
         f"als sweep {folder.root} --shard 0/{n} (with this sweep's other options)"
         + _overrides_flags(overrides),
     )
-    failures = _submit(launch, folder, _prepare_sweep_job, [prepare], overrides, data_dir)
+    failures = _submit(launch, folder, prepare_sweep, [prepare], overrides, data_dir)
     if failures:
         return [], failures
-    failures = _submit(launch, folder, _sweep_job, shards, overrides, data_dir)
+    failures = _submit(launch, folder, run_sweep, shards, overrides, data_dir)
     return sweep_table(folder, cfg.split), failures
 
 
@@ -198,6 +187,8 @@ def launch_compare(
     """Run each decoding method of the comparison `cfg` (sc, latentseek) as its own job; return
     the failed jobs. Then `run_compare` in one process finds every method's rows on disk and
     writes the table (cot and als reuse the run's rows)."""
+    from workbench.compare import run_compare
+
     if cfg.retime:
         raise WorkbenchError(
             "--retime decodes CoT once for every method: run it in one process, without --launch"
@@ -214,4 +205,4 @@ def launch_compare(
         for m in cfg.methods
         if m in ("sc", "latentseek")
     ]
-    return _submit(launch, folder, _compare_job, shards, overrides, data_dir) if shards else []
+    return _submit(launch, folder, run_compare, shards, overrides, data_dir) if shards else []

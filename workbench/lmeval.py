@@ -179,10 +179,11 @@ class ALSLM(LM):
         self, context: list[int], continuation: list[int]
     ) -> tuple[float, bool]:
         """Sum of log p(continuation | context) and whether greedy decoding gives it, from one
-        uncached forward pass; the continuation counts as generated text for the hooks."""
+        uncached forward pass; the continuation counts as generated text for the hooks (the
+        caller holds the steering context)."""
         ids = torch.tensor([context + continuation], device=self.bridge.cfg.device)
         step = DecodeStep.whole_sequence(1, len(context), ids.device)
-        with torch.inference_mode(), self._steering(), publish_step(step):
+        with torch.inference_mode(), publish_step(step):
             logits = self.bridge(ids, return_type="logits")[0, len(context) - 1 : -1].float()
         logprobs = torch.log_softmax(logits, dim=-1)
         target = torch.tensor(continuation, device=logprobs.device)
@@ -191,30 +192,32 @@ class ALSLM(LM):
 
     def loglikelihood(self, requests: list[Any], disable_tqdm: bool = False) -> list[tuple]:
         results = []
-        for request in requests:
-            context, continuation = request.args
-            if self.prompt_mode == "workbench" and context:
-                ctx = self._encode_contexts([context])[0]
-            else:
-                ctx = self.tokenizer(context)["input_ids"] if context else []
-            cont = self.tokenizer(continuation, add_special_tokens=False)["input_ids"]
-            if not ctx:
-                ctx = [self._prefix_token()]
-            results.append(self._continuation_logprobs(ctx, cont))
-            self.cache_hook.add_partial("loglikelihood", request.args, results[-1])
+        with self._steering():  # hooks added once for all requests
+            for request in requests:
+                context, continuation = request.args
+                if self.prompt_mode == "workbench" and context:
+                    ctx = self._encode_contexts([context])[0]
+                else:
+                    ctx = self.tokenizer(context)["input_ids"] if context else []
+                cont = self.tokenizer(continuation, add_special_tokens=False)["input_ids"]
+                if not ctx:
+                    ctx = [self._prefix_token()]
+                results.append(self._continuation_logprobs(ctx, cont))
+                self.cache_hook.add_partial("loglikelihood", request.args, results[-1])
         return results
 
     def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list:
         results = []
         limit = int(self.bridge.cfg.n_ctx)
-        for request in requests:
-            tokens = self.tokenizer(request.args[0], add_special_tokens=False)["input_ids"]
-            if len(tokens) + 1 > limit:
-                raise WorkbenchError(
-                    f"a {len(tokens)}-token document exceeds the model's context ({limit}); "
-                    "rolling windows are not implemented"
-                )
-            results.append(self._continuation_logprobs([self._prefix_token()], tokens)[0])
+        with self._steering():
+            for request in requests:
+                tokens = self.tokenizer(request.args[0], add_special_tokens=False)["input_ids"]
+                if len(tokens) + 1 > limit:
+                    raise WorkbenchError(
+                        f"a {len(tokens)}-token document exceeds the model's context ({limit}); "
+                        "rolling windows are not implemented"
+                    )
+                results.append(self._continuation_logprobs([self._prefix_token()], tokens)[0])
         return results
 
     def _prefix_token(self) -> int:

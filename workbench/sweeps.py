@@ -230,21 +230,26 @@ class _Context:
         direction and its controls fire at the same rate on fit-like states)."""
         out = []
         for layer in layers:
-            if (layer, site) not in self.token_states:
-                aset = cache_activations(
-                    self.bridge,
-                    self.fit_problems,
-                    self.run.rows("fit", "cot"),
-                    self.run.sweep(f"fit-trajectories-{layer}-{site}"),
-                    CacheConfig(layers=(layer,), trajectory_layers=(layer,), site=site),
-                    prompt=self.prompt,
-                    progress=False,
-                )
-                states = torch.cat([t[:, 0].float() for t in aset.trajectories])
-                self.token_states[layer, site] = states
-            cos = torch.cosine_similarity(self.token_states[layer, site], d.vector(layer)[None])
+            states = self.fit_token_states(layer, site)
+            cos = torch.cosine_similarity(states, d.vector(layer)[None])
             out.append(tau_from_quantile(cos, q))
         return tuple(out)
+
+    def fit_token_states(self, layer: int, site: str) -> torch.Tensor:
+        """Every generated token's state at (layer, site) over the fit split (cached to the run
+        folder once, then kept in memory)."""
+        if (layer, site) not in self.token_states:
+            aset = cache_activations(
+                self.bridge,
+                self.fit_problems,
+                self.run.rows("fit", "cot"),
+                self.run.sweep(f"fit-trajectories-{layer}-{site}"),
+                CacheConfig(layers=(layer,), trajectory_layers=(layer,), site=site),
+                prompt=self.prompt,
+                progress=False,
+            )
+            self.token_states[layer, site] = torch.cat([t[:, 0].float() for t in aset.trajectories])
+        return self.token_states[layer, site]
 
     def decode(
         self, cond: Condition, problems: list[Problem], out: Path, *, effects: bool = True
@@ -313,8 +318,8 @@ def prepare_sweep(
     )
     grid = conditions(cfg, run.steering().layers[0])
     write_json(run.sweep("grid.json"), [asdict(c) | {"name": c.name} for c in grid])
-    for layers, site in sorted({(c.layers, c.site) for c in grid}):
-        ctx.taus(ctx.directions, layers, site, 0.5)  # caches the fit-token states
+    for layer, site in sorted({(layer, c.site) for c in grid for layer in c.layers}):
+        ctx.fit_token_states(layer, site)
     return ctx, problems, base, grid
 
 

@@ -18,11 +18,11 @@ from collections.abc import Sequence
 
 import pytest
 import torch
+from helpers import n_hooks, resid_states
 
 from workbench.architectures import build_random_model
 from workbench.directions import LayerDirections
 from workbench.generation import DecodeStep, GenerationConfig, decode, left_pad, publish_step
-from workbench.hooks import resid_hook
 from workbench.models import ModelConfig, load_model
 from workbench.prompts import encode_prompts
 from workbench.steering import SteeringSpec, steer
@@ -177,26 +177,6 @@ def test_no_op_steering_leaves_logits_bit_identical(bridge, directions, prompts,
     assert torch.equal(base, steered)
 
 
-def _resid(bridge, ids, layers):
-    cache = {}
-
-    def grab(layer):
-        def hook(x, hook):
-            cache[layer] = x.detach().clone()
-            return x
-
-        return hook
-
-    with torch.inference_mode(), bridge.hooks(fwd_hooks=[(resid_hook(i), grab(i)) for i in layers]):
-        bridge(ids)
-    return cache
-
-
-def _n_hooks(bridge) -> int:
-    points = {id(hp): hp for hp in bridge.hook_dict.values()}
-    return sum(len(hp.fwd_hooks) for hp in points.values())
-
-
 def test_steering_on_device_adds_alpha_v_there_and_nowhere_before(bridge, directions, prompts):
     """Directions kept on the CPU are moved to the hook's device and dtype; the steered layer is
     h + alpha v exactly as computed in the model's dtype; earlier layers are bit-identical; no
@@ -204,11 +184,11 @@ def test_steering_on_device_adds_alpha_v_there_and_nowhere_before(bridge, direct
     mid = bridge.cfg.n_layers // 2
     layers = (mid - 1, mid, mid + 1)
     ids = torch.tensor([prompts[1]], device=bridge.cfg.device)
-    clean = _resid(bridge, ids, layers)
-    before = _n_hooks(bridge)
+    _, clean = resid_states(bridge, ids, layers)
+    before = n_hooks(bridge)
     with steer(bridge, SteeringSpec(layers=(mid,), alpha=0.5, tau=2.0), directions) as stats:
-        steered = _resid(bridge, ids, layers)
-    assert _n_hooks(bridge) == before
+        _, steered = resid_states(bridge, ids, layers)
+    assert n_hooks(bridge) == before
     assert directions.success_mean.device.type == "cpu"
     assert steered[mid].device == clean[mid].device and steered[mid].dtype == torch.bfloat16
     v = directions.unit(mid).to(clean[mid].device, torch.bfloat16)

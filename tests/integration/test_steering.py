@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import n_hooks, resid_states
 
 from workbench.directions import LayerDirections
 from workbench.errors import WorkbenchError
 from workbench.generation import GenerationConfig, decode
-from workbench.hooks import resid_hook
 from workbench.prompts import encode_prompts
 from workbench.steering import SteeringSpec, steer
 
@@ -34,22 +34,6 @@ def ids(tiny_bridge):
     return torch.tensor([encode_prompts(tiny_bridge.tokenizer, ["What is 2+2?"])[0]])
 
 
-def _resid(bridge, ids, layers):
-    cache = {}
-
-    def grab(layer):
-        def hook(x, hook):
-            cache[layer] = x.detach().clone()
-            return x
-
-        return hook
-
-    hooks = [(resid_hook(layer), grab(layer)) for layer in layers]
-    with torch.inference_mode(), bridge.hooks(fwd_hooks=hooks):
-        logits = bridge(ids)
-    return logits, cache
-
-
 @pytest.mark.parametrize("spec_kwargs", [{"alpha": 0.0, "tau": 2.0}, {"alpha": 1.0, "tau": -1.5}])
 def test_no_op_settings_leave_logits_bit_identical(tiny_bridge, directions, ids, spec_kwargs):
     with torch.inference_mode():
@@ -64,10 +48,10 @@ def test_no_op_settings_leave_logits_bit_identical(tiny_bridge, directions, ids,
 def test_steered_layer_is_h_plus_alpha_v_and_earlier_layers_unchanged(tiny_bridge, directions, ids):
     layers = range(tiny_bridge.cfg.n_layers)
     spec = SteeringSpec(layers=(1,), alpha=0.5, tau=2.0)  # fires everywhere
-    _, clean = _resid(tiny_bridge, ids, layers)
+    _, clean = resid_states(tiny_bridge, ids, layers)
     with steer(tiny_bridge, spec, directions) as stats:
         # A hook added after the steering hook at the same point sees the steered state.
-        _, steered = _resid(tiny_bridge, ids, layers)
+        _, steered = resid_states(tiny_bridge, ids, layers)
     assert torch.equal(steered[0], clean[0])
     expected = clean[1] + 0.5 * 2.0 * directions.unit(1)  # relative alpha x mean norm 2.0
     torch.testing.assert_close(steered[1], expected)
@@ -76,12 +60,12 @@ def test_steered_layer_is_h_plus_alpha_v_and_earlier_layers_unchanged(tiny_bridg
 
 
 def test_condition_fires_only_below_tau(tiny_bridge, directions, ids):
-    _, clean = _resid(tiny_bridge, ids, [1])
+    _, clean = resid_states(tiny_bridge, ids, [1])
     cos = torch.cosine_similarity(clean[1][0], directions.vector(1)[None], dim=-1)
     tau = float(cos.median())
     spec = SteeringSpec(layers=(1,), alpha=0.5, tau=tau, alpha_units="absolute")
     with steer(tiny_bridge, spec, directions) as stats:
-        _, steered = _resid(tiny_bridge, ids, [1])
+        _, steered = resid_states(tiny_bridge, ids, [1])
     fired = (steered[1] != clean[1]).any(-1)[0]
     assert torch.equal(fired, cos < tau)
     assert stats.fired[1] == int((cos < tau).sum())
@@ -132,20 +116,15 @@ def test_prompt_positions_are_not_steered_by_default(tiny_bridge, directions):
     assert all_pos[0].interventions == len(prompts[0])
 
 
-def _n_hooks(bridge):
-    points = {id(hp): hp for hp in bridge.hook_dict.values()}  # aliases share a point
-    return sum(len(hp.fwd_hooks) for hp in points.values())
-
-
 def test_exception_inside_steer_leaves_no_hook(tiny_bridge, directions):
-    before = _n_hooks(tiny_bridge)
+    before = n_hooks(tiny_bridge)
     with (
         pytest.raises(RuntimeError, match="boom"),
         steer(tiny_bridge, SteeringSpec(layers=(0, 1)), directions),
     ):
-        assert _n_hooks(tiny_bridge) == before + 2
+        assert n_hooks(tiny_bridge) == before + 2
         raise RuntimeError("boom")
-    assert _n_hooks(tiny_bridge) == before
+    assert n_hooks(tiny_bridge) == before
 
 
 def test_bad_specs_are_refused(tiny_bridge, directions):

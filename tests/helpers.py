@@ -1,0 +1,31 @@
+"""Small helpers shared by test modules (tests/ is on sys.path through its conftest)."""
+
+from __future__ import annotations
+
+import torch
+
+from workbench.hooks import resid_hook
+
+
+def resid_states(bridge, ids, layers):
+    """(logits, {layer: residual state at resid_post}) of one forward pass; a hook added after
+    a steering hook at the same point sees the steered state."""
+    cache = {}
+
+    def grab(layer):
+        def hook(x, hook):
+            cache[layer] = x.detach().clone()
+            return x
+
+        return hook
+
+    hooks = [(resid_hook(layer), grab(layer)) for layer in layers]
+    with torch.inference_mode(), bridge.hooks(fwd_hooks=hooks):
+        logits = bridge(ids)
+    return logits, cache
+
+
+def n_hooks(bridge) -> int:
+    """Forward hooks attached to the bridge's hook points (aliases share a point)."""
+    points = {id(hp): hp for hp in bridge.hook_dict.values()}
+    return sum(len(hp.fwd_hooks) for hp in points.values())
