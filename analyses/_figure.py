@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from jsonargparse import ArgumentParser, set_parsing_settings
+
 from workbench.artifacts import save_figure
-from workbench.config import add_config_args, config_from_args
 from workbench.errors import WorkbenchError
 from workbench.run_report import run_figures
 
@@ -26,9 +26,10 @@ class FigureConfig:
 
 
 def main(figure: str, out_name: str, needs: str, description: str) -> int:
-    parser = argparse.ArgumentParser(description=description)
-    add_config_args(parser, FigureConfig)
-    cfg = config_from_args(FigureConfig, parser.parse_args())
+    set_parsing_settings(docstring_parse_attribute_docstrings=True)
+    parser = ArgumentParser(description=description)
+    parser.add_class_arguments(FigureConfig, as_group=False)
+    cfg = FigureConfig(**parser.parse_args().as_dict())
     try:
         figs, _ = run_figures(cfg.run)
         if figure not in figs:

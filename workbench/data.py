@@ -66,7 +66,7 @@ EXPERIMENT_SPLITS: dict[str, tuple[str, str]] = {}
 
 
 def register_dataset(name: str, splits: tuple[str, ...], load: Loader) -> None:
-    """Make `name` loadable by `load_problems` and usable by `als run --dataset`."""
+    """Make `name` loadable by `load_problems` and usable by `als run --als.dataset`."""
     DATASETS.register(name, Dataset(splits=splits, load=load))
     EXPERIMENT_SPLITS[name] = (splits[0], splits[-1])
 
@@ -96,7 +96,7 @@ _HUB: dict[str, tuple[str, tuple[str | None, ...], str]] = {
 }
 """Local file -> the Hub dataset, configs and split holding the same rows."""
 _POOL_SIZE = 4500
-_HINT = "pass --data-dir (or set ALS_DATA_DIR) to the folder holding gsm8k/, math500/ and math/"
+_HINT = "pass --data_dir (or set ALS_DATA_DIR) to the folder holding gsm8k/, math500/ and math/"
 
 
 def _field(row: Mapping[str, Any], key: str, where: str) -> str:
@@ -179,7 +179,7 @@ def _hub_rows(rel: str) -> Iterator[tuple[dict[str, Any], str]]:
         except Exception as exc:
             raise WorkbenchError(
                 f"could not download {label} from the Hugging Face Hub (offline?) "
-                f"[{exc.__class__.__name__}: {exc}]; pass --data-dir with local JSONL files"
+                f"[{exc.__class__.__name__}: {exc}]; pass --data_dir with local JSONL files"
             ) from exc
         logger.info("downloaded %d rows of %s", len(rows), label)
         yield from ((row, f"{label} row {i}") for i, row in enumerate(rows))
@@ -266,13 +266,13 @@ def load_problems(
     if split not in (("test",) if alias else DATASETS.get(dataset).splits):
         raise WorkbenchError(f"unknown split {split!r} of {name.split('/')[0]}; valid: {valid}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise WorkbenchError(f"--limit must be a positive integer, got {limit!r}")
+        raise WorkbenchError(f"limit must be a positive integer, got {limit!r}")
     if source not in ("auto", "local", "hub"):
         raise WorkbenchError(f"unknown data source {source!r}; use auto, local or hub")
 
     problems = DATASETS.get(dataset).load(dataset, split, data_dir, source)
     if limit is not None and limit > len(problems):
-        raise WorkbenchError(f"--limit {limit} exceeds the {len(problems)} problems of {name}")
+        raise WorkbenchError(f"limit {limit} exceeds the {len(problems)} problems of {name}")
     return list(problems[:limit])
 
 

@@ -102,7 +102,7 @@ def _wait(jobs: list[tuple[str, Any, str]]) -> list[ShardFailure]:
 
 
 def _overrides_flags(overrides: dict[str, Any]) -> str:
-    return "".join(f" --{k.replace('_', '-')} {v}" for k, v in overrides.items() if v)
+    return "".join(f" --{k} {v}" for k, v in overrides.items() if v)
 
 
 def _job(
@@ -156,7 +156,7 @@ def launch_sweep(
         (
             f"sweep {i}/{n}",
             replace(cfg, shard=f"{i}/{n}"),
-            f"als sweep {folder.root} --shard {i}/{n} (with this sweep's other options)"
+            f"als sweep {folder.root} --sweep.shard {i}/{n} (with this sweep's other options)"
             + _overrides_flags(overrides),
         )
         for i in range(n)
@@ -166,7 +166,7 @@ def launch_sweep(
     prepare = (
         "sweep setup",
         cfg,
-        f"als sweep {folder.root} --shard 0/{n} (with this sweep's other options)"
+        f"als sweep {folder.root} --sweep.shard 0/{n} (with this sweep's other options)"
         + _overrides_flags(overrides),
     )
     failures = _submit(launch, folder, prepare_sweep, [prepare], overrides, data_dir)
@@ -191,7 +191,8 @@ def launch_compare(
 
     if cfg.retime:
         raise WorkbenchError(
-            "--retime decodes CoT once for every method: run it in one process, without --launch"
+            "--compare.retime decodes CoT once for every method: run it in one process, "
+            "without --launch.executor"
         )
     folder = RunDir.of(run).require_finished()
     overrides = overrides or {}
@@ -199,8 +200,8 @@ def launch_compare(
         (
             f"compare {m}",
             replace(cfg, methods=(m,)),
-            f"als compare {folder.root} --methods {m} (with this comparison's other options)"
-            + _overrides_flags(overrides),
+            f"als compare {folder.root} --compare.methods {m} "
+            "(with this comparison's other options)" + _overrides_flags(overrides),
         )
         for m in cfg.methods
         if m in ("sc", "latentseek")

@@ -60,7 +60,7 @@ _LOADED: weakref.WeakKeyDictionary[Any, ModelConfig] = weakref.WeakKeyDictionary
 
 
 def register_model_source(name: str, source: Source) -> None:
-    """Make `name` loadable by `load_model` and `--model`."""
+    """Make `name` loadable by `load_model` and `--model.name`."""
     MODEL_SOURCES.register(name, source)
 
 
@@ -123,7 +123,8 @@ def _load_hf(source: str | Path, cfg: ModelConfig, device: torch.device, dtype: 
     except OSError as exc:
         raise WorkbenchError(
             f"could not load model {str(source)!r}: no such local folder, and the hub is "
-            "unreachable or has no such id. Use --model embedded offline, or a local HF folder."
+            "unreachable or has no such id. Use --model.name embedded offline, or a local HF "
+            "folder."
         ) from exc
     if cfg.device_map is None and cfg.n_devices is None:
         model = model.to(device)
@@ -217,5 +218,5 @@ def model_type(name: str) -> str:
     except OSError as exc:
         raise WorkbenchError(
             f"could not read the config of model {name!r} (no local folder, hub unreachable); "
-            "name the architecture yourself (--model-hint)"
+            "name the architecture yourself (--model_hint)"
         ) from exc

@@ -71,7 +71,7 @@ class ALSRunConfig:
 
     dataset: Literal["gsm8k", "math", "toy"] = "gsm8k"
     """gsm8k (fit/val from train, test from test), math (fit/val from the pool, test MATH-500),
-    or toy (single-digit sums for smoke runs with --model toy)."""
+    or toy (single-digit sums for smoke runs with --model.name toy)."""
     n_fit: int = 32
     """Problems whose graded CoT gives the directions."""
     n_val: int = 8
@@ -80,6 +80,10 @@ class ALSRunConfig:
     """Held-out test problems (the first n of the test split)."""
     split_seed: int = 0
     """Seed of the fit/validation draw."""
+    split_order: Literal["seeded", "first"] = "seeded"
+    """'seeded': fit and validation drawn at random (split_seed) from the fit pool; 'first': fit is
+    the first n_fit problems of the pool in file order (the ALS authors' fit set: the first 1,000
+    GSM8K train problems), validation the next n_val."""
     position: Literal["mean_generated", "last_prompt"] = "mean_generated"
     """States the directions are fit on."""
     site: Site = "resid_post"
@@ -109,6 +113,8 @@ class ALSRunConfig:
             raise WorkbenchError(
                 f"unknown dataset {self.dataset!r}; use {', '.join(EXPERIMENT_SPLITS)}"
             )
+        if self.split_order not in ("seeded", "first"):
+            raise WorkbenchError(f"split_order must be seeded or first, not {self.split_order!r}")
         if min(self.n_fit, self.n_val, self.n_test) < 1:
             raise WorkbenchError("n_fit, n_val and n_test must all be >= 1")
         if not self.alphas or not self.tau_quantiles:
@@ -136,7 +142,10 @@ def make_splits(run: RunDir, cfg: ALSRunConfig, *, data_dir: str | None = None) 
             f"n_fit + n_val = {cfg.n_fit + cfg.n_val} exceeds the {len(pool)} problems of "
             f"{cfg.dataset}/{fit_split}"
         )
-    parts = split_problems(pool, {"fit": cfg.n_fit, "val": cfg.n_val}, seed=cfg.split_seed)
+    if cfg.split_order == "first":
+        parts = {"fit": pool[: cfg.n_fit], "val": pool[cfg.n_fit : cfg.n_fit + cfg.n_val]}
+    else:
+        parts = split_problems(pool, {"fit": cfg.n_fit, "val": cfg.n_val}, seed=cfg.split_seed)
     parts["test"] = load_problems(cfg.dataset, test_split, data_dir=data_dir, limit=cfg.n_test)
     ids = {name: [p.id for p in probs] for name, probs in parts.items()}
     check_disjoint(ids["fit"] + ids["val"], ids["test"], fit_name="fit+val", eval_name="test")

@@ -82,7 +82,7 @@ def _fail(what: str) -> StackError:
     return StackError(
         f"the installed stack fails the load-time self-check: {what} ({stack_versions()}). "
         "Return to the tested versions with `bash scripts/setup.sh` (requirements.lock); "
-        "self_check=False / --self-check false loads the model anyway, for debugging"
+        "self_check=False / --model.self_check false loads the model anyway, for debugging"
     )
 
 

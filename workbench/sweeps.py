@@ -4,8 +4,9 @@ A condition is one steering setting with one direction: the run's ALS direction,
 random direction of the same norm per layer for each control seed, a direction fit on shuffled
 fit labels, the negated direction). Each condition is decoded on a named split of the run
 (`val` by default) into its own JSONL file, so a sweep resumes condition by condition and problem
-by problem, and `--shard i/n` runs every n-th condition (independent jobs whose rows merge into one
-table). Thresholds are quantiles of cos(h_t, v_l) over the fit generations' tokens, per layer.
+by problem, and `--sweep.shard i/n` runs every n-th condition (independent jobs whose rows merge
+into one table). Thresholds are quantiles of cos(h_t, v_l) over the fit generations' tokens, per
+layer.
 
 Selection (`select_and_test`) reads only the validation table: the best non-control condition
 there is the only one decoded on the test split, beside CoT and the controls at the same setting.

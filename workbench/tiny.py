@@ -1,7 +1,7 @@
 """The model cache folder, and a random tiny Qwen2 with a character tokenizer built in code.
 
-The tiny model needs no download: tests, the toy model (`workbench.toy`) and ``--model tiny`` build
-it in seconds.
+The tiny model needs no download: tests, the toy model (`workbench.toy`) and ``--model.name tiny``
+build it in seconds.
 """
 
 from __future__ import annotations

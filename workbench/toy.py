@@ -5,7 +5,7 @@ The toy model is the tiny Qwen2 of `workbench.models` (character tokenizer, 2 la
 trained for a few hundred steps on single-digit sums (``What is 3 + 5?`` -> ``\\boxed{8}``): it
 learns the answer format and some of the sums, so its greedy answers are partly right and partly
 wrong, graded by the real grader. It is for smoke runs and tutorials, not for results:
-``--model toy --dataset toy`` (notebooks: ``ALS_SMOKE=1``).
+``--model.name toy --als.dataset toy`` (notebooks: ``ALS_SMOKE=1``).
 
 Train and test are disjoint by construction: the pair (a, b) is a test problem iff
 ``(a + 3b) % 5 == 0`` (20 of the 100 pairs). The model is trained on the train pairs only.

@@ -11,7 +11,9 @@ import math
 import pytest
 
 from workbench.baselines import SCConfig
-from workbench.cli import build_parser, main
+from workbench.cli import main
+from workbench.cli_parser import build_parser
+from workbench.commands import COMMANDS
 from workbench.compare import CompareConfig
 from workbench.errors import WorkbenchError
 from workbench.generation import GenerationConfig
@@ -27,7 +29,7 @@ SUBCOMMANDS = ["generate", "run", "probe", "compare", "sweep", "stage", "upgrade
 
 def test_subcommands_are_all_listed():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    assert sorted(sub.choices) == sorted(SUBCOMMANDS)
+    assert sorted(sub.choices) == sorted(SUBCOMMANDS) == sorted(COMMANDS)
 
 
 @pytest.mark.parametrize("command", [[], *[[c] for c in SUBCOMMANDS]], ids=str)
@@ -55,57 +57,64 @@ def _ids(value) -> str:
 
 
 BAD_RUN = [
-    (["--alphas", "nan"], "--alphas: 'nan' is not a finite number"),
-    (["--alphas", "0.1,inf"], "--alphas: 'inf' is not a finite number"),
-    (["--tau-quantiles=-inf"], "'-inf' is not a finite number"),
-    (["--tau-quantiles", "1.5"], "--tau-quantiles must lie in [0, 1]"),
-    (["--alphas", "abc"], "'abc' is not a number"),
-    (["--n-fit", "0"], "--n-fit"),
-    (["--n-fit", "2.5"], "'2.5' is not a whole number"),
-    (["--n-candidate-layers", "0"], "--n-candidate-layers"),
-    (["--candidate-layers", "-1"], "--candidate-layers"),
-    (["--dataset", "nope"], "nope"),
-    (["--site", "nope"], "nope"),
-    (["--batch-size", "0"], "batch size"),
-    (["--max-new-tokens", "-3"], "--max-new-tokens must be >= 1"),
-    (["--temperature", "nan"], "--temperature: 'nan' is not a finite number"),
-    (["--self-check", "maybe"], "expected true/false"),
-    (["--n-devices", "0"], "--n-devices must be >= 1"),
-    (["--attention", "flash"], "invalid choice"),
+    (["--als.alphas", "nan"], "--als.alphas: Expected a float. Got value: nan"),
+    (["--als.alphas", "0.1,inf"], "--als.alphas: Expected a float. Got value: inf"),
+    (["--als.tau_quantiles=-inf"], "Got value: -inf"),
+    (["--als.tau_quantiles", "1.5"], "--als.tau_quantiles must lie in [0, 1]"),
+    (["--als.alphas", "abc"], "Got value: abc"),
+    (["--als.n_fit", "0"], "--als.n_fit"),
+    (["--als.n_fit", "2.5"], "--als.n_fit: Expected a int. Got value: 2.5"),
+    (["--als.n_candidate_layers", "0"], "--als.n_candidate_layers"),
+    (["--als.candidate_layers", "-1"], "--als.candidate_layers"),
+    (["--als.dataset", "nope"], "nope"),
+    (["--als.site", "nope"], "nope"),
+    (["--generation.batch_size", "0"], "batch size"),
+    (["--generation.max_new_tokens", "-3"], "--generation.max_new_tokens must be >= 1"),
+    (["--generation.temperature", "nan"], "--generation.temperature: Expected a float"),
+    (["--model.self_check", "maybe"], "--model.self_check: Expected a bool"),
+    (["--model.n_devices", "0"], "--model.n_devices must be >= 1"),
+    (["--model.attention", "flash"], "Expected one of ['sdpa', 'eager']"),
+    (["--n-fit", "4"], "unrecognized arguments: --n-fit"),
 ]
 
 
 @pytest.mark.parametrize(("argv", "message"), BAD_RUN, ids=_ids)
 def test_run_refuses_bad_options(argv, message, tmp_path, capsys):
     _one_line_exit_2(
-        ["run", "--model", "tiny", "--out", str(tmp_path / "r"), *argv], capsys, message
+        ["run", "--model.name", "tiny", "--out", str(tmp_path / "r"), *argv], capsys, message
     )
 
 
 ON_RUN_DIR = [
     (["probe", "{missing}"], "not a finished `als run` folder"),
-    (["probe", "{missing}", "--n-folds", "1"], "--n-folds >= 2"),
-    (["probe", "{missing}", "--early-ks", "0"], "--early-ks"),
-    (["compare", "{missing}", "--sc-k", "0"], "--sc-k must be >= 1"),
-    (["compare", "{missing}", "--methods", "cot,magic"], "magic"),
-    (["compare", "{missing}", "--latentseek-iters", "-1"], "--latentseek-iters"),
-    (["compare", "{missing}", "--n-problems", "0"], "--n-problems"),
-    (["sweep", "{missing}", "--alphas", "nan"], "'nan' is not a finite number"),
-    (["sweep", "{missing}", "--tau-quantiles", "2"], "--tau-quantiles must lie in [0, 1]"),
-    (["sweep", "{missing}", "--shard", "3/2"], "--shard must be i/n"),
-    (["sweep", "{missing}", "--rules", "magic"], "--rules ['magic'] are unknown"),
-    (["sweep", "{missing}", "--split", "test"], "validation data"),
-    (["sweep", "{missing}", "--n-test", "0"], "--n-test"),
+    (["probe", "{missing}", "--probe.n_folds", "1"], "--probe.n_folds >= 2"),
+    (["probe", "{missing}", "--probe.early_ks", "0"], "--probe.early_ks"),
+    (["compare", "{missing}", "--compare.sc_k", "0"], "--compare.sc_k must be >= 1"),
+    (["compare", "{missing}", "--compare.methods", "cot,magic"], "magic"),
+    (["compare", "{missing}", "--compare.latentseek_iters", "-1"], "--compare.latentseek_iters"),
+    (["compare", "{missing}", "--compare.n_problems", "0"], "--compare.n_problems"),
+    (["sweep", "{missing}", "--sweep.alphas", "nan"], "Got value: nan"),
+    (["sweep", "{missing}", "--sweep.tau_quantiles", "2"], "--sweep.tau_quantiles must lie in"),
+    (["sweep", "{missing}", "--sweep.shard", "3/2"], "--sweep.shard must be i/n"),
+    (["sweep", "{missing}", "--sweep.rules", "magic"], "--sweep.rules ['magic'] are unknown"),
+    (["sweep", "{missing}", "--sweep.split", "test"], "validation data"),
+    (["sweep", "{missing}", "--sweep.n_test", "0"], "--sweep.n_test"),
     (["stage", "fit", "{missing}"], "has no settings record"),
     (["stage", "report", "{missing}"], "has no settings record"),
-    (["stage", "magic", "{missing}"], "invalid choice"),
-    (["sweep", "{missing}", "--launch", "pbs"], "invalid choice"),
-    (["sweep", "{missing}", "--launch", "local", "--jobs", "0"], "--jobs must be >= 1"),
-    (["compare", "{missing}", "--launch", "slurm", "--retime", "true"], "without --launch"),
+    (["stage", "magic", "{missing}"], "Expected one of"),
+    (["sweep", "{missing}", "--launch.executor", "pbs"], "Expected one of ['local', 'slurm']"),
+    (
+        ["sweep", "{missing}", "--launch.executor", "local", "--launch.jobs", "0"],
+        "jobs must be >= 1",
+    ),
+    (
+        ["compare", "{missing}", "--launch.executor", "slurm", "--compare.retime", "true"],
+        "without --launch",
+    ),
     (["export", "{missing}"], "not a finished `als run` folder"),
-    (["export", "{missing}", "--format", "xml"], "invalid choice"),
-    (["export", "{missing}", "--layers", "a"], "expected layers like 12 or 10,14"),
-    (["export", "{missing}", "--scale", "nan"], "'nan' is not a finite number"),
+    (["export", "{missing}", "--format", "xml"], "Expected one of ['gguf', 'lm-eval']"),
+    (["export", "{missing}", "--layers", "a"], "--layers: Expected a int"),
+    (["export", "{missing}", "--scale", "nan"], "--scale: Expected a float"),
 ]
 
 
@@ -118,19 +127,22 @@ def test_run_folder_commands_refuse_bad_options(argv, message, tmp_path, capsys)
 def test_out_that_is_a_file_is_refused_and_kept(tmp_path, capsys):
     target = tmp_path / "results.txt"
     target.write_text("keep me")
-    argv = ["generate", "--model", "tiny", "--limit", "1", "--out", str(target)]
+    argv = ["generate", "--model.name", "tiny", "--data.limit", "1", "--out", str(target)]
     _one_line_exit_2(argv, capsys, "is not a folder")
     assert target.read_text() == "keep me"
 
 
 def test_bad_option_on_an_existing_run_loses_nothing(tiny_dir, tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["generate", "--model", str(tiny_dir), "--limit", "2", "--max-new-tokens", "3"]
-    assert main([*argv, "--out", str(out), "--device", "cpu"]) == 0
+    argv = ["generate", "--model.name", str(tiny_dir), "--data.limit", "2"]
+    argv += ["--generation.max_new_tokens", "3"]
+    assert main([*argv, "--out", str(out), "--model.device", "cpu"]) == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     capsys.readouterr()
-    _one_line_exit_2([*argv, "--out", str(out), "--top-p", "nan"], capsys, "--top-p")
-    _one_line_exit_2([*argv, "--out", str(out), "--batch-size", "0"], capsys, "batch size")
+    _one_line_exit_2([*argv, "--out", str(out), "--generation.top_p", "nan"], capsys, "top_p")
+    _one_line_exit_2(
+        [*argv, "--out", str(out), "--generation.batch_size", "0"], capsys, "batch size"
+    )
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 

@@ -44,31 +44,35 @@ def test_rows_carry_grading_and_costs(tiny_bridge, tiny_problems):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--dataset", "nope"], "nope"),
-        (["--split", "validation"], "validation"),
-        (["--limit", "99999"], "99999"),
-        (["--device", "cuda:7"], "cuda:7"),
-        (["--dtype", "float8"], "float8"),
-        (["--data-dir", "/nonexistent/data"], "/nonexistent/data"),
-        (["--model", "/nonexistent/model", "--limit", "1"], "/nonexistent/model"),
+        (["--data.dataset", "nope"], "nope"),
+        (["--data.split", "validation"], "validation"),
+        (["--data.limit", "99999"], "99999"),
+        (["--model.device", "cuda:7"], "cuda:7"),
+        (["--model.dtype", "float8"], "float8"),
+        (["--data_dir", "/nonexistent/data"], "/nonexistent/data"),
+        (["--model.name", "/nonexistent/model", "--data.limit", "1"], "/nonexistent/model"),
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(argv, message, tmp_path, capsys):
-    code = main(["generate", "--model", "tiny", "--out", str(tmp_path / "run"), *argv])
+    code = main(["generate", "--model.name", "tiny", "--out", str(tmp_path / "run"), *argv])
     err = capsys.readouterr().err.strip()
     assert code == 2
-    assert err.startswith("als: error:") and "\n" not in err and message in err
+    assert err.startswith("als") and ": error: " in err and "\n" not in err and message in err
 
 
 def test_cli_generate_writes_summary(tiny_dir, tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["generate", "--model", str(tiny_dir), "--limit", "3", "--max-new-tokens", "4"]
-    assert main([*argv, "--out", str(out), "--device", "cpu"]) == 0
+    argv = ["generate", "--model.name", str(tiny_dir), "--data.limit", "3"]
+    argv += ["--generation.max_new_tokens", "4"]
+    assert main([*argv, "--out", str(out), "--model.device", "cpu"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n"] == 3 and 0 <= summary["accuracy"] <= 1
     assert "accuracy" in capsys.readouterr().out
     # Same folder, other settings: refused, nothing lost.
-    assert main([*argv, "--out", str(out), "--device", "cpu", "--batch-size", "2"]) == 2
+    assert (
+        main([*argv, "--out", str(out), "--model.device", "cpu", "--generation.batch_size", "2"])
+        == 2
+    )
     assert len((out / "generations.jsonl").read_text().splitlines()) == 3
 
 

@@ -137,7 +137,7 @@ def test_cli_exports_the_selected_steering(finished_run, capsys, monkeypatch):
 
 
 def test_cli_refuses_layer_zero_in_one_line(finished_run, capsys):
-    assert main(["export", str(finished_run.root), "--layers", "0", "--model-hint", "q"]) == 2
+    assert main(["export", str(finished_run.root), "--layers", "0", "--model_hint", "q"]) == 2
     err = capsys.readouterr().err.strip()
     assert "cannot reach" in err and "\n" not in err
 

@@ -22,8 +22,9 @@ TIMING = ("seconds", "tokens_per_second", "speedup", "eas")
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("toy") / "run"
-    args = ["run", "--model", "toy", "--dataset", "toy", "--n-fit", "40", "--n-val", "10"]
-    args += ["--n-test", "10", "--max-new-tokens", "16", "--out", str(out)]
+    args = ["run", "--model.name", "toy", "--als.dataset", "toy", "--als.n_fit", "40"]
+    args += ["--als.n_val", "10", "--als.n_test", "10", "--generation.max_new_tokens", "16"]
+    args += ["--out", str(out)]
     assert main(args) == 0
     return out
 
@@ -50,7 +51,8 @@ def test_launched_sweep_equals_one_process(toy_run, tmp_path):
 def test_failed_jobs_are_reported_with_a_rerun(toy_run, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(toy_run, run)
-    code = main(["sweep", str(run), "--launch", "local", "--jobs", "2", "--device", "cuda:7"])
+    argv = ["sweep", str(run), "--launch.executor", "local", "--launch.jobs", "2"]
+    code = main([*argv, "--device", "cuda:7"])
     out = capsys.readouterr().out
     assert code == 1
     assert out.count("failed: ") == 1 and "sweep setup failed" in out  # shards never start

@@ -30,8 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory) -> RunDir:
     out = tmp_path_factory.mktemp("toyrun")
-    args = ["run", "--model", "toy", "--dataset", "toy", "--n-fit", "40", "--n-val", "10"]
-    args += ["--n-test", "20", "--max-new-tokens", "16", "--out", str(out)]
+    args = ["run", "--model.name", "toy", "--als.dataset", "toy", "--als.n_fit", "40"]
+    args += ["--als.n_val", "10", "--als.n_test", "20", "--generation.max_new_tokens", "16"]
+    args += ["--out", str(out)]
     assert main(args) == 0
     return RunDir(out)
 

@@ -158,15 +158,16 @@ def test_cli_run_resumes_with_the_same_options_and_refuses_others(planted_grader
 
     out = tmp_path / "run"
     argv = [
-        "run", "--model", "tiny", "--device", "cpu", "--out", str(out),
-        "--n-fit", "16", "--n-val", "2", "--n-test", "2", "--alphas", "0.2",
-        "--n-candidate-layers", "1", "--max-new-tokens", "4", "--batch-size", "4",
+        "run", "--model.name", "tiny", "--model.device", "cpu", "--out", str(out),
+        "--als.n_fit", "16", "--als.n_val", "2", "--als.n_test", "2", "--als.alphas", "0.2",
+        "--als.n_candidate_layers", "1", "--generation.max_new_tokens", "4",
+        "--generation.batch_size", "4",
     ]  # fmt: skip
     assert main(argv) == 0
     before = (out / "test" / "als.jsonl").read_text()
     assert main(argv) == 0  # tuple options (alphas) compare equal to their JSON record
     assert (out / "test" / "als.jsonl").read_text() == before
-    assert main([*argv, "--alphas", "0.5"]) == 2
+    assert main([*argv, "--als.alphas", "0.5"]) == 2
     assert (out / "test" / "als.jsonl").read_text() == before
 
 

@@ -71,7 +71,7 @@ def test_analysis_script_regenerates_its_figure(script, shared_dir, monkeypatch,
         pytest.skip("needs the toy run that the notebook tests make (run the whole module)")
     monkeypatch.setenv("ALS_PNG", "0")
     monkeypatch.syspath_prepend(str(script.parent))
-    argv = [str(script), "--run", str(run), "--out-dir", str(tmp_path)]
+    argv = [str(script), "--run", str(run), "--out_dir", str(tmp_path)]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as done:
         runpy.run_path(str(script), run_name="__main__")

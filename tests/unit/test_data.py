@@ -84,9 +84,7 @@ def test_limit_and_cache(data_dir: Path) -> None:
     assert [p.id for p in first] == [f"gsm8k/test/{i:04d}" for i in range(5)]
     again = load_problems("gsm8k", "test", data_dir=data_dir, limit=5)
     assert again == first and again is not first
-    with pytest.raises(
-        WorkbenchError, match="--limit 2000 exceeds the 1319 problems of gsm8k/test"
-    ):
+    with pytest.raises(WorkbenchError, match="limit 2000 exceeds the 1319 problems of gsm8k/test"):
         load_problems("gsm8k", "test", data_dir=data_dir, limit=2000)
     for bad in (0, -1):
         with pytest.raises(WorkbenchError, match="positive integer"):
@@ -104,7 +102,7 @@ def test_unknown_dataset_and_split() -> None:
 
 def test_missing_data_dir(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
-    with pytest.raises(WorkbenchError, match=r"nowhere.*--data-dir.*ALS_DATA_DIR"):
+    with pytest.raises(WorkbenchError, match=r"nowhere.*--data_dir.*ALS_DATA_DIR"):
         load_problems("gsm8k", "test", data_dir=missing)
     with pytest.raises(WorkbenchError, match="math500"):
         load_problems("math", "test", data_dir=missing, source="local")
@@ -142,7 +140,7 @@ def test_hub_failure_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(datasets, "load_dataset", offline)
     data._cached.cache_clear()
     for dataset, split in (("gsm8k", "test"), ("math", "pool")):
-        with pytest.raises(WorkbenchError, match=r"could not download.*offline.*--data-dir"):
+        with pytest.raises(WorkbenchError, match=r"could not download.*offline.*--data_dir"):
             load_problems(dataset, split, source="hub")
 
 

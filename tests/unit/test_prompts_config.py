@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
+import typing
 
 import pytest
 
-from workbench.config import add_config_args, config_from_args, field_docs
+from workbench.cli_parser import build_parser, parse
+from workbench.commands import COMMANDS, RunArgs
 from workbench.errors import WorkbenchError
 from workbench.generation import GenerationConfig
 from workbench.prompts import PromptConfig, answer_complete, format_prompt
@@ -41,12 +43,42 @@ def test_chat_prompt_uses_template(tiny_bridge):
 
 
 def test_cli_options_from_config():
-    docs = field_docs(GenerationConfig)
-    assert docs["max_new_tokens"].startswith("Hard cap")
-    parser = argparse.ArgumentParser()
-    add_config_args(parser, GenerationConfig)
-    args = parser.parse_args(["--max-new-tokens", "7", "--do-sample", "true"])
-    cfg = config_from_args(GenerationConfig, args)
-    assert cfg == GenerationConfig(max_new_tokens=7, do_sample=True)
+    command, args, _ = parse(
+        ["run", "--generation.max_new_tokens", "7", "--generation.do_sample", "true"]
+    )
+    assert command == "run" and isinstance(args, RunArgs)
+    assert args.generation == GenerationConfig(max_new_tokens=7, do_sample=True)
     with pytest.raises(WorkbenchError, match="batch size"):
-        config_from_args(GenerationConfig, parser.parse_args(["--batch-size", "0"]))
+        parse(["run", "--generation.batch_size", "0"])
+
+
+def test_list_options_take_commas_or_brackets():
+    for value in ("0.05,0.1", "[0.05,0.1]", "[0.05, 0.1]"):
+        assert parse(["run", "--als.alphas", value])[1].als.alphas == (0.05, 0.1)
+    assert parse(["run", "--als.alphas=0.2"])[1].als.alphas == (0.2,)
+
+
+def _fields(cls: type, prefix: str = "") -> list[str]:
+    out = []
+    for name, annotation in typing.get_type_hints(cls).items():
+        nested = isinstance(annotation, type) and dataclasses.is_dataclass(annotation)
+        # a nested config is one option per field; `X | None` is one option (and `--launch.help`)
+        out += _fields(annotation, f"{prefix}{name}.") if nested else [f"{prefix}{name}"]
+    return out
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_help_documents_every_field(command):
+    cls = COMMANDS[command][0]
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
+    helps = {a.dest: a.help or "" for a in sub._actions}
+    for name in _fields(cls):
+        assert name in helps, f"{command}: no option for {name}"
+        assert len(helps[name].split("(type:")[0].strip()) > 5, f"{command}: {name} undocumented"
+
+
+def test_config_file_nesting_equals_options(tmp_path):
+    (tmp_path / "run.yaml").write_text("als:\n  n_fit: 64\n  alphas: [0.05, 0.2]\nout: runs/x\n")
+    from_file = parse(["run", "--config", str(tmp_path / "run.yaml")])[1]
+    from_flags = parse(["run", "--als.n_fit", "64", "--als.alphas", "0.05,0.2", "--out", "runs/x"])
+    assert from_file == from_flags[1]
