@@ -8,9 +8,9 @@ from pathlib import Path
 
 from jsonargparse import ArgumentParser, set_parsing_settings
 
-from workbench.artifacts import save_figure
+from workbench.core.artifacts import save_figure
 from workbench.errors import WorkbenchError
-from workbench.run_report import run_figures
+from workbench.report.run_report import run_figures
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
-from workbench.activations import CacheConfig, cache_activations
-from workbench.data import Problem
-from workbench.models import ModelConfig, load_model
-from workbench.prompts import encode_prompts
+from workbench.core.activations import CacheConfig, cache_activations
+from workbench.core.prompts import encode_prompts
+from workbench.sources.data import Problem
+from workbench.sources.models import ModelConfig, load_model
 
 
 def peak_rss_mb() -> float:

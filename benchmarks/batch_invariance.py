@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from workbench.data import load_problems
-from workbench.generation import GenerationConfig, decode
-from workbench.models import load_model
-from workbench.prompts import answer_complete, encode_prompts
+from workbench.core.generation import GenerationConfig, decode
+from workbench.core.prompts import answer_complete, encode_prompts
+from workbench.sources.data import load_problems
+from workbench.sources.models import load_model
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -27,14 +27,14 @@ from pathlib import Path
 
 import torch
 
-from workbench.architectures import RANDOM_PREFIX, build_random_model
-from workbench.data import load_problems
-from workbench.embedded import embedded_model_dir
-from workbench.generation import GenerationConfig, decode, left_pad
-from workbench.models import ModelConfig, load_model
-from workbench.prompts import encode_prompts
-from workbench.runtime import resolve_device, resolve_dtype
-from workbench.tiny import cache_root
+from workbench.core.generation import GenerationConfig, decode, left_pad
+from workbench.core.prompts import encode_prompts
+from workbench.core.runtime import resolve_device, resolve_dtype
+from workbench.sources.architectures import RANDOM_PREFIX, build_random_model
+from workbench.sources.data import load_problems
+from workbench.sources.embedded import embedded_model_dir
+from workbench.sources.models import ModelConfig, load_model
+from workbench.sources.tiny import cache_root
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -1,9 +1,9 @@
-"""How lm-eval's GSM8K extraction agrees with `workbench.grading` on the same generations.
+"""How lm-eval's GSM8K extraction agrees with `workbench.core.grading` on the same generations.
 
 lm-eval (``--model als``, no steering, the workbench's CoT prompt) generates answers to the first
 `--limit` GSM8K test problems of ``tasks/gsm8k_local.yaml`` and grades them with its two filters
 (``strict-match``: a ``#### N`` line; ``flexible-extract``: the last number); the workbench grades
-the very same texts (`workbench.grading.grade`: the first closed ``\\boxed{}``, then answer
+the very same texts (`workbench.core.grading.grade`: the first closed ``\\boxed{}``, then answer
 phrases). Per filter: the 2x2 table of verdicts, the agreement rate and Cohen's kappa. lm-eval's
 request cache (``--cache``, default ``.cache/lm-eval/<out folder name>``) makes an interrupted run
 resume, batch by batch. Rows go to ``<out>/rows.jsonl``, the
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sklearn.metrics import cohen_kappa_score
 
-from workbench.grading import grade
+from workbench.core.grading import grade
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +38,7 @@ def main() -> None:
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    import workbench.lmeval  # noqa: F401  (registers --model als)
+    import workbench.interop.lmeval  # noqa: F401  (registers --model als)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

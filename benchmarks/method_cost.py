@@ -18,16 +18,16 @@ import time
 
 import torch
 
-from workbench.baselines import SCConfig, run_self_consistency
-from workbench.cot import completion_from_row, run_cot
-from workbench.data import load_problems
-from workbench.directions import LayerDirections
-from workbench.generation import GenerationConfig
-from workbench.grading import grade
-from workbench.latentseek import LatentSeekConfig, latentseek, oracle_reward, self_reward
-from workbench.models import ModelConfig, load_model
-from workbench.prompts import encode_prompts
-from workbench.steering import SteeringSpec, steer
+from workbench.core.directions import LayerDirections
+from workbench.core.generation import GenerationConfig
+from workbench.core.grading import grade
+from workbench.core.prompts import encode_prompts
+from workbench.core.steering import SteeringSpec, steer
+from workbench.methods.baselines import SCConfig, run_self_consistency
+from workbench.methods.cot import completion_from_row, run_cot
+from workbench.methods.latentseek import LatentSeekConfig, latentseek, oracle_reward, self_reward
+from workbench.sources.data import load_problems
+from workbench.sources.models import ModelConfig, load_model
 
 
 def main() -> None:

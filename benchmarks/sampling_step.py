@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from workbench.generation import GenerationConfig, _next_tokens
+from workbench.core.generation import GenerationConfig, _next_tokens
 
 
 def full_sort_step(logits: torch.Tensor, cfg: GenerationConfig, gens: list) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Cost of the load-time self-check (`workbench.selfcheck.check_stack`) next to the model's load.
+"""Cost of the load-time self-check (`workbench.sources.selfcheck.check_stack`) next to the model's
+load.
 
 The model is loaded once with the check switched off (timed), then `check_stack` runs `--repeats`
 times (the first is a warm-up and is reported apart). The last line is ``check_ms=<median>``;
@@ -16,8 +17,8 @@ from collections.abc import Sequence
 
 import torch
 
-from workbench.models import ModelConfig, load_model
-from workbench.selfcheck import check_stack, stack_versions
+from workbench.sources.models import ModelConfig, load_model
+from workbench.sources.selfcheck import check_stack, stack_versions
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

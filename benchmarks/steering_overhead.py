@@ -23,14 +23,14 @@ from collections.abc import Sequence
 
 import torch
 
-from workbench.data import load_problems
-from workbench.directions import LayerDirections
-from workbench.generation import GenerationConfig, decode
-from workbench.hooks import model_shape
-from workbench.models import ModelConfig, load_model
-from workbench.prompts import encode_prompts
-from workbench.runtime import resolve_device
-from workbench.steering import SteeringSpec, steer
+from workbench.core.directions import LayerDirections
+from workbench.core.generation import GenerationConfig, decode
+from workbench.core.hooks import model_shape
+from workbench.core.prompts import encode_prompts
+from workbench.core.runtime import resolve_device
+from workbench.core.steering import SteeringSpec, steer
+from workbench.sources.data import load_problems
+from workbench.sources.models import ModelConfig, load_model
 
 ALPHA = 0.05
 WAYS: dict[str, float | None] = {"unsteered": None, "always-fires": 2.0, "never-fires": -2.0}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU check: the gpu-marked tests and the GPU benchmarks, on random weights of real shapes
-# (Qwen2.5-0.5B and Qwen2.5-7B, built in memory: workbench/architectures.py): 461 s on one H200
+# (Qwen2.5-0.5B and Qwen2.5-7B, built in memory: workbench/sources/architectures.py): 461 s on one H200
 # (2026-11-27, benchmarks/README.md).
 # usage: bash scripts/gpu_check.sh [--smoke] [--out DIR]
 #   --smoke   the same steps on the CPU with a tiny shape and small sizes (under a minute; the

@@ -9,7 +9,7 @@ def toy_test(**_: Any):
     """The toy test split as a `datasets.DatasetDict` with question / answer ("#### N")."""
     import datasets
 
-    from workbench.toy import toy_problems
+    from workbench.sources.toy import toy_problems
 
     rows = [{"question": p.question, "answer": f"#### {p.answer}"} for p in toy_problems("test")]
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)})

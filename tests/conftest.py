@@ -13,9 +13,10 @@ from jaxtyping import install_import_hook
 # jaxtyping shapes checked at run time (beartype) in every library module that annotates tensor
 # boundaries; installed before any test imports the library. Only those modules: elsewhere the
 # tests pass wrong values on purpose to check the one-line errors.
+_ROOT = Path(__file__).parents[1]
 _TYPED = sorted(
-    f"workbench.{path.stem}"
-    for path in (Path(__file__).parents[1] / "workbench").glob("*.py")
+    ".".join(path.relative_to(_ROOT).with_suffix("").parts)
+    for path in (_ROOT / "workbench").rglob("*.py")
     if "from jaxtyping import" in path.read_text()
 )
 install_import_hook(_TYPED, "beartype.beartype")
@@ -32,21 +33,21 @@ def _seed() -> None:
 
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory):
-    from workbench.tiny import build_tiny_model
+    from workbench.sources.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny"), n_layers=3, d_model=64)
 
 
 @pytest.fixture(scope="session")
 def tiny_bridge(tiny_dir):
-    from workbench.models import ModelConfig, load_model
+    from workbench.sources.models import ModelConfig, load_model
 
     return load_model(ModelConfig(name=str(tiny_dir), device="cpu", dtype="float32"))
 
 
 @pytest.fixture
 def tiny_problems():
-    from workbench.data import Problem
+    from workbench.sources.data import Problem
 
     questions = [
         "1+1?",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from workbench.hooks import resid_hook
+from workbench.core.hooks import resid_hook
 
 
 def resid_states(bridge, ids, layers):

@@ -1,7 +1,7 @@
 """The experiment as stages over a run folder: each reruns alone, from Python or the CLI.
 
     from workbench import stages
-    from workbench.rundir import RunDir
+    from workbench.experiment.rundir import RunDir
 
     run = RunDir("runs/als-gsm8k")
     stages.directions(run)          # refit the directions from the cached fit activations
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import WorkbenchError
-from workbench.rundir import RunDir
+from workbench.experiment.rundir import RunDir
 
 __all__ = [
     "STAGES",
@@ -41,7 +41,6 @@ __all__ = [
     "directions",
     "fit",
     "labels",
-    "load_run_model",
     "probe",
     "report",
     "run_stage",
@@ -52,85 +51,78 @@ __all__ = [
 ]
 
 
-def load_run_model(run: RunDir, **overrides: Any) -> Any:
-    """The bridge of the model the run recorded (device / dtype may be overridden)."""
-    from workbench.models import ModelConfig, load_model
-
-    return load_model(ModelConfig(**{**run.settings()["model"], **overrides}))
-
-
 def _als_config(run: RunDir):
-    from workbench.pipeline import ALSRunConfig
+    from workbench.experiment.pipeline import ALSRunConfig
 
     return ALSRunConfig.from_json(run.settings()["als"])
 
 
 def splits(run: RunDir, *, data_dir: str | None = None) -> None:
-    from workbench.pipeline import make_splits
+    from workbench.experiment.pipeline import make_splits
 
     make_splits(run, _als_config(run), data_dir=data_dir)
 
 
 def fit(run: RunDir, bridge: Any = None, *, data_dir: str | None = None):
-    from workbench.pipeline import fit_stage
+    from workbench.experiment.pipeline import fit_stage
 
-    return fit_stage(bridge or load_run_model(run), run, _als_config(run), data_dir=data_dir)
+    return fit_stage(bridge or run.load_model(), run, _als_config(run), data_dir=data_dir)
 
 
 def labels(run: RunDir, bridge: Any = None, *, data_dir: str | None = None) -> dict:
-    from workbench.pipeline import labels_stage
+    from workbench.experiment.pipeline import labels_stage
 
-    return labels_stage(bridge or load_run_model(run), run, _als_config(run), data_dir=data_dir)
+    return labels_stage(bridge or run.load_model(), run, _als_config(run), data_dir=data_dir)
 
 
 def directions(run: RunDir):
-    from workbench.pipeline import directions_stage
+    from workbench.experiment.pipeline import directions_stage
 
     return directions_stage(run, _als_config(run))
 
 
 def select(run: RunDir, bridge: Any = None, *, data_dir: str | None = None) -> dict:
-    from workbench.pipeline import select_stage
+    from workbench.experiment.pipeline import select_stage
 
-    return select_stage(bridge or load_run_model(run), run, _als_config(run), data_dir=data_dir)
+    return select_stage(bridge or run.load_model(), run, _als_config(run), data_dir=data_dir)
 
 
 def test(run: RunDir, bridge: Any = None, *, data_dir: str | None = None) -> dict:
-    from workbench.pipeline import evaluate_stage
+    from workbench.experiment.pipeline import evaluate_stage
 
-    return evaluate_stage(bridge or load_run_model(run), run, _als_config(run), data_dir=data_dir)
+    return evaluate_stage(bridge or run.load_model(), run, _als_config(run), data_dir=data_dir)
 
 
 test.__test__ = False  # a stage, not a pytest test
 
 
 def probe(run: RunDir, bridge: Any = None, cfg: Any = None, *, data_dir: str | None = None):
-    from workbench.probe_run import ProbeRunConfig, probe_run
+    from workbench.experiment.probe_run import ProbeRunConfig, probe_run
 
     run.require_finished()
-    bridge = bridge or load_run_model(run)
+    bridge = bridge or run.load_model()
     return probe_run(bridge, run.root, cfg or ProbeRunConfig(), data_dir=data_dir)
 
 
 def compare(run: RunDir, bridge: Any = None, cfg: Any = None, *, data_dir: str | None = None):
-    from workbench.compare import CompareConfig, run_compare
+    from workbench.experiment.compare import CompareConfig, run_compare
 
     run.require_finished()
-    bridge = bridge or load_run_model(run)
+    bridge = bridge or run.load_model()
     return run_compare(bridge, run.root, cfg or CompareConfig(), data_dir=data_dir)
 
 
 def sweep(run: RunDir, bridge: Any = None, cfg: Any = None, *, data_dir: str | None = None):
-    from workbench.sweeps import SweepConfig, run_sweep
+    from workbench.experiment.sweeps import SweepConfig, run_sweep
 
     run.require_finished()
-    bridge = bridge or load_run_model(run)
+    bridge = bridge or run.load_model()
     return run_sweep(bridge, run, cfg or SweepConfig(), data_dir=data_dir)
 
 
 def report(run: RunDir) -> Path:
     """Figures (HTML + PNG) and `report.html` from what the run folder holds."""
-    from workbench.run_report import build_run_report
+    from workbench.report.run_report import build_run_report
 
     return build_run_report(run.require_finished())
 
@@ -170,7 +162,7 @@ def run_stage(
     params = inspect.signature(stage).parameters
     kwargs: dict[str, Any] = {}
     if "bridge" in params:
-        kwargs["bridge"] = bridge or load_run_model(run, **model_overrides)
+        kwargs["bridge"] = bridge or run.load_model(**model_overrides)
     if "data_dir" in params:
         kwargs["data_dir"] = data_dir
     return stage(run, **kwargs)

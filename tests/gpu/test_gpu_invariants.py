@@ -20,12 +20,12 @@ import pytest
 import torch
 from helpers import n_hooks, resid_states
 
-from workbench.architectures import build_random_model
-from workbench.directions import LayerDirections
-from workbench.generation import DecodeStep, GenerationConfig, decode, left_pad, publish_step
-from workbench.models import ModelConfig, load_model
-from workbench.prompts import encode_prompts
-from workbench.steering import SteeringSpec, steer
+from workbench.core.directions import LayerDirections
+from workbench.core.generation import DecodeStep, GenerationConfig, decode, left_pad, publish_step
+from workbench.core.prompts import encode_prompts
+from workbench.core.steering import SteeringSpec, steer
+from workbench.sources.architectures import build_random_model
+from workbench.sources.models import ModelConfig, load_model
 
 pytestmark = pytest.mark.gpu
 

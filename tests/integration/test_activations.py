@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from workbench.activations import ActivationSet, CacheConfig, cache_activations
-from workbench.cot import run_cot
-from workbench.directions import LayerDirections
+from workbench.core.activations import ActivationSet, CacheConfig, cache_activations
+from workbench.core.directions import LayerDirections
+from workbench.core.generation import GenerationConfig
+from workbench.core.hooks import resid_hook
+from workbench.core.prompts import encode_prompts
+from workbench.core.steering import SteeringSpec, steer
 from workbench.errors import WorkbenchError
-from workbench.generation import GenerationConfig
-from workbench.hooks import resid_hook
-from workbench.prompts import encode_prompts
-from workbench.steering import SteeringSpec, steer
+from workbench.methods.cot import run_cot
 
 
 @pytest.fixture

@@ -10,19 +10,19 @@ import math
 
 import pytest
 
-from workbench.baselines import SCConfig
-from workbench.cli import main
-from workbench.cli_parser import build_parser
-from workbench.commands import COMMANDS
-from workbench.compare import CompareConfig
+from workbench.cli.commands import COMMANDS
+from workbench.cli.main import main
+from workbench.cli.parser import build_parser
+from workbench.core.generation import GenerationConfig
+from workbench.core.probing import ProbeConfig
+from workbench.core.steering import SteeringSpec
 from workbench.errors import WorkbenchError
-from workbench.generation import GenerationConfig
-from workbench.latentseek import LatentSeekConfig
-from workbench.pipeline import ALSRunConfig
-from workbench.probe_run import ProbeRunConfig
-from workbench.probing import ProbeConfig
-from workbench.steering import SteeringSpec
-from workbench.sweeps import SweepConfig
+from workbench.experiment.compare import CompareConfig
+from workbench.experiment.pipeline import ALSRunConfig
+from workbench.experiment.probe_run import ProbeRunConfig
+from workbench.experiment.sweeps import SweepConfig
+from workbench.methods.baselines import SCConfig
+from workbench.methods.latentseek import LatentSeekConfig
 
 SUBCOMMANDS = ["generate", "run", "probe", "compare", "sweep", "stage", "upgrade", "export"]
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from workbench.cli import main
-from workbench.cot import run_cot
-from workbench.generation import GenerationConfig
+from workbench.cli.main import main
+from workbench.core.generation import GenerationConfig
+from workbench.methods.cot import run_cot
 
 
 def test_resume_produces_the_same_file(tiny_bridge, tiny_problems, tmp_path):
@@ -77,7 +77,7 @@ def test_cli_generate_writes_summary(tiny_dir, tmp_path, capsys):
 
 
 def test_self_consistency_samples_and_resumes(tiny_bridge, tiny_problems, tmp_path):
-    from workbench.baselines import SCConfig, run_self_consistency
+    from workbench.methods.baselines import SCConfig, run_self_consistency
 
     gen = GenerationConfig(max_new_tokens=6, batch_size=6)
     out = tmp_path / "sc.jsonl"

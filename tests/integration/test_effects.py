@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from workbench.cot import run_cot
-from workbench.directions import fit_directions
-from workbench.effects import distribution_shift, next_token_effects
-from workbench.generation import GenerationConfig
-from workbench.steering import SteeringSpec, steer
+from workbench.core.directions import fit_directions
+from workbench.core.effects import distribution_shift, next_token_effects
+from workbench.core.generation import GenerationConfig
+from workbench.core.steering import SteeringSpec, steer
+from workbench.methods.cot import run_cot
 
 
 def test_distribution_shift_of_equal_and_known_distributions():

@@ -8,22 +8,22 @@ from dataclasses import replace
 import pytest
 import torch
 
-from workbench import cot
-from workbench.cli import main
-from workbench.directions import LayerDirections
+from workbench.cli.main import main
+from workbench.core.directions import LayerDirections
+from workbench.core.generation import GenerationConfig
+from workbench.core.grading import Verdict
+from workbench.core.prompts import encode_prompts
+from workbench.core.steering import SteeringSpec, steer
 from workbench.errors import WorkbenchError
-from workbench.export import (
+from workbench.experiment.pipeline import ALSRunConfig, run_als
+from workbench.experiment.rundir import RunDir
+from workbench.interop.export import (
     control_vector_index,
     read_control_vector,
     steering_vectors,
     write_control_vector,
 )
-from workbench.generation import GenerationConfig
-from workbench.grading import Verdict
-from workbench.pipeline import ALSRunConfig, run_als
-from workbench.prompts import encode_prompts
-from workbench.rundir import RunDir
-from workbench.steering import SteeringSpec, steer
+from workbench.methods import cot
 
 
 def _directions(n_layers: int, d: int) -> LayerDirections:
@@ -123,7 +123,7 @@ def finished_run(tiny_bridge, tmp_path, monkeypatch):
 
 
 def test_cli_exports_the_selected_steering(finished_run, capsys, monkeypatch):
-    monkeypatch.setattr("workbench.models.model_type", lambda name: "qwen2")
+    monkeypatch.setattr("workbench.sources.models.model_type", lambda name: "qwen2")
     spec = replace(finished_run.steering(), layers=(1, 2))
     assert main(["export", str(finished_run.root), "--scale", "0.5", "--layers", "1,2"]) == 0
     out = finished_run.root / "export" / "control-vector.gguf"
@@ -147,7 +147,7 @@ def test_lm_eval_steered_model_reproduces_our_static_steering(tiny_bridge, tiny_
     steering at the same layers with the gate always open, at every position."""
     from lm_eval.models.hf_steered import SteeredModel
 
-    from workbench.export import write_lm_eval_steering
+    from workbench.interop.export import write_lm_eval_steering
 
     directions = _directions(tiny_bridge.cfg.n_layers, tiny_bridge.cfg.d_model)
     spec = SteeringSpec(layers=(0, 2), alpha=2.0, tau=2.0, positions="all")

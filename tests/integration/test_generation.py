@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.generation import GenerationConfig, decode
-from workbench.prompts import encode_prompts
+from workbench.core.generation import GenerationConfig, decode
+from workbench.core.prompts import encode_prompts
 
 QUESTIONS = ["12+3=", "What is five times six? Explain.", "x", "A much longer question " * 4]
 

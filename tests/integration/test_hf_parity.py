@@ -3,7 +3,7 @@
 `decode` runs its own batched, left-padded, KV-cached loop through the TransformerLens bridge; a
 fresh Hugging Face model loaded from the same folder, never touched by the bridge, is the
 reference. A KV cache that is not filled (transformers 5.24 with transformer-lens 4.3.0, before
-`workbench.models._read_renamed_cache`) fails these tests at the first generated token.
+`workbench.sources.models._read_renamed_cache`) fails these tests at the first generated token.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from workbench.data import load_problems
-from workbench.generation import GenerationConfig, decode
-from workbench.kv_cache import cached_length, new_cache
-from workbench.prompts import encode_prompts
+from workbench.core.generation import GenerationConfig, decode
+from workbench.core.kv_cache import cached_length, new_cache
+from workbench.core.prompts import encode_prompts
+from workbench.sources.data import load_problems
 
 QUESTIONS = ["12+3=", "What is five times six? Explain.", "x", "A much longer question " * 4]
 
@@ -66,7 +66,7 @@ def test_decode_equals_hf_generate(tiny_bridge, tiny_dir):
 
 def test_cached_forward_fills_the_cache(tiny_bridge):
     """The cache handed to the bridge comes back holding every position it has seen."""
-    from workbench.kv_cache import cache_kwargs
+    from workbench.core.kv_cache import cache_kwargs
 
     ids = torch.tensor([encode_prompts(tiny_bridge.tokenizer, ["7+8="])[0]])
     cache = new_cache(tiny_bridge)
@@ -81,8 +81,8 @@ def test_cached_forward_fills_the_cache(tiny_bridge):
 def test_decode_equals_hf_generate_on_embedded_model():
     from transformers import AutoModelForCausalLM
 
-    from workbench.embedded import embedded_model_dir
-    from workbench.models import load_model
+    from workbench.sources.embedded import embedded_model_dir
+    from workbench.sources.models import load_model
 
     bridge = load_model("embedded", device="cpu", dtype="float32")
     hf_model = AutoModelForCausalLM.from_pretrained(

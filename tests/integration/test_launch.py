@@ -7,11 +7,10 @@ import shutil
 
 import pytest
 
-from workbench.cli import main
-from workbench.launch import LaunchConfig, launch_sweep
-from workbench.rundir import RunDir
-from workbench.stages import load_run_model
-from workbench.sweeps import SweepConfig, run_sweep
+from workbench.cli.main import main
+from workbench.experiment.launch import LaunchConfig, launch_sweep
+from workbench.experiment.rundir import RunDir
+from workbench.experiment.sweeps import SweepConfig, run_sweep
 
 pytest.importorskip("submitit")
 
@@ -37,7 +36,7 @@ def test_launched_sweep_equals_one_process(toy_run, tmp_path):
     single, launched = tmp_path / "single", tmp_path / "launched"
     shutil.copytree(toy_run, single)
     shutil.copytree(toy_run, launched)
-    expected = run_sweep(load_run_model(RunDir(single)), single, SWEEP)
+    expected = run_sweep(RunDir(single).load_model(), single, SWEEP)
     table, failures = launch_sweep(launched, SWEEP, LaunchConfig(executor="local", jobs=2))
     assert failures == []
     assert len(table) == len(expected) == 4  # 2 alphas x (als, negated)
@@ -61,16 +60,16 @@ def test_failed_jobs_are_reported_with_a_rerun(toy_run, tmp_path, capsys):
 
 
 def test_launched_compare_equals_one_process(toy_run, tmp_path):
-    from workbench.compare import CompareConfig, run_compare
-    from workbench.launch import launch_compare
+    from workbench.experiment.compare import CompareConfig, run_compare
+    from workbench.experiment.launch import launch_compare
 
     cfg = CompareConfig(methods=("cot", "sc", "als"), sc_k=2, n_problems=4)
     single, launched = tmp_path / "single", tmp_path / "launched"
     shutil.copytree(toy_run, single)
     shutil.copytree(toy_run, launched)
-    expected = run_compare(load_run_model(RunDir(single)), single, cfg)
+    expected = run_compare(RunDir(single).load_model(), single, cfg)
     assert launch_compare(launched, cfg, LaunchConfig(executor="local")) == []
     sc_rows = (launched / "compare" / "sc@2.jsonl").read_text().splitlines()
     assert len(sc_rows) == 4  # decoded by the job
-    table = run_compare(load_run_model(RunDir(launched)), launched, cfg)  # merges from disk
+    table = run_compare(RunDir(launched).load_model(), launched, cfg)  # merges from disk
     assert _untimed(table) == _untimed(expected)

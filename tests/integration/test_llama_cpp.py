@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.export import read_control_vector, write_control_vector
+from workbench.interop.export import read_control_vector, write_control_vector
 
 llama_cpp = pytest.importorskip("llama_cpp")
 
@@ -26,7 +26,7 @@ TEXT = "Tom has 3 apples and buys 4 more. How many apples does he have?"
 
 
 def test_control_vector_acts_at_its_block_inside_llama_cpp(tmp_path):
-    from workbench.embedded import embedded_gguf_path
+    from workbench.sources.embedded import embedded_gguf_path
 
     llm = llama_cpp.Llama(
         model_path=str(embedded_gguf_path()),

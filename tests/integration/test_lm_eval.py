@@ -14,13 +14,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from workbench.cli import main
-from workbench.cot import run_cot
-from workbench.grading import normalize_number
-from workbench.rundir import RunDir
-from workbench.stages import load_run_model
-from workbench.steering import steer
-from workbench.toy import toy_problems
+from workbench.cli.main import main
+from workbench.core.grading import normalize_number
+from workbench.core.steering import steer
+from workbench.experiment.rundir import RunDir
+from workbench.methods.cot import run_cot
+from workbench.sources.toy import toy_problems
 
 lm_eval = pytest.importorskip("lm_eval")
 
@@ -40,7 +39,7 @@ def toy_run(tmp_path_factory) -> RunDir:
 def _evaluate(model_args: dict) -> dict:
     from lm_eval.tasks import TaskManager
 
-    import workbench.lmeval  # noqa: F401  (registers --model als)
+    import workbench.interop.lmeval  # noqa: F401  (registers --model als)
 
     return lm_eval.simple_evaluate(
         model="als",
@@ -68,7 +67,7 @@ def test_lm_eval_scores_the_workbench_generations(toy_run, steered):
     results = _evaluate({"run": str(toy_run.root), "steer": steered})
     samples = _by_filter(results)
     problems = toy_problems("test")
-    bridge = load_run_model(toy_run)
+    bridge = toy_run.load_model()
     intervention = steer(bridge, toy_run.steering(), toy_run.directions()) if steered else None
     rows = run_cot(
         bridge,
@@ -107,8 +106,8 @@ def test_lm_eval_scores_the_workbench_generations(toy_run, steered):
 def test_loglikelihood_is_the_bridge_forward_with_the_hooks(toy_run):
     from lm_eval.api.instance import Instance
 
-    from workbench.lmeval import ALSLM
-    from workbench.prompts import encode_prompts
+    from workbench.core.prompts import encode_prompts
+    from workbench.interop.lmeval import ALSLM
 
     plain = ALSLM(run=str(toy_run.root), steer=False)
     steered = ALSLM(run=str(toy_run.root), steer=True)
@@ -126,7 +125,7 @@ def test_loglikelihood_is_the_bridge_forward_with_the_hooks(toy_run):
 def test_the_gsm8k_task_reads_the_local_jsonl(monkeypatch):
     from lm_eval.tasks import TaskManager, get_task_dict
 
-    from workbench.data import load_problems
+    from workbench.sources.data import load_problems
 
     monkeypatch.chdir(ROOT)  # the task's data path is relative to the repository root
     task = get_task_dict(["gsm8k_local"], TaskManager(include_path=str(ROOT / "tasks")))

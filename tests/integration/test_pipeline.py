@@ -8,13 +8,13 @@ from dataclasses import replace
 
 import pytest
 
-import workbench.cot as cot
-from workbench.artifacts import read_jsonl
+import workbench.methods.cot as cot
+from workbench.core.artifacts import read_jsonl
+from workbench.core.generation import GenerationConfig
+from workbench.core.grading import Verdict
 from workbench.errors import WorkbenchError
-from workbench.generation import GenerationConfig
-from workbench.grading import Verdict
-from workbench.pipeline import ALSRunConfig, run_als
-from workbench.run_report import build_run_report
+from workbench.experiment.pipeline import ALSRunConfig, run_als
+from workbench.report.run_report import build_run_report
 
 
 @pytest.fixture
@@ -69,8 +69,8 @@ def test_als_run_end_to_end_and_resume(tiny_bridge, tiny_dir, planted_grader, tm
 
 
 def test_probe_on_a_finished_run(tiny_bridge, planted_grader, tmp_path):
-    from workbench.probe_run import ProbeRunConfig, probe_run
-    from workbench.run_report import build_run_report
+    from workbench.experiment.probe_run import ProbeRunConfig, probe_run
+    from workbench.report.run_report import build_run_report
 
     cfg = ALSRunConfig(n_fit=16, n_val=2, n_test=4, alphas=(0.2,), n_candidate_layers=1)
     run_als(tiny_bridge, tmp_path, cfg, generation=GenerationConfig(max_new_tokens=5, batch_size=4))
@@ -96,7 +96,7 @@ def test_math_run_fits_on_the_pool_and_tests_on_math500(tiny_bridge, planted_gra
         n: json.loads((tmp_path / "splits" / f"{n}.json").read_text())["ids"]
         for n in ("fit", "val", "test")
     }
-    from workbench.data import load_problems
+    from workbench.sources.data import load_problems
 
     math500 = {p.id for p in load_problems("math", "test")}
     assert set(splits["test"]) <= math500
@@ -104,8 +104,8 @@ def test_math_run_fits_on_the_pool_and_tests_on_math500(tiny_bridge, planted_gra
 
 
 def test_compare_all_methods_on_a_finished_run(tiny_bridge, planted_grader, tmp_path):
-    from workbench.compare import CompareConfig, run_compare
-    from workbench.run_report import build_run_report
+    from workbench.experiment.compare import CompareConfig, run_compare
+    from workbench.report.run_report import build_run_report
 
     cfg = ALSRunConfig(n_fit=16, n_val=2, n_test=3, alphas=(0.2,), n_candidate_layers=1)
     gen = GenerationConfig(max_new_tokens=5, batch_size=4)
@@ -122,8 +122,8 @@ def test_compare_all_methods_on_a_finished_run(tiny_bridge, planted_grader, tmp_
 
 
 def test_compare_retimes_and_limits_latentseek(tiny_bridge, planted_grader, tmp_path, caplog):
-    from workbench.artifacts import read_jsonl
-    from workbench.compare import CompareConfig, run_compare
+    from workbench.core.artifacts import read_jsonl
+    from workbench.experiment.compare import CompareConfig, run_compare
 
     cfg = ALSRunConfig(n_fit=16, n_val=2, n_test=3, alphas=(0.2,), n_candidate_layers=1)
     gen = GenerationConfig(max_new_tokens=5, batch_size=4)
@@ -137,7 +137,7 @@ def test_compare_retimes_and_limits_latentseek(tiny_bridge, planted_grader, tmp_
         latentseek_n_problems=2,
         retime=True,
     )
-    with caplog.at_level("WARNING", logger="workbench.compare"):
+    with caplog.at_level("WARNING", logger="workbench.experiment.compare"):
         table = run_compare(tiny_bridge, tmp_path, compare)
     assert not caplog.records  # greedy re-decoding reproduced the run's texts
     for method in ("cot", "als"):
@@ -154,7 +154,7 @@ def test_compare_retimes_and_limits_latentseek(tiny_bridge, planted_grader, tmp_
 
 
 def test_cli_run_resumes_with_the_same_options_and_refuses_others(planted_grader, tmp_path):
-    from workbench.cli import main
+    from workbench.cli.main import main
 
     out = tmp_path / "run"
     argv = [
@@ -177,7 +177,7 @@ def test_each_stage_reruns_alone(tiny_bridge, planted_grader, tmp_path):
     import torch
 
     from workbench import stages
-    from workbench.rundir import RunDir
+    from workbench.experiment.rundir import RunDir
 
     cfg = ALSRunConfig(n_fit=16, n_val=2, n_test=4, alphas=(0.2,), n_candidate_layers=1)
     gen = GenerationConfig(max_new_tokens=5, batch_size=4)
@@ -198,8 +198,8 @@ def test_each_stage_reruns_alone(tiny_bridge, planted_grader, tmp_path):
 def test_a_run_folder_from_before_0_2_is_refused_then_upgraded(
     tiny_bridge, planted_grader, tmp_path
 ):
-    from workbench.rundir import RunDir
-    from workbench.upgrade import upgrade_run
+    from workbench.experiment.rundir import RunDir
+    from workbench.experiment.upgrade import upgrade_run
 
     cfg = ALSRunConfig(n_fit=16, n_val=2, n_test=4, alphas=(0.2,), n_candidate_layers=1)
     run_als(tiny_bridge, tmp_path, cfg, generation=GenerationConfig(max_new_tokens=4, batch_size=4))
@@ -236,10 +236,10 @@ def test_a_run_folder_from_before_0_2_is_refused_then_upgraded(
 def test_self_verification_labels_stage(tiny_bridge, planted_grader, tmp_path, monkeypatch):
     """label_source='self': the labels stage writes both label sources, the directions are fit
     on the self labels, and the results report how the two sources agree."""
-    import workbench.labels as labels
+    import workbench.experiment.labels as labels
     from workbench import stages
-    from workbench.latentseek import LatentSeekConfig
-    from workbench.rundir import RunDir
+    from workbench.experiment.rundir import RunDir
+    from workbench.methods.latentseek import LatentSeekConfig
 
     calls = []
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from workbench.core.generation import GenerationConfig, decode
+from workbench.core.prompts import encode_prompts
 from workbench.errors import WorkbenchError
-from workbench.generation import GenerationConfig, decode
-from workbench.models import ModelConfig, load_model
-from workbench.prompts import encode_prompts
-from workbench.selfcheck import StackError, check_stack
+from workbench.sources.models import ModelConfig, load_model
+from workbench.sources.selfcheck import StackError, check_stack
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ import pytest
 import torch
 from helpers import n_hooks, resid_states
 
-from workbench.directions import LayerDirections
+from workbench.core.directions import LayerDirections
+from workbench.core.generation import GenerationConfig, decode
+from workbench.core.prompts import encode_prompts
+from workbench.core.steering import SteeringSpec, steer
 from workbench.errors import WorkbenchError
-from workbench.generation import GenerationConfig, decode
-from workbench.prompts import encode_prompts
-from workbench.steering import SteeringSpec, steer
 
 QUESTIONS = ["12+3=", "What is five times six? Explain.", "x"]
 

@@ -9,15 +9,15 @@ import shutil
 import pytest
 import torch
 
-import workbench.cot as cot
-from workbench.directions import LayerDirections
+import workbench.methods.cot as cot
+from workbench.core.directions import LayerDirections
+from workbench.core.generation import GenerationConfig
+from workbench.core.grading import Verdict
+from workbench.core.selection import pick_best
+from workbench.core.steering import RULES
 from workbench.errors import WorkbenchError
-from workbench.generation import GenerationConfig
-from workbench.grading import Verdict
-from workbench.pipeline import ALSRunConfig, run_als
-from workbench.selection import pick_best
-from workbench.steering import RULES
-from workbench.sweeps import (
+from workbench.experiment.pipeline import ALSRunConfig, run_als
+from workbench.experiment.sweeps import (
     SweepConfig,
     conditions,
     control_directions,
@@ -111,7 +111,7 @@ def test_selection_reads_validation_only(tiny_bridge, tiny_run):
 
 
 def test_controls_have_the_stated_norms_and_seeds(tiny_run):
-    from workbench.activations import ActivationSet
+    from workbench.core.activations import ActivationSet
 
     d = LayerDirections.load(tiny_run / "directions")
     fit = ActivationSet.load(tiny_run / "fit" / "activations")
@@ -139,7 +139,7 @@ def test_update_rules():
 
 
 def test_report_has_the_sweep_section(tiny_bridge, tiny_run):
-    from workbench.run_report import build_run_report
+    from workbench.report.run_report import build_run_report
 
     run_sweep(tiny_bridge, tiny_run, SweepConfig(alphas=(0.1,), controls=("negated",)))
     html = build_run_report(tiny_run).read_text()

@@ -7,7 +7,7 @@ import shutil
 import plotly.graph_objects as go
 import pytest
 
-from workbench.artifacts import append_jsonl, read_jsonl, save_figure
+from workbench.core.artifacts import append_jsonl, read_jsonl, save_figure
 from workbench.errors import WorkbenchError
 
 
@@ -39,7 +39,7 @@ def test_figure_saved_as_html_and_png(tmp_path, monkeypatch):
 
 
 def test_check_settings_records_compares_as_json_and_refuses_changes(tmp_path):
-    from workbench.artifacts import check_settings, read_json
+    from workbench.core.artifacts import check_settings, read_json
 
     path = tmp_path / "run" / "config.json"
     check_settings(path, {"als": {"alphas": (0.1,)}, "limit": 10}, first_record={"command": "x"})
@@ -53,7 +53,7 @@ def test_check_settings_records_compares_as_json_and_refuses_changes(tmp_path):
 
 
 def test_check_settings_treats_fields_a_record_predates_as_defaults(tmp_path):
-    from workbench.artifacts import check_settings
+    from workbench.core.artifacts import check_settings
 
     path = tmp_path / "run" / "config.json"
     check_settings(path, {"als": {"n_fit": 8}})  # written before label_source existed

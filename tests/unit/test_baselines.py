@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.baselines import SCConfig, majority_vote
 from workbench.errors import WorkbenchError
+from workbench.methods.baselines import SCConfig, majority_vote
 
 
 def test_equivalent_forms_vote_together():
@@ -30,7 +30,7 @@ def test_k_must_be_positive():
 
 
 def test_efficiency_accuracy_score_only_for_dearer_methods():
-    from workbench.compare import efficiency_accuracy_score
+    from workbench.experiment.compare import efficiency_accuracy_score
 
     # 10 points more accuracy for twice CoT's time: 0.1 per extra CoT-pass of compute
     assert efficiency_accuracy_score(0.4, 20.0, 0.3, 10.0) == pytest.approx(0.1)

@@ -1,4 +1,4 @@
-"""Unit tests for workbench.data on the real local files (fast, no network)."""
+"""Unit tests for workbench.sources.data on the real local files (fast, no network)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from workbench import data
-from workbench.data import (
+from workbench.core.grading import boxed_answers
+from workbench.errors import WorkbenchError
+from workbench.sources import data
+from workbench.sources.data import (
     DATASETS,
     Problem,
     check_disjoint,
@@ -17,8 +19,6 @@ from workbench.data import (
     save_split,
     split_problems,
 )
-from workbench.errors import WorkbenchError
-from workbench.grading import boxed_answers
 
 EXPECTED = {("gsm8k", "train"): 7473, ("gsm8k", "test"): 1319, ("math", "test"): 500,
             ("math", "pool"): 4500}  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from workbench.directions import LayerDirections, cosine_matrix, fit_directions
+from workbench.core.directions import LayerDirections, cosine_matrix, fit_directions
 from workbench.errors import WorkbenchError
 
 

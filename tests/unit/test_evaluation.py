@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from workbench.evaluation import mcnemar_exact, paired_counts, wilson_interval
+from workbench.core.evaluation import mcnemar_exact, paired_counts, wilson_interval
 
 
 def test_wilson_known_values():

@@ -1,4 +1,4 @@
-r"""Tests for workbench.grading: a corpus of realistic model outputs with expected verdicts.
+r"""Tests for workbench.core.grading: a corpus of realistic model outputs with expected verdicts.
 
 Gold answers are copied from the real data files: GSM8K from /work/shared/data/gsm8k/test.jsonl
 (the text after ``#### ``; the comment gives the 0-based line) and MATH-500 from
@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from workbench.grading import (
+from workbench.core.grading import (
     Family,
     Verdict,
     answers_equivalent,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench.plotting import (
+from workbench.report.plotting import (
     accuracy_bars,
     agreement_heatmap,
     cosine_heatmap,

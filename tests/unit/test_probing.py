@@ -8,13 +8,13 @@ import torch
 from jaxtyping import TypeCheckError
 from sklearn.metrics import roc_auc_score
 
-from workbench.errors import WorkbenchError
-from workbench.probing import (
+from workbench.core.probing import (
     ProbeConfig,
     cv_folds,
     oof_projection_scores,
     probe_layers,
 )
+from workbench.errors import WorkbenchError
 
 CFG = ProbeConfig(n_bootstrap=200)
 LAYERS = (0, 4, 8, 12, 16, 20)
@@ -112,7 +112,7 @@ def test_scoring_never_uses_the_scored_example():
 
 
 def test_bootstrap_auroc_matches_sklearn():
-    from workbench.probing import _auroc_b
+    from workbench.core.probing import _auroc_b
 
     rng = np.random.default_rng(0)
     s = np.round(rng.normal(size=(5, 50)), 1)  # ties on purpose

@@ -7,11 +7,11 @@ import typing
 
 import pytest
 
-from workbench.cli_parser import build_parser, parse
-from workbench.commands import COMMANDS, RunArgs
+from workbench.cli.commands import COMMANDS, RunArgs
+from workbench.cli.parser import build_parser, parse
+from workbench.core.generation import GenerationConfig
+from workbench.core.prompts import PromptConfig, answer_complete, format_prompt
 from workbench.errors import WorkbenchError
-from workbench.generation import GenerationConfig
-from workbench.prompts import PromptConfig, answer_complete, format_prompt
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from workbench.records import GradedRow, MethodSummary, summarize
+from workbench.core.records import GradedRow, MethodSummary, summarize
 
 
 def _row(pid: str, correct: bool, tokens: int = 10, finish: str = "stop", **extra) -> dict:

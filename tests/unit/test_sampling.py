@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from workbench.generation import _TOP_K_FIRST, GenerationConfig, _next_tokens
+from workbench.core.generation import _TOP_K_FIRST, GenerationConfig, _next_tokens
 
 
 def _draws(logits: torch.Tensor, n: int) -> set[int]:

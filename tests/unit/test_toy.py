@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.data import EXPERIMENT_SPLITS, load_problems
+from workbench.core.grading import grade
 from workbench.errors import WorkbenchError
-from workbench.grading import grade
-from workbench.toy import toy_problems
+from workbench.sources.data import EXPERIMENT_SPLITS, load_problems
+from workbench.sources.toy import toy_problems
 
 
 def test_toy_splits_are_disjoint_and_cover_all_pairs():

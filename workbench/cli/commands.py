@@ -1,0 +1,229 @@
+"""The `als` subcommands' arguments: one dataclass per command, nesting the library's own configs.
+
+A command's options are the fields of its dataclass, and a nested config's options carry its
+field name as a prefix, the same name under which the run folder's settings record (`config.json`)
+stores it: `als run --als.n_fit 64 --generation.batch_size 16` builds
+`RunArgs(als=ALSRunConfig(n_fit=64), generation=GenerationConfig(batch_size=16))`, and
+`als run --config settings.yaml` reads the same nesting from a file (`--print_config` writes one).
+`workbench.cli.main` generates the parser from these classes (jsonargparse) and does nothing but
+dispatch and print; `--help` shows the docstring under every field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from workbench.core.generation import GenerationConfig
+from workbench.core.prompts import PromptConfig
+from workbench.experiment.compare import CompareConfig
+from workbench.experiment.launch import LaunchConfig
+from workbench.experiment.pipeline import ALSRunConfig
+from workbench.experiment.probe_run import ProbeRunConfig
+from workbench.experiment.sweeps import SweepConfig
+from workbench.sources.models import ModelConfig
+from workbench.stages import STAGES
+
+__all__ = [
+    "COMMANDS",
+    "CompareArgs",
+    "DataArgs",
+    "ExportArgs",
+    "GenerateArgs",
+    "ProbeArgs",
+    "RunArgs",
+    "RunFolderArgs",
+    "StageArgs",
+    "SweepArgs",
+    "UpgradeArgs",
+]
+
+StageName = Literal[tuple(STAGES)]  # type: ignore[valid-type]
+
+
+@dataclass(frozen=True)
+class DataArgs:
+    """Which problems."""
+
+    dataset: Literal["gsm8k", "math", "math500", "toy"] = "gsm8k"
+    """gsm8k, math (the MATH pool / MATH-500), math500 or toy."""
+    split: str = "test"
+    """gsm8k: train, test; math: pool, test."""
+    limit: int | None = None
+    """The first N problems of the split (None: all)."""
+
+
+@dataclass(frozen=True)
+class GenerateArgs:
+    """Generate chains of thought, grade them against gold answers, write JSONL as it goes and a
+    summary (accuracy with Wilson 95% CI, tokens, seconds); resumable. Paper scale on a GPU:
+    --model.name Qwen/Qwen2.5-7B-Instruct --model.device cuda --model.dtype bfloat16
+    --generation.batch_size 64 --generation.max_new_tokens 1024."""
+
+    out: str = "runs/generate"
+    """Output folder (resumed if it exists)."""
+    data_dir: str | None = None
+    """Folder with the JSONL files (default: $ALS_DATA_DIR, else ../shared/data)."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """The model."""
+    data: DataArgs = field(default_factory=DataArgs)
+    """The problems."""
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    """Decoding."""
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    """How a question becomes a prompt."""
+    stop_at_answer: bool = True
+    """Stop a sequence once its answer is complete (False: decode to EOS or the cap)."""
+
+
+@dataclass(frozen=True)
+class RunArgs:
+    """The ALS experiment: fit per-layer success directions on graded CoT (fit split), choose
+    layer, alpha and tau on a disjoint validation split, and compare CoT with ALS on held-out test
+    problems; writes results.json, figures and report.html under --out, resumable. Paper scale on
+    a GPU: --model.name Qwen/Qwen2.5-7B-Instruct --model.device cuda --model.dtype bfloat16
+    --generation.batch_size 32 --generation.max_new_tokens 1024 --als.n_fit 1000 --als.n_val 200
+    --als.n_test 1319 --als.alphas 0.05,0.1,0.2 --als.tau_quantiles 0.25,0.5,1.0
+    --als.n_candidate_layers 4 --als.split_order first."""
+
+    out: str = "runs/als"
+    """Run folder (resumed if it exists)."""
+    data_dir: str | None = None
+    """Folder with the JSONL files (default: $ALS_DATA_DIR, else ../shared/data)."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """The model."""
+    als: ALSRunConfig = field(default_factory=ALSRunConfig)
+    """Sizes, splits and the selection grid."""
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    """Decoding."""
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    """How a question becomes a prompt."""
+
+
+@dataclass(frozen=True)
+class RunFolderArgs:
+    """A command on a folder written by `als run`, with the run's own model and settings."""
+
+    run_dir: str
+    """Folder written by `als run`."""
+    device: str | None = None
+    """Override the run's device (e.g. cuda)."""
+    dtype: str | None = None
+    """Override the run's dtype."""
+    data_dir: str | None = None
+    """Folder with the JSONL files (default: $ALS_DATA_DIR, else ../shared/data)."""
+
+    def overrides(self) -> dict[str, str]:
+        """The model settings given on the command line (device, dtype)."""
+        return {k: v for k, v in (("device", self.device), ("dtype", self.dtype)) if v}
+
+
+@dataclass(frozen=True)
+class ProbeArgs(RunFolderArgs):
+    """Cross-validated per-layer probing with bootstrap CIs, early prediction, trajectories of
+    cos(h_t, v) for CoT and ALS, and a PCA plane, for a folder made by `als run`; adds figures and
+    a section to its report.html."""
+
+    probe: ProbeRunConfig = field(default_factory=ProbeRunConfig)
+    """What to probe."""
+
+
+@dataclass(frozen=True)
+class CompareArgs(RunFolderArgs):
+    """Like-for-like comparison on a folder made by `als run`: accuracy with CIs, paired tests vs
+    CoT, seconds, tokens and passes per problem, speed-up of ALS, and the efficiency-accuracy
+    score (accuracy gained per unit of extra relative compute over CoT)."""
+
+    compare: CompareConfig = field(default_factory=CompareConfig)
+    """Methods and budgets."""
+    launch: LaunchConfig | None = None
+    """Run the methods as submitit jobs (one per Self-Consistency / LatentSeek), wait, merge; e.g.
+    --launch.executor slurm (None: in this process)."""
+
+
+@dataclass(frozen=True)
+class SweepArgs(RunFolderArgs):
+    """Decode every condition of the layer x alpha x tau x site x rule grid (and the controls:
+    random direction of the same norm, shuffled-label direction, negated direction) on the run's
+    validation split; resumable per condition; --sweep.shard i/n runs every n-th condition for
+    parallel jobs whose rows merge."""
+
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    """The grid."""
+    select: bool = False
+    """Then pick the best validation condition and evaluate only it and its controls on test."""
+    launch: LaunchConfig | None = None
+    """Run the shards as submitit jobs, wait, merge; e.g. --launch.executor local --launch.jobs 4
+    (None: in this process)."""
+
+
+@dataclass(frozen=True)
+class StageArgs:
+    """Run one stage of the experiment on a run folder with the run's own settings (config.json);
+    it reads its inputs from the folder and resumes what is there."""
+
+    name: StageName
+    """The stage (in the experiment's order)."""
+    run_dir: str
+    """Folder written by `als run`."""
+    device: str | None = None
+    """Override the run's device (e.g. cuda)."""
+    dtype: str | None = None
+    """Override the run's dtype."""
+    data_dir: str | None = None
+    """Folder with the JSONL files (default: $ALS_DATA_DIR, else ../shared/data)."""
+
+    overrides = RunFolderArgs.overrides
+
+
+@dataclass(frozen=True)
+class UpgradeArgs:
+    """Rename the summary fields of a run folder written before 0.2 to the current names
+    (tokens_per_problem, seconds_per_problem, only_base / only_method, mcnemar_p with base); the
+    graded rows are unchanged; running it twice changes nothing."""
+
+    run_dir: str
+    """Folder written by `als run` or `als generate`."""
+
+
+@dataclass(frozen=True)
+class ExportArgs:
+    """Write the run's selected steering (alpha times the unit success-minus-failure direction, per
+    steered layer) as a static vector. gguf: a llama.cpp control vector
+    (general.architecture=controlvector, one F32 direction.N per layer, N the block whose output it
+    is added to: our layer N at resid_post). lm-eval: the steer_path .pt of lm-eval's built-in
+    'steered' model (hookpoint layers.N). THE GATE IS LOST: both add the vector at every position,
+    prompt included, whatever cos(h, v) is; for conditional ALS in lm-eval use
+    `python -m workbench.interop.lmeval --model als`."""
+
+    run_dir: str
+    """Folder written by `als run`."""
+    format: Literal["gguf", "lm-eval"] = "gguf"
+    """gguf (llama.cpp control vector) or lm-eval (steered-model .pt)."""
+    out: str | None = None
+    """File (default: RUN/export/control-vector.gguf or lm-eval-steer.pt)."""
+    scale: float = 1.0
+    """Multiplies the run's alpha."""
+    layers: tuple[int, ...] | None = None
+    """Layers to export (default: the run's)."""
+    model_hint: str | None = None
+    """Architecture name (default: the model's model_type)."""
+
+
+COMMANDS: dict[str, tuple[type, str]] = {
+    "generate": (GenerateArgs, "graded chain-of-thought generation (resumable)"),
+    "run": (RunArgs, "the ALS experiment: fit directions, select on validation, test vs CoT"),
+    "probe": (ProbeArgs, "which layers carry the direction; drift trajectories (on a run folder)"),
+    "compare": (
+        CompareArgs,
+        "CoT, Self-Consistency, LatentSeek and ALS on a run's test problems",
+    ),
+    "sweep": (SweepArgs, "layer x alpha x tau x site x rule grid with controls, on validation"),
+    "stage": (StageArgs, "rerun one stage of a run folder (" + ", ".join(STAGES) + ")"),
+    "upgrade": (UpgradeArgs, "convert a run folder written before als-workbench 0.2"),
+    "export": (
+        ExportArgs,
+        "a run's steering for llama.cpp (GGUF) or lm-eval's steered model",
+    ),
+}
+"""Subcommand -> (its arguments, its one-line help)."""

@@ -1,0 +1,314 @@
+"""`als` / `python -m workbench`: subcommands over the library's functions, dispatch and printing.
+
+The options come from the command dataclasses (`workbench.cli.commands`) through the generated
+parser (`workbench.cli.parser`). Every user error (a `WorkbenchError`, a bad option) is printed as
+one line and exits with code 2; results already written stay on disk, and rerunning resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from workbench.cli.commands import (
+    CompareArgs,
+    ExportArgs,
+    GenerateArgs,
+    ProbeArgs,
+    RunArgs,
+    StageArgs,
+    SweepArgs,
+    UpgradeArgs,
+)
+from workbench.errors import WorkbenchError
+from workbench.experiment.rundir import RunDir
+
+__all__ = ["main"]
+
+logger = logging.getLogger("workbench")
+
+
+def cmd_generate(a: GenerateArgs) -> int:
+    from workbench.core.artifacts import write_json
+    from workbench.core.generation import GenerationConfig
+    from workbench.core.prompts import PromptConfig
+    from workbench.core.records import summarize
+    from workbench.experiment.rundir import RunDir
+    from workbench.methods.cot import run_cot
+    from workbench.sources.data import load_problems
+    from workbench.sources.models import load_model
+
+    d = a.data
+    problems = load_problems(d.dataset, d.split, data_dir=a.data_dir, limit=d.limit)
+    out = RunDir(Path(a.out))
+    out.record_settings(
+        "generate",
+        asdict(a.model),
+        may_change=("limit",),
+        defaults={"generation": asdict(GenerationConfig()), "prompt": asdict(PromptConfig())},
+        dataset=d.dataset,
+        split=d.split,
+        limit=d.limit,
+        generation=asdict(a.generation),
+        prompt=asdict(a.prompt),
+        stop_at_answer=a.stop_at_answer,
+    )
+    bridge = load_model(a.model)
+    rows = run_cot(
+        bridge,
+        problems,
+        generation=a.generation,
+        prompt=a.prompt,
+        out=out.generations_path,
+        stop_at_answer=a.stop_at_answer,
+    )
+    s = summarize(rows, method="cot")
+    meta = {"model": a.model.name, "dataset": d.dataset, "split": d.split}
+    write_json(out.summary_path, {**meta, **s.to_json()})
+    print(
+        f"{a.model.name} on {d.dataset}/{d.split}: accuracy {s.accuracy:.3f} "
+        f"({s.correct}/{s.n}, Wilson 95% CI [{s.ci_low:.3f}, {s.ci_high:.3f}]); "
+        f"{s.tokens_per_problem:.0f} generated tokens and "
+        f"{s.seconds_per_problem:.2f} s per problem; finish {s.finish}"
+    )
+    print(f"wrote {out.generations_path} and {out.summary_path}")
+    return 0
+
+
+def cmd_run(a: RunArgs) -> int:
+    from workbench.experiment.pipeline import record_run_settings, run_als
+    from workbench.experiment.rundir import RunDir
+    from workbench.sources.models import load_model
+
+    out = Path(a.out)
+    record_run_settings(RunDir(out), a.model, a.als, a.generation, a.prompt)
+    bridge = load_model(a.model)
+    results = run_als(
+        bridge, out, a.als, generation=a.generation, prompt=a.prompt, data_dir=a.data_dir
+    )
+    for row in results["test"]:
+        extra = f", McNemar p={row['mcnemar_p']:.3g}" if row["mcnemar_p"] is not None else ""
+        print(
+            f"{row['method']:>4}: accuracy {row['accuracy']:.3f} "
+            f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}] (n={row['n']}){extra}; "
+            f"{row['tokens_per_problem']:.0f} tokens, "
+            f"{row['seconds_per_problem']:.2f} s per problem, "
+            f"intervention rate {row['intervention_rate']:.3f}"
+        )
+    from workbench.report.run_report import build_run_report  # the report stage
+
+    print(f"wrote {build_run_report(out)}")
+    return 0
+
+
+def _launched(launcher: Any, a: CompareArgs | SweepArgs, cfg: Any) -> Any:
+    """`launcher` (`launch_sweep` or `launch_compare`) on the run folder with the options given."""
+    return launcher(a.run_dir, cfg, a.launch, overrides=a.overrides(), data_dir=a.data_dir)
+
+
+def _report_failures(failures) -> int:
+    for f in failures:
+        print(f"{f.name} failed: {f.error}\n  log: {f.log}\n  rerun alone: {f.rerun}")
+    print(f"{len(failures)} job(s) failed; finished rows are kept (rerunning resumes)")
+    return 1
+
+
+def _run_bridge(a: Any) -> tuple[Path, object]:
+    """The run folder of `a.run_dir`, and its model loaded with any device/dtype override."""
+    from workbench.experiment.rundir import RunDir
+
+    run = RunDir(Path(a.run_dir)).require_finished()
+    return run.root, run.load_model(**a.overrides())
+
+
+def cmd_probe(a: ProbeArgs) -> int:
+    from workbench.experiment.probe_run import probe_run
+    from workbench.report.run_report import build_run_report
+
+    run, bridge = _run_bridge(a)
+    summary = probe_run(bridge, run, a.probe, data_dir=a.data_dir)
+    report = build_run_report(run)
+    b = summary["best_auroc"]
+    print(
+        f"best layer {summary['best_layer']}: AUROC {b['value']:.3f} "
+        f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}] (n={b['n']})"
+    )
+    e16 = summary["early_auroc_k16_at_best_layer"]
+    if e16:
+        print(
+            f"first 16 tokens at that layer: AUROC {e16['value']:.3f} "
+            f"[{e16['ci_low']:.3f}, {e16['ci_high']:.3f}]"
+        )
+    print(f"wrote {RunDir.of(run).probe_dir} and {report}")
+    return 0
+
+
+def cmd_compare(a: CompareArgs) -> int:
+    from workbench.experiment.compare import run_compare
+    from workbench.report.run_report import build_run_report
+
+    cfg = a.compare
+    if a.launch:
+        from workbench.experiment.launch import launch_compare
+
+        failures = _launched(launch_compare, a, cfg)
+        if failures:
+            return _report_failures(failures)
+    run, bridge = _run_bridge(a)
+    table = run_compare(bridge, run, cfg, data_dir=a.data_dir)
+    for r in table:
+        eas = "n/a" if r["eas"] is None else f"{r['eas']:.3f}"
+        speed = "" if r["als_speedup"] is None else f", ALS {r['als_speedup']:.2f}x faster"
+        same = r.get("cot_accuracy_same")
+        vs = "" if same is None or r["method"] == "cot" else f", CoT {same:.3f} on these"
+        print(
+            f"{r['method']:>16}: accuracy {r['accuracy']:.3f} [{r['ci_low']:.3f}, "
+            f"{r['ci_high']:.3f}] (n={r['n']}{vs}); {r['seconds_per_problem']:.2f} s and "
+            f"{r['tokens_per_problem']:.0f} tokens per problem; EAS {eas}{speed}"
+        )
+    print(f"wrote {RunDir.of(run).compare_dir} and {build_run_report(run)}")
+    return 0
+
+
+def cmd_stage(a: StageArgs) -> int:
+    from workbench.experiment.rundir import RunDir
+    from workbench.stages import run_stage
+
+    run = RunDir(Path(a.run_dir))
+    result = run_stage(a.name, run, data_dir=a.data_dir, **a.overrides())
+    wrote = f": wrote {result}" if isinstance(result, Path) else ""
+    print(f"stage {a.name} done on {run.root}{wrote}")
+    return 0
+
+
+def cmd_upgrade(a: UpgradeArgs) -> int:
+    from workbench.experiment.upgrade import upgrade_run
+
+    changed = upgrade_run(Path(a.run_dir))
+    print(f"upgraded {len(changed)} files" + "".join(f"\n  {p}" for p in changed))
+    return 0
+
+
+def cmd_sweep(a: SweepArgs) -> int:
+    from workbench.experiment.sweeps import run_sweep, select_and_test
+    from workbench.report.run_report import build_run_report
+
+    cfg = a.sweep
+    if a.launch:
+        from workbench.experiment.launch import launch_sweep
+
+        table, failures = _launched(launch_sweep, a, cfg)
+        if failures:
+            return _report_failures(failures)
+        run = Path(a.run_dir)
+        if a.select:
+            _, bridge = _run_bridge(a)
+    else:
+        run, bridge = _run_bridge(a)
+        table = run_sweep(bridge, run, cfg, data_dir=a.data_dir)
+    for r in table:
+        print(
+            f"{r['name']}: accuracy {r['accuracy']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] "
+            f"delta {r['delta_vs_cot']:+.3f} p={r['mcnemar_p']:.3g} "
+            f"rate {r['intervention_rate']:.3f} repetition {r['repetition']:.3f}"
+        )
+    if a.select:
+        report = select_and_test(bridge, run, cfg, data_dir=a.data_dir)
+        best = report["validation_best"]
+        print(f"selected on {cfg.split}: {best['name']} (accuracy {best['accuracy']:.3f})")
+        for r in report["test"]:
+            print(
+                f"  test {r['direction']:>10}: accuracy {r['accuracy']:.3f} "
+                f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] delta vs CoT {r['delta_vs_cot']:+.3f} "
+                f"p={r['mcnemar_p']:.3g}"
+            )
+    print(f"wrote {RunDir.of(run).sweep_dir} and {build_run_report(run)}")
+    return 0
+
+
+def cmd_export(a: ExportArgs) -> int:
+    from workbench.experiment.rundir import RunDir
+    from workbench.interop.export import (
+        steering_vectors,
+        write_control_vector,
+        write_lm_eval_steering,
+    )
+    from workbench.sources.models import model_type
+
+    run = RunDir(Path(a.run_dir)).require_finished()
+    spec = run.steering()
+    if a.layers is not None:
+        spec = replace(spec, layers=a.layers, tau=2.0)  # the gate is not exported anyway
+    vectors = steering_vectors(run.directions(), spec, scale=a.scale)
+    layers = ", ".join(str(layer) for layer in sorted(vectors))
+    model = run.settings()["model"]["name"]
+    if a.format == "gguf":
+        hint = a.model_hint or model_type(model)
+        out = Path(a.out) if a.out else run.export_path("gguf")
+        write_control_vector(out, vectors, site=spec.site, model_hint=hint)
+        print(
+            f"wrote {out}: llama.cpp control vector ({hint}), layers {layers} at {spec.site}, "
+            f"scale {a.scale:g}; load with --control-vector {out} (every position)"
+        )
+    else:
+        out = Path(a.out) if a.out else run.export_path("lm-eval")
+        write_lm_eval_steering(out, vectors, site=spec.site)
+        print(
+            f"wrote {out}: lm-eval steered-model file, layers {layers} at {spec.site}, scale "
+            f"{a.scale:g}; use lm_eval --model steered --model_args "
+            f"pretrained=<the HF folder or id of {model}>,steer_path={out} (every position)"
+        )
+    return 0
+
+
+COMMAND_FUNCTIONS = {
+    "generate": cmd_generate,
+    "run": cmd_run,
+    "probe": cmd_probe,
+    "compare": cmd_compare,
+    "sweep": cmd_sweep,
+    "stage": cmd_stage,
+    "upgrade": cmd_upgrade,
+    "export": cmd_export,
+}
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    quiet = ("httpx", "urllib3", "filelock", "huggingface_hub", "transformers", "kaleido")
+    for name in (*quiet, "choreographer", "asyncio"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from workbench.cli.parser import parse
+
+    try:
+        try:
+            command, args, verbose = parse(argv)
+        except SystemExit as exc:  # --help exits; a bad option returns its status like any error
+            if not exc.code:
+                raise
+            return int(exc.code)
+        _configure_logging(verbose)
+        return COMMAND_FUNCTIONS[command](args)
+    except WorkbenchError as exc:
+        print(f"als: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path that cannot be read or written: say which, no traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"als: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("als: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Which fit generations count as successes: graded against the gold answer, or self-verified.
+
+The directions are success centroid minus failure centroid, so the label source decides what
+"success" means. ``gold`` (the default) grades each generation against the gold answer
+(`workbench.core.grading`). ``self`` is the ALS authors' choice: the model checks its own solution
+with four verification prompts, and the generation is a success only if all four pass (the
+verifiers of `workbench.methods.latentseek.self_reward`; reward 0). The labels stage writes the self
+labels beside the gold ones (`fit/labels.jsonl`, resumable), and `label_agreement` reports how far
+the two sources agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from jaxtyping import Bool
+from sklearn.metrics import cohen_kappa_score
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from workbench.core.activations import ActivationSet
+from workbench.core.artifacts import append_jsonl, read_jsonl
+from workbench.errors import WorkbenchError
+from workbench.experiment.rundir import RunDir
+from workbench.methods.latentseek import LatentSeekConfig, self_reward
+
+__all__ = ["LABEL_SOURCES", "LabelSource", "fit_labels", "label_agreement", "self_verify_fit"]
+
+LabelSource = Literal["gold", "self"]
+LABEL_SOURCES: tuple[str, ...] = ("gold", "self")
+
+
+def self_verify_fit(
+    bridge: Any,
+    run: RunDir,
+    *,
+    data_dir: str | None = None,
+    cfg: LatentSeekConfig = LatentSeekConfig(),
+    progress: bool = True,
+) -> dict[str, bool]:
+    """The labels stage: self-verify every fit generation not yet labelled; return id -> label."""
+    done = {r["id"]: r for r in read_jsonl(run.labels_path)}
+    problems = {p.id: p for p in run.problems("fit", data_dir=data_dir)}
+    todo = [r for r in run.rows("fit", "cot") if r["id"] not in done]
+    for row in tqdm(todo, desc="self-verify", disable=not progress):
+        reward, tokens, _ = self_reward(bridge, problems[row["id"]], cfg)(row["text"])
+        label = {
+            "id": row["id"],
+            "gold": bool(row["correct"]),
+            "self": reward == 0.0,
+            "reward": reward,
+            "verifier_tokens": tokens,
+        }
+        append_jsonl(run.labels_path, [label])
+        done[row["id"]] = label
+    return {i: bool(r["self"]) for i, r in done.items()}
+
+
+def fit_labels(run: RunDir, source: LabelSource, aset: ActivationSet) -> Bool[Tensor, " n"]:
+    """Success labels of the fit generations of `aset`, in its order, from `source` (gold: the
+    labels cached with the states)."""
+    if source not in LABEL_SOURCES:
+        raise WorkbenchError(f"unknown label source {source!r}; use {', '.join(LABEL_SOURCES)}")
+    if source == "gold":
+        return aset.labels
+    by_id = {r["id"]: bool(r["self"]) for r in read_jsonl(run.labels_path)}
+    ids = aset.problem_ids
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise WorkbenchError(
+            f"{len(missing)} fit generations have no {source} label (e.g. {missing[0]}); "
+            f"run the labels stage first: als stage labels {run.root}"
+        )
+    return torch.tensor([by_id[i] for i in ids], dtype=torch.bool)
+
+
+def label_agreement(run: RunDir) -> dict[str, Any] | None:
+    """How the gold and self labels of the fit generations agree (None before the labels stage):
+    counts, the agreement rate and Cohen's kappa."""
+    rows = read_jsonl(run.labels_path)
+    if not rows:
+        return None
+    gold = [bool(r["gold"]) for r in rows]
+    self_ = [bool(r["self"]) for r in rows]
+    agree = sum(g == s for g, s in zip(gold, self_, strict=True))
+    kappa = cohen_kappa_score(gold, self_) if len(set(gold) | set(self_)) > 1 else float("nan")
+    return {
+        "n": len(rows),
+        "gold_success": sum(gold),
+        "self_success": sum(self_),
+        "agree": agree,
+        "agreement": agree / len(rows),
+        "cohen_kappa": float(kappa),
+    }

@@ -1,0 +1,379 @@
+"""`als run`: the ALS experiment end to end, honest about splits, resumable at every stage.
+
+1. fit: greedy CoT on a fit split (GSM8K train, or the MATH pool), graded against gold answers;
+   residuals cached at every layer.
+2. directions: per layer, success centroid minus failure centroid.
+3. selection, on a validation split disjoint from fit and test: candidate layers are those with
+   the best cross-validated AUROC on the fit split; tau is set per layer as a quantile of
+   cos(h_t, v_l) over the fit generations' tokens (so 'tau quantile 0.5' fires on about half of
+   fit-like tokens); each (layer, alpha, tau) condition is decoded on the validation split and
+   the best accuracy wins (ties: smaller alpha, then fewer interventions).
+4. test: CoT and ALS (the selected condition only) on held-out test problems; accuracy with Wilson
+   CIs, exact McNemar test, tokens, seconds and intervention rate.
+
+Each stage is a function over the run folder (`RunDir`) that reads its inputs from disk, so it
+reruns alone; decoding resumes from the rows already written. Figures and `report.html` are the
+report stage's (`workbench.report.run_report`), so the experiment itself imports no plotting
+library.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from workbench.core.activations import ActivationSet, CacheConfig, cache_activations
+from workbench.core.artifacts import write_json
+from workbench.core.config import check_finite, check_quantiles
+from workbench.core.directions import LayerDirections, fit_directions, separation
+from workbench.core.generation import GenerationConfig
+from workbench.core.hooks import Site
+from workbench.core.probing import ProbeConfig, probe_layers
+from workbench.core.prompts import PromptConfig
+from workbench.core.records import summarize
+from workbench.core.selection import pick_best, tau_from_quantile
+from workbench.core.steering import SteeringSpec, steer
+from workbench.errors import WorkbenchError
+from workbench.experiment.labels import LabelSource, fit_labels, label_agreement, self_verify_fit
+from workbench.experiment.rundir import RunDir
+from workbench.methods.cot import run_cot
+from workbench.sources.data import (
+    EXPERIMENT_SPLITS,
+    check_disjoint,
+    load_problems,
+    save_split,
+    split_problems,
+)
+from workbench.sources.models import ModelConfig, model_config_of
+
+__all__ = [
+    "ALSRunConfig",
+    "directions_stage",
+    "evaluate_stage",
+    "fit_stage",
+    "labels_stage",
+    "make_splits",
+    "record_run_settings",
+    "run_als",
+    "select_stage",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ALSRunConfig:
+    """Sizes, splits and the selection grid of an ALS run."""
+
+    dataset: Literal["gsm8k", "math", "toy"] = "gsm8k"
+    """gsm8k (fit/val from train, test from test), math (fit/val from the pool, test MATH-500),
+    or toy (single-digit sums for smoke runs with --model.name toy)."""
+    n_fit: int = 32
+    """Problems whose graded CoT gives the directions."""
+    n_val: int = 8
+    """Problems on which layer, alpha and tau are chosen."""
+    n_test: int = 16
+    """Held-out test problems (the first n of the test split)."""
+    split_seed: int = 0
+    """Seed of the fit/validation draw."""
+    split_order: Literal["seeded", "first"] = "seeded"
+    """'seeded': fit and validation drawn at random (split_seed) from the fit pool; 'first': fit is
+    the first n_fit problems of the pool in file order (the ALS authors' fit set: the first 1,000
+    GSM8K train problems), validation the next n_val."""
+    position: Literal["mean_generated", "last_prompt"] = "mean_generated"
+    """States the directions are fit on."""
+    site: Site = "resid_post"
+    """Residual hook site for caching and steering."""
+    n_candidate_layers: int = 2
+    """How many layers with the best cross-validated fit-split AUROC enter the validation grid."""
+    candidate_layers: tuple[int, ...] | None = None
+    """Explicit candidate layers (overrides n_candidate_layers)."""
+    alphas: tuple[float, ...] = (0.1,)
+    """Steering strengths, relative to the layer's mean residual norm."""
+    tau_quantiles: tuple[float, ...] = (0.5,)
+    """Thresholds as quantiles of cos(h_t, v_l) over fit tokens (>= 1: always fire)."""
+    min_per_class: int = 4
+    """Fewest correct and incorrect fit generations accepted."""
+    label_source: LabelSource = "gold"
+    """What makes a fit generation a success: 'gold' (graded against the gold answer) or 'self'
+    (the model's own four verification prompts all pass: the ALS authors' labels; adds the labels
+    stage, and the agreement of the two sources to the results)."""
+
+    @classmethod
+    def from_json(cls, saved: dict[str, Any]) -> ALSRunConfig:
+        """The config as the settings record holds it (lists back to tuples)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+
+    def __post_init__(self) -> None:
+        if self.dataset not in EXPERIMENT_SPLITS:
+            raise WorkbenchError(
+                f"unknown dataset {self.dataset!r}; use {', '.join(EXPERIMENT_SPLITS)}"
+            )
+        if self.split_order not in ("seeded", "first"):
+            raise WorkbenchError(f"split_order must be seeded or first, not {self.split_order!r}")
+        if min(self.n_fit, self.n_val, self.n_test) < 1:
+            raise WorkbenchError("n_fit, n_val and n_test must all be >= 1")
+        if not self.alphas or not self.tau_quantiles:
+            raise WorkbenchError("the selection grid needs at least one alpha and one tau quantile")
+        check_finite(self)
+        check_quantiles(self.tau_quantiles)
+        if self.n_candidate_layers < 1 or self.min_per_class < 1:
+            raise WorkbenchError("n_candidate_layers and min_per_class must be >= 1")
+        if self.candidate_layers is not None and (
+            not self.candidate_layers or min(self.candidate_layers) < 0
+        ):
+            raise WorkbenchError(
+                f"candidate_layers must be layer numbers >= 0, not {self.candidate_layers}"
+            )
+
+
+def make_splits(run: RunDir, cfg: ALSRunConfig, *, data_dir: str | None = None) -> None:
+    """Draw the disjoint fit, validation and test problem ids into the run folder (once)."""
+    if all(run.split_path(name).exists() for name in ("fit", "val", "test")):
+        return
+    fit_split, test_split = EXPERIMENT_SPLITS[cfg.dataset]
+    pool = load_problems(cfg.dataset, fit_split, data_dir=data_dir)
+    if cfg.n_fit + cfg.n_val > len(pool):
+        raise WorkbenchError(
+            f"n_fit + n_val = {cfg.n_fit + cfg.n_val} exceeds the {len(pool)} problems of "
+            f"{cfg.dataset}/{fit_split}"
+        )
+    if cfg.split_order == "first":
+        parts = {"fit": pool[: cfg.n_fit], "val": pool[cfg.n_fit : cfg.n_fit + cfg.n_val]}
+    else:
+        parts = split_problems(pool, {"fit": cfg.n_fit, "val": cfg.n_val}, seed=cfg.split_seed)
+    parts["test"] = load_problems(cfg.dataset, test_split, data_dir=data_dir, limit=cfg.n_test)
+    ids = {name: [p.id for p in probs] for name, probs in parts.items()}
+    check_disjoint(ids["fit"] + ids["val"], ids["test"], fit_name="fit+val", eval_name="test")
+    check_disjoint(ids["fit"], ids["val"], fit_name="fit", eval_name="val")
+    for name, probs in ids.items():
+        save_split(run.split_path(name), name, probs)
+
+
+def _token_cosines(aset: ActivationSet, directions: LayerDirections) -> dict[int, torch.Tensor]:
+    """cos(h_t, v_l) over every cached generated token, per trajectory layer."""
+    out = {}
+    for j, layer in enumerate(aset.trajectory_layers):
+        states = torch.cat([t[:, j].float() for t in aset.trajectories])
+        out[layer] = torch.cosine_similarity(states, directions.vector(layer)[None], dim=-1)
+    return out
+
+
+def _method_row(name: str, rows: list[dict], base: list[dict] | None) -> dict:
+    return summarize(rows, method=name, base=base).to_json()
+
+
+def fit_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) -> ActivationSet:
+    """Graded CoT on the fit split and residuals at every layer (resumable)."""
+    generation, prompt = run.generation(), run.prompt()
+    problems = run.problems("fit", data_dir=data_dir)
+    rows = run_cot(
+        bridge,
+        problems,
+        generation=generation,
+        prompt=prompt,
+        out=run.rows_path("fit", "cot"),
+        method="cot-fit",
+    )
+    return cache_activations(
+        bridge,
+        problems,
+        rows,
+        run.fit_activations_dir,
+        CacheConfig(site=cfg.site, batch_size=generation.batch_size),
+        prompt=prompt,
+        meta={"model": run.settings()["model"]["name"], "prompt": asdict(prompt), "split": "fit"},
+    )
+
+
+def labels_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) -> dict:
+    """Self-verification labels of the fit generations (`workbench.experiment.labels`),
+    resumable."""
+    return self_verify_fit(bridge, run, data_dir=data_dir)
+
+
+def directions_stage(run: RunDir, cfg: ALSRunConfig) -> LayerDirections:
+    """Per layer, success centroid minus failure centroid of the fit split (from disk), with the
+    run's label source."""
+    aset = ActivationSet.load(run.fit_activations_dir)
+    directions = fit_directions(
+        aset.at(cfg.position),
+        fit_labels(run, cfg.label_source, aset),
+        aset.layers,
+        min_per_class=cfg.min_per_class,
+        provenance={
+            "model": run.settings()["model"]["name"],
+            "site": cfg.site,
+            "position": cfg.position,
+            "label_source": cfg.label_source,
+            "fit_split_ids": list(aset.problem_ids),
+        },
+    )
+    directions.save(run.directions_path)
+    return directions
+
+
+def _candidate_layers(
+    aset: ActivationSet, labels: Tensor, cfg: ALSRunConfig
+) -> tuple[tuple[int, ...], list]:
+    """Layers ranked by cross-validated AUROC on the fit split: with far fewer examples than
+    dimensions the in-sample separation is inflated everywhere and ranks noise."""
+    cv = [
+        r
+        for r in probe_layers(
+            aset.at(cfg.position),
+            labels,
+            aset.layers,
+            ProbeConfig(n_bootstrap=200, shuffled_control=False),
+        )
+        if r["metric"] == "auroc"
+    ]
+    ranked = sorted(cv, key=lambda r: r["value"], reverse=True)
+    candidates = cfg.candidate_layers or tuple(
+        sorted(r["layer"] for r in ranked[: cfg.n_candidate_layers])
+    )
+    return candidates, cv
+
+
+def select_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) -> dict:
+    """Decode every (candidate layer, alpha, tau quantile) condition on the validation split and
+    pick the best (`workbench.core.selection`); writes `selection.json`."""
+    generation, prompt = run.generation(), run.prompt()
+    aset = ActivationSet.load(run.fit_activations_dir)
+    directions = run.directions()
+    labels = fit_labels(run, cfg.label_source, aset)
+    candidates, cv = _candidate_layers(aset, labels, cfg)
+    traj = cache_activations(
+        bridge,
+        run.problems("fit", data_dir=data_dir),
+        run.rows("fit", "cot"),
+        run.fit_trajectories_dir,
+        CacheConfig(
+            layers=candidates,
+            trajectory_layers=candidates,
+            site=cfg.site,
+            batch_size=generation.batch_size,
+        ),
+        prompt=prompt,
+        progress=False,
+    )
+    token_cos = _token_cosines(traj, directions)
+    problems = run.problems("val", data_dir=data_dir)
+    common = {"generation": generation, "prompt": prompt}
+    val_cot = run_cot(bridge, problems, out=run.rows_path("val", "cot"), method="cot", **common)
+    grid = []
+    for layer in candidates:
+        for alpha in cfg.alphas:
+            for q in cfg.tau_quantiles:
+                tau = tau_from_quantile(token_cos[layer], q)
+                spec = SteeringSpec(layers=(layer,), alpha=alpha, tau=tau, site=cfg.site)
+                name = f"als-L{layer}-a{alpha:g}-q{q:g}"
+                with steer(bridge, spec, directions):
+                    rows = run_cot(
+                        bridge, problems, out=run.rows_path("val", name), method=name, **common
+                    )
+                row = _method_row(name, rows, val_cot)
+                grid.append({**row, "layer": layer, "alpha": alpha, "tau_quantile": q, "tau": tau})
+    selection = {
+        "candidates": list(candidates),
+        "grid": grid,
+        "best": dict(pick_best(grid)),
+        "val_cot": _method_row("cot", val_cot, None),
+        "fit_cv_auroc": {str(r["layer"]): r["value"] for r in cv},
+    }
+    write_json(run.selection_path, selection)
+    return selection
+
+
+def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) -> dict[str, Any]:
+    """CoT and the selected ALS condition only, on the held-out test split; writes
+    `results.json` (the run is then finished)."""
+    common = {"generation": run.generation(), "prompt": run.prompt()}
+    selection = run.selection()
+    best = selection["best"]
+    problems = run.problems("test", data_dir=data_dir)
+    test_cot = run_cot(bridge, problems, out=run.rows_path("test", "cot"), method="cot", **common)
+    spec = SteeringSpec(
+        layers=(best["layer"],), alpha=best["alpha"], tau=best["tau"], site=cfg.site
+    )
+    with steer(bridge, spec, run.directions()):
+        test_als = run_cot(
+            bridge, problems, out=run.rows_path("test", "als"), method="als", **common
+        )
+    aset = ActivationSet.load(run.fit_activations_dir)
+    labels = fit_labels(run, cfg.label_source, aset)
+    sep = separation(aset.at(cfg.position), labels)
+    results = {
+        "config": asdict(cfg),
+        "model": run.settings()["model"]["name"],
+        "steering": asdict(spec),
+        "test": [_method_row("cot", test_cot, None), _method_row("als", test_als, test_cot)],
+        "validation": {"cot": selection["val_cot"], "best": best},
+        "fit_cv_auroc": selection.get("fit_cv_auroc", {}),
+        "fit_separation": {str(layer): float(v) for layer, v in zip(aset.layers, sep, strict=True)},
+        "label_agreement": label_agreement(run),
+    }
+    write_json(run.results_path, results)
+    return results
+
+
+def record_run_settings(
+    run: RunDir,
+    model: ModelConfig,
+    cfg: ALSRunConfig,
+    generation: GenerationConfig,
+    prompt: PromptConfig,
+) -> None:
+    """Write (or check, when resuming) the run's settings record: the run's one writer of it."""
+    run.root.mkdir(parents=True, exist_ok=True)
+    run.record_settings(
+        "run",
+        asdict(model),
+        als=asdict(cfg),
+        generation=asdict(generation),
+        prompt=asdict(prompt),
+        defaults={
+            "als": asdict(ALSRunConfig()),
+            "generation": asdict(GenerationConfig()),
+            "prompt": asdict(PromptConfig()),
+        },
+    )
+
+
+def run_als(
+    bridge: Any,
+    out: str | Path,
+    cfg: ALSRunConfig = ALSRunConfig(),
+    *,
+    generation: GenerationConfig = GenerationConfig(),
+    prompt: PromptConfig = PromptConfig(),
+    data_dir: str | None = None,
+    model: ModelConfig | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) the experiment's stages into `out`; return the results summary.
+
+    Stages: splits, fit, labels (with label_source 'self'), directions, select, test (the
+    report is its own stage:
+    `workbench.report.run_report.build_run_report`). `model` is what the run folder records so that
+    `als probe` and the others reload the same model; by default the config `load_model` loaded
+    `bridge` with."""
+    model = model or model_config_of(bridge)
+    if model is None:
+        raise WorkbenchError(
+            "run_als needs the bridge's ModelConfig to record in the run folder: load the model "
+            "with workbench.sources.models.load_model, or pass model=ModelConfig(...)"
+        )
+    run = RunDir(Path(out))
+    record_run_settings(run, model, cfg, generation, prompt)
+    make_splits(run, cfg, data_dir=data_dir)
+    fit_stage(bridge, run, cfg, data_dir=data_dir)
+    if cfg.label_source == "self":
+        labels_stage(bridge, run, cfg, data_dir=data_dir)
+    directions_stage(run, cfg)
+    select_stage(bridge, run, cfg, data_dir=data_dir)
+    return evaluate_stage(bridge, run, cfg, data_dir=data_dir)

@@ -1,0 +1,303 @@
+"""The run folder of `als run` and the commands that build on it: the one owner of its layout.
+
+Every stage reads and writes a run folder through a `RunDir`; no other module spells a path inside
+one. The layout::
+
+    config.json                 settings record (model, generation, run settings, ...)
+    splits/{fit,val,test}.json  problem ids of each split
+    fit/cot.jsonl               graded rows of a method on a split: {fit,val,test}/{method}.jsonl
+    generations.jsonl           (an `als generate` folder: its rows, and summary.json)
+    fit/labels.jsonl            gold and self-verification labels of the fit generations
+    fit/activations/            residuals of the fit generations (safetensors shards)
+    fit/trajectories/           per-token residuals at the candidate layers
+    directions/                 the fitted `LayerDirections`
+    selection.json              the validation grid and the chosen condition
+    results.json                the test table and the chosen steering: the run is finished
+    probe/ compare/ sweep/      what `als probe`, `als compare` and `als sweep` add
+    figures/ report.html        presentation, rebuilt from the files above
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench import __version__
+from workbench.core.artifacts import check_settings, read_json, read_jsonl
+from workbench.core.directions import LayerDirections
+from workbench.core.generation import GenerationConfig
+from workbench.core.problems import Problem
+from workbench.core.prompts import PromptConfig
+from workbench.core.steering import SteeringSpec
+from workbench.errors import WorkbenchError
+from workbench.sources.data import EXPERIMENT_SPLITS, load_problems, load_split
+
+__all__ = ["RunDir", "provenance"]
+
+SPLITS = ("fit", "val", "test")
+PROBE_TABLES = ("layers", "early", "trajectory_bands", "steering_fired", "drift", "pca_points")
+"""The tables `als probe` writes (`probe/<name>.jsonl`)."""
+PROBE_STATES = ("fit-early", "test-cot", "test-als")
+"""The residual sets `als probe` caches (`probe/<name>/`)."""
+EXPORTS = {"gguf": "control-vector.gguf", "lm-eval": "lm-eval-steer.pt"}
+"""`als export` formats and their default files under `export/`."""
+
+
+def _known(kind: str, name: str, names: tuple[str, ...] | Mapping[str, str]) -> str:
+    if name not in names:
+        raise WorkbenchError(f"unknown {kind} {name!r}; use one of {', '.join(names)}")
+    return name
+
+
+_LOCK = Path(__file__).resolve().parents[2] / "requirements.lock"
+
+
+def provenance(model: Mapping[str, Any]) -> dict[str, Any]:
+    """What produced a run: library version, sha256 of the lock it was installed from (None
+    outside a source checkout), and the model's checksum where the workbench knows it."""
+    from workbench.sources.embedded import EMBEDDED_SHA256
+
+    lock = hashlib.sha256(_LOCK.read_bytes()).hexdigest() if _LOCK.is_file() else None
+    return {
+        "library_version": __version__,
+        "lock_sha256": lock,
+        "model_sha256": EMBEDDED_SHA256 if model.get("name") == "embedded" else None,
+    }
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """A run folder: its paths, typed loaders and finished-stage checks."""
+
+    root: Path
+    """The folder (``--out`` of `als run`)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @classmethod
+    def of(cls, run: str | Path | RunDir) -> RunDir:
+        """`run` as a `RunDir` (a path or a `RunDir`)."""
+        return run if isinstance(run, RunDir) else cls(Path(run))
+
+    # -- layout ---------------------------------------------------------------------------------
+    @property
+    def settings_path(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def results_path(self) -> Path:
+        return self.root / "results.json"
+
+    @property
+    def selection_path(self) -> Path:
+        return self.root / "selection.json"
+
+    @property
+    def directions_path(self) -> Path:
+        return self.root / "directions"
+
+    @property
+    def generations_path(self) -> Path:
+        """Graded rows of an `als generate` folder."""
+        return self.root / "generations.jsonl"
+
+    @property
+    def summary_path(self) -> Path:
+        """The summary of an `als generate` folder."""
+        return self.root / "summary.json"
+
+    @property
+    def report_path(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    def split_path(self, split: str) -> Path:
+        return self.root / "splits" / f"{split}.json"
+
+    def rows_path(self, split: str, method: str) -> Path:
+        """Graded rows of `method` on `split` ('fit', 'val', 'test')."""
+        return self.root / split / f"{method}.jsonl"
+
+    @property
+    def labels_path(self) -> Path:
+        """Gold and self-verification labels of the fit generations (the labels stage)."""
+        return self.root / "fit" / "labels.jsonl"
+
+    @property
+    def fit_activations_dir(self) -> Path:
+        """Residuals of the fit generations at every layer (an `ActivationSet`)."""
+        return self.root / "fit" / "activations"
+
+    @property
+    def fit_trajectories_dir(self) -> Path:
+        """Per-token residuals of the fit generations at the candidate layers."""
+        return self.root / "fit" / "trajectories"
+
+    # -- what `als probe`, `als compare`, `als sweep` and `als export` add -------------------------
+    @property
+    def probe_dir(self) -> Path:
+        return self.root / "probe"
+
+    def probe_table(self, name: str) -> Path:
+        """A table of `als probe` (see `PROBE_TABLES`)."""
+        return self.probe_dir / f"{_known('probe table', name, PROBE_TABLES)}.jsonl"
+
+    def probe_states(self, name: str) -> Path:
+        """A residual set cached by `als probe` (see `PROBE_STATES`)."""
+        return self.probe_dir / _known("probe state set", name, PROBE_STATES)
+
+    @property
+    def probe_summary_path(self) -> Path:
+        return self.probe_dir / "summary.json"
+
+    @property
+    def compare_dir(self) -> Path:
+        return self.root / "compare"
+
+    def compare_rows(self, method: str) -> Path:
+        """Graded rows of a method of `als compare` (cot, als, sc@k, latentseek-...)."""
+        return self.compare_dir / f"{method}.jsonl"
+
+    @property
+    def compare_table_path(self) -> Path:
+        return self.compare_dir / "table.json"
+
+    @property
+    def compare_verdicts_path(self) -> Path:
+        return self.compare_dir / "verdicts.jsonl"
+
+    @property
+    def sweep_dir(self) -> Path:
+        return self.root / "sweep"
+
+    def sweep_rows(self, split: str, condition: str) -> Path:
+        """Graded rows of a sweep condition (or 'cot') on a split."""
+        return self.sweep_dir / split / f"{condition}.jsonl"
+
+    def sweep_effects(self, split: str, condition: str) -> Path:
+        """Next-token effects where the condition's steering fired (beside its rows)."""
+        return self.sweep_dir / split / f"{condition}.effects.jsonl"
+
+    def sweep_states(self, layer: int, site: str) -> Path:
+        """Per-token fit residuals at one layer and site (a sweep's tau quantiles)."""
+        return self.sweep_dir / f"fit-trajectories-{layer}-{site}"
+
+    @property
+    def sweep_grid_path(self) -> Path:
+        return self.sweep_dir / "grid.json"
+
+    @property
+    def sweep_selection_path(self) -> Path:
+        return self.sweep_dir / "selection.json"
+
+    def export_path(self, fmt: str) -> Path:
+        """Default file of an `als export` format (see `EXPORTS`)."""
+        return self.root / "export" / EXPORTS[_known("export format", fmt, EXPORTS)]
+
+    @property
+    def jobs_dir(self) -> Path:
+        """submitit's job scripts and logs (`--launch`)."""
+        return self.root / "jobs"
+
+    # -- the settings record ---------------------------------------------------------------------
+    def record_settings(
+        self,
+        command: str,
+        model: Mapping[str, Any],
+        *,
+        may_change: tuple[str, ...] = (),
+        defaults: Mapping[str, Mapping[str, Any]] | None = None,
+        **sections: Any,
+    ) -> None:
+        """Write the run's one settings record (`config.json`): the command, the model's
+        `ModelConfig` fields and each settings section (run, generation, prompt, ...), with the
+        provenance written once. Resuming with other settings is refused (`check_settings`);
+        `defaults` (per section, the config's defaults) stand in for fields a record predates."""
+        model = {k: v for k, v in model.items() if k != "self_check"}  # a debugging switch
+        check_settings(
+            self.settings_path,
+            {"command": command, "model": model, **sections},
+            may_change=may_change,
+            first_record={"provenance": provenance(model)},
+            defaults=defaults,
+        )
+
+    # -- typed loaders --------------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        return read_json(self.settings_path)
+
+    def load_model(self, **overrides: Any) -> Any:
+        """The bridge of the model the run recorded (device / dtype may be overridden)."""
+        from workbench.sources.models import ModelConfig, load_model
+
+        return load_model(ModelConfig(**{**self.settings()["model"], **overrides}))
+
+    def results(self) -> dict[str, Any]:
+        return read_json(self.results_path)
+
+    def selection(self) -> dict[str, Any]:
+        return read_json(self.selection_path)
+
+    def generation(self) -> GenerationConfig:
+        return GenerationConfig(**self.settings()["generation"])
+
+    def prompt(self) -> PromptConfig:
+        """The recorded prompt settings (runs made before they were recorded used the default)."""
+        return PromptConfig(**self.settings().get("prompt", {}))
+
+    def dataset(self) -> str:
+        """The run's dataset (settings record; results of runs that predate it)."""
+        als = self.settings().get("als") if self.settings_path.exists() else None
+        return als["dataset"] if als else self.results()["config"]["dataset"]
+
+    def problems(self, split: str, *, data_dir: str | Path | None = None) -> list[Problem]:
+        """The problems of the run's split ('fit', 'val', 'test'), in the split file's order."""
+        if split not in SPLITS:
+            raise WorkbenchError(f"unknown split {split!r} of a run; use {', '.join(SPLITS)}")
+        dataset = self.dataset()
+        fit_source, test_source = EXPERIMENT_SPLITS[dataset]
+        source = test_source if split == "test" else fit_source
+        by_id = {p.id: p for p in load_problems(dataset, source, data_dir=data_dir)}
+        return [by_id[i] for i in load_split(self.split_path(split))]
+
+    def directions(self) -> LayerDirections:
+        return LayerDirections.load(self.directions_path)
+
+    def steering(self) -> SteeringSpec:
+        """The steering chosen on validation data (the ALS condition of the test table)."""
+        return SteeringSpec.from_json(self.results()["steering"])
+
+    def rows(self, split: str, method: str) -> list[dict[str, Any]]:
+        return read_jsonl(self.rows_path(split, method))
+
+    # -- finished-stage checks ------------------------------------------------------------------
+    def require_finished(self) -> RunDir:
+        """Raise unless `als run` finished here (settings, selection and results written)."""
+        for path in (self.settings_path, self.selection_path, self.results_path):
+            if not path.exists():
+                raise WorkbenchError(
+                    f"{self.root} is not a finished `als run` folder ({path.name} is missing); "
+                    "run `als run --out` on it first"
+                )
+        if "seconds_per_problem" not in self.results()["test"][0]:
+            raise WorkbenchError(
+                f"{self.root} was written before als-workbench 0.2 (older names in its "
+                f"summaries); convert it once with `als upgrade {self.root}`"
+            )
+        return self
+
+    def has_probe(self) -> bool:
+        return self.probe_summary_path.exists()
+
+    def has_sweep(self) -> bool:
+        return self.sweep_grid_path.exists()
+
+    def has_compare(self) -> bool:
+        return self.compare_table_path.exists()

@@ -1,0 +1,230 @@
+"""Figures and `report.html` of a run folder, rebuilt from what is on disk (after `als run`, and
+again after `als probe` adds its tables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from workbench.core.artifacts import read_json, read_jsonl, save_figure
+from workbench.core.directions import cosine_matrix
+from workbench.experiment.rundir import RunDir
+from workbench.report.html import Section, write_report
+from workbench.report.plotting import (
+    accuracy_bars,
+    agreement_heatmap,
+    cosine_heatmap,
+    early_curve,
+    frontier,
+    layer_curve,
+    pca_scatter,
+    trajectory_plot,
+)
+from workbench.report.sweep_plots import (
+    rule_deltas,
+    sweep_by_alpha,
+    sweep_deltas,
+    sweep_frontier,
+    sweep_heatmaps,
+)
+
+__all__ = ["build_run_report", "run_figures"]
+
+
+def _headline(results: dict[str, Any], selection: dict[str, Any]) -> str:
+    cot, als = results["test"]
+    best = selection["best"]
+    return (
+        f"ALS {als['accuracy']:.3f} [{als['ci_low']:.3f}, {als['ci_high']:.3f}] vs CoT "
+        f"{cot['accuracy']:.3f} [{cot['ci_low']:.3f}, {cot['ci_high']:.3f}] on {cot['n']} held-out "
+        f"problems; exact McNemar p = {als['mcnemar_p']:.3g} ({als['only_method']} fixed by ALS, "
+        f"{als['only_base']} broken). Chosen on the validation split: layer {best['layer']}, "
+        f"alpha {best['alpha']:g} (relative), tau {best['tau']:.3f} (quantile "
+        f"{best['tau_quantile']:g} of fit-token cosines)."
+    )
+
+
+def _probe_section(run: RunDir, figs: dict[str, Any]) -> Section | None:
+    if not run.has_probe():
+        return None
+    summary = read_json(run.probe_summary_path)
+    layers = read_jsonl(run.probe_table("layers"))
+    mg = [r for r in layers if r["position"] == "mean_generated"]
+    figs["probe_auroc"] = layer_curve(
+        [r for r in mg if r["metric"] in ("auroc", "auroc_shuffled")],
+        title="Cross-validated AUROC by layer (mean over generated tokens)",
+        y_label="AUROC",
+    )
+    figs["probe_accuracy"] = layer_curve(
+        [r for r in layers if r["metric"] == "probe_balanced_accuracy"],
+        title="Logistic probe balanced accuracy by layer",
+        y_label="balanced accuracy",
+    )
+    figs["probe_effect"] = layer_curve(
+        [r for r in mg if r["metric"] == "cohens_d"],
+        title="Effect size by layer",
+        y_label="Cohen's d",
+    )
+    early = read_jsonl(run.probe_table("early"))
+    best, steered = summary["best_layer"], summary["steered_layer"]
+    figs["probe_early"] = early_curve(
+        [r for r in early if r["layer"] in {best, steered}],
+        title="How early does the trajectory tell success from failure",
+    )
+    figs["probe_trajectories"] = trajectory_plot(
+        read_jsonl(run.probe_table("trajectory_bands")),
+        fired=read_jsonl(run.probe_table("steering_fired")),
+        tau=summary.get("tau"),
+        title=f"Cosine to the success direction at layer {steered} while decoding (test split)",
+    )
+    pts = read_jsonl(run.probe_table("pca_points"))
+    cents = summary["pca_centroids"]
+    ev = summary["pca_explained"]
+    figs["probe_pca"] = pca_scatter(
+        pts,
+        [
+            {"x": cents["success"][0], "y": cents["success"][1], "label": "success centroid"},
+            {"x": cents["failure"][0], "y": cents["failure"][1], "label": "failure centroid"},
+        ],
+        title=f"States at layer {steered} in the fit split's PCA plane",
+        axis_labels=(f"PC1 ({ev[0]:.0%})", f"PC2 ({ev[1]:.0%})"),
+    )
+    b = summary["best_auroc"]
+    e16 = summary["early_auroc_k16_at_best_layer"]
+    text = (
+        f"Best layer by cross-validated AUROC: {best} (AUROC {b['value']:.3f}, 95% CI "
+        f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}], n={b['n']})."
+    )
+    if e16:
+        text += (
+            f" From the first 16 generated tokens only: AUROC {e16['value']:.3f} "
+            f"[{e16['ci_low']:.3f}, {e16['ci_high']:.3f}]."
+        )
+    drift = [{"group": g, **d} for g, d in summary["drift_by_group"].items()]
+    names = [
+        "probe_auroc",
+        "probe_accuracy",
+        "probe_effect",
+        "probe_early",
+        "probe_trajectories",
+        "probe_pca",
+    ]
+    return ("Which layers carry the direction (als probe)", text, [figs[n] for n in names], drift)
+
+
+_SWEEP_FIGURES = (
+    "sweep_heatmap",
+    "sweep_deltas",
+    "sweep_rules",
+    "sweep_by_alpha",
+    "sweep_frontier",
+)
+
+
+def _sweep_section(run: RunDir, figs: dict[str, Any]) -> Section | None:
+    """The ablation figures and table (`als sweep`), if the run has finished sweep conditions."""
+    from workbench.experiment.sweeps import cot_reference, sweep_table
+
+    val = sweep_table(run, "val") if run.has_sweep() else []
+    if not val:
+        return None
+    cot = cot_reference(read_jsonl(run.sweep_rows("val", "cot")))
+    figs["sweep_heatmap"] = sweep_heatmaps(val)
+    figs["sweep_deltas"] = sweep_deltas(val, title="Validation: accuracy change vs CoT")
+    figs["sweep_rules"] = rule_deltas(val, title="Validation: update rules vs controls")
+    figs["sweep_by_alpha"] = sweep_by_alpha(val, cot=cot)
+    figs["sweep_frontier"] = sweep_frontier(val, cot=cot)
+    selection = run.sweep_selection_path
+    test = read_json(selection)["test"] if selection.exists() else []
+    text = (
+        "Validation split only; controls: random direction of the same norm, "
+        "shuffled-label direction, negated direction."
+    )
+    if test:
+        best = read_json(selection)["validation_best"]
+        text += (
+            f" Selected on validation: {best['name']}; the test rows below are the "
+            "only test evaluations of the sweep."
+        )
+    return ("Ablations (als sweep)", text, [figs[k] for k in _SWEEP_FIGURES], test or val)
+
+
+def _compare_section(run: RunDir, figs: dict[str, Any]) -> Section | None:
+    """The method comparison (`als compare`), if the run has one."""
+    if not run.has_compare():
+        return None
+    table = read_json(run.compare_table_path)
+    figs["compare_frontier"] = frontier(table)
+    figs["compare_agreement"] = agreement_heatmap(read_jsonl(run.compare_verdicts_path))
+    text = (
+        "Same batched KV-cached decoding and accounting for every method. A baseline "
+        "run on fewer problems (column n: the first n) is compared with CoT and ALS on "
+        "those problems only (McNemar p, EAS, ALS speed-up). EAS: accuracy gained per "
+        "unit of extra relative compute over CoT (n/a unless a method costs > 1.02x CoT)."
+    )
+    figs_ = [figs["compare_frontier"], figs["compare_agreement"]]
+    return ("Methods compared (als compare)", text, figs_, table)
+
+
+def run_figures(run: str | Path | RunDir) -> tuple[dict[str, Any], list[Section]]:
+    """Every figure of a run folder (by name) and the report's sections, built from disk."""
+    run = RunDir.of(run)
+    results, selection, directions = run.results(), run.selection(), run.directions()
+    cfg = results["config"]
+    sep_rows = [
+        {"layer": int(k), "metric": "in-sample d′ (fit split)", "value": v}
+        for k, v in results["fit_separation"].items()
+    ]
+    norms = directions.vectors.norm(dim=-1) / directions.mean_norm
+    figs: dict[str, Any] = {
+        "test_accuracy": accuracy_bars(results["test"], title=f"{cfg['dataset']} test: CoT vs ALS"),
+        "layer_separation": layer_curve(
+            sep_rows, title="Separation by layer (fit split, in-sample)", y_label="d′"
+        ),
+        "direction_norm": layer_curve(
+            [
+                {"layer": layer, "metric": "||v_l|| / mean ||h_l||", "value": float(n)}
+                for layer, n in zip(directions.layers, norms, strict=True)
+            ],
+            title="Relative size of the direction by layer",
+            y_label="ratio",
+        ),
+        "direction_cosines": cosine_heatmap(
+            cosine_matrix(directions.vectors).tolist(), directions.layers
+        ),
+    }
+    sections: list[Section] = [
+        ("Result", _headline(results, selection), [figs["test_accuracy"]], results["test"]),
+        (
+            "Where the direction lives (fit split)",
+            "In-sample separation of correct and incorrect generations along each layer's "
+            "direction "
+            "(optimistic: fit and scored on the same problems; see the probe section for "
+            "cross-validated numbers), the direction's size, and the cosines between layers.",
+            [figs["layer_separation"], figs["direction_norm"], figs["direction_cosines"]],
+            [],
+        ),
+        (
+            "Selection on the validation split",
+            "Every condition tried; the best accuracy wins.",
+            [],
+            [selection["val_cot"], *selection["grid"]],
+        ),
+    ]
+    for extra in (_probe_section, _sweep_section, _compare_section):
+        section = extra(run, figs)
+        if section is not None:
+            sections.append(section)
+    sections.append(("Configuration", "", [], [{k: str(v) for k, v in cfg.items()}]))
+    return figs, sections
+
+
+def build_run_report(run: str | Path | RunDir) -> Path:
+    """Write every figure of the run (HTML + PNG) and `report.html`; return the report's path."""
+    run = RunDir.of(run)
+    figs, sections = run_figures(run)
+    for name, fig in figs.items():
+        save_figure(fig, run.figures / name)
+    results = run.results()
+    title = f"ALS run: {results['model']} on {results['config']['dataset']}"
+    return write_report(run.report_path, title, sections)
