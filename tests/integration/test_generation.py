@@ -66,3 +66,34 @@ def test_eos_ends_a_sequence(tiny_bridge, prompts):
         tiny_bridge.tokenizer.eos_token_id = original
     first = free[0].tokens.index(eos)
     assert ended[0].finish == "eos" and ended[0].tokens == free[0].tokens[:first]
+
+
+MANY = [f"{q} ({i})" if i % 2 else q for i, q in enumerate(QUESTIONS * 3)]
+
+
+def _third_repeat(text: str) -> bool:
+    """A stop rule that ends rows at different steps (when a character comes the third time), so
+    that waiting prompts join a running batch."""
+    return len(text) > 2 and text.count(text[-1]) >= 3
+
+
+@pytest.mark.parametrize("use_kv_cache", [True, False])
+def test_continuous_batching_equals_one_by_one(tiny_bridge, use_kv_cache):
+    prompts = encode_prompts(tiny_bridge.tokenizer, MANY)
+    done = []
+    cfg = GenerationConfig(max_new_tokens=20, batch_size=3, use_kv_cache=use_kv_cache)
+    joined = decode(
+        tiny_bridge, prompts, cfg, stop=_third_repeat, on_complete=lambda i, c: done.append(i)
+    )
+    single = decode(
+        tiny_bridge,
+        prompts,
+        GenerationConfig(max_new_tokens=20, batch_size=1),
+        stop=_third_repeat,
+    )
+    lengths = {len(c.tokens) for c in single}
+    assert len(prompts) > 3 * cfg.batch_size and len(lengths) > 2  # rows leave and join
+    assert _tokens(joined) == _tokens(single)
+    assert [c.finish for c in joined] == [c.finish for c in single]
+    assert sorted(done) == list(range(len(prompts))) and done != sorted(done)  # as they finish
+    assert all(c.seconds > 0 for c in joined)

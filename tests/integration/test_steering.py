@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from helpers import n_hooks, resid_states
+from test_generation import MANY, _third_repeat, _tokens
 
 from workbench.core.directions import LayerDirections
 from workbench.core.generation import GenerationConfig, decode
@@ -148,3 +149,17 @@ def test_bad_specs_are_refused(tiny_bridge, directions):
         pass
     with pytest.raises(WorkbenchError, match="unknown update rule"):
         SteeringSpec(layers=(0,), rule="nope")
+
+
+def test_continuous_batching_under_steering_equals_one_by_one(tiny_bridge, directions):
+    prompts = encode_prompts(tiny_bridge.tokenizer, MANY)
+    spec = SteeringSpec(layers=(1,), alpha=2.0, tau=0.0)
+    runs = {}
+    for batch_size in (1, 3):
+        with steer(tiny_bridge, spec, directions):
+            cfg = GenerationConfig(max_new_tokens=16, batch_size=batch_size)
+            runs[batch_size] = decode(tiny_bridge, prompts, cfg, stop=_third_repeat)
+    assert _tokens(runs[1]) == _tokens(runs[3])
+    assert [c.interventions for c in runs[1]] == [c.interventions for c in runs[3]]
+    assert [c.steered_steps for c in runs[1]] == [c.steered_steps for c in runs[3]]
+    assert sum(c.interventions for c in runs[3]) > 0

@@ -25,6 +25,7 @@ import torch
 from jaxtyping import Bool, Int
 from torch import Tensor
 
+from workbench.core.batching import RunningBatch, left_pad
 from workbench.core.config import check_finite
 from workbench.core.kv_cache import cache_kwargs, cached_length, new_cache
 from workbench.errors import WorkbenchError
@@ -85,7 +86,8 @@ class Completion:
     finish: FinishReason
     """'eos' (end-of-sequence token), 'stop' (stop predicate: answer complete), 'length' (cap)."""
     seconds: float
-    """Wall time of its batch divided by the batch's size."""
+    """Its share of the wall time of the forward passes it took part in (each pass's time divided
+    by its rows), sampling included."""
     interventions: int
     """Interventions counted for this sequence (all layers and positions) by active hooks."""
     steered_steps: tuple[int, ...]
@@ -98,8 +100,9 @@ class DecodeStep:
 
     rows: Int[Tensor, " batch"]
     """For each batch row, the index of its sequence in the `decode` call."""
-    n_prompt: int
-    """Padded prompt length: absolute positions below it are prompt, from it on generated."""
+    n_prompt: Int[Tensor, " batch"]
+    """Per row, the padded column where its generated tokens begin: absolute positions below it
+    are prompt (or padding), from it on generated."""
     offset: int
     """Absolute position of the first position of this forward pass (KV-cache length)."""
     new_from: int
@@ -114,18 +117,27 @@ class DecodeStep:
         """A single pass over prompts (left-padded to `n_prompt`) and their generated tokens,
         every position new: what a teacher-forced replay publishes so that hooks see the same
         prompt/generated split as while decoding."""
+        return cls.of_pass(torch.arange(n_rows), torch.full((n_rows,), n_prompt), 0, 0, device)
+
+    @classmethod
+    def of_pass(
+        cls, rows: Tensor, n_prompt: Tensor, offset: int, new_from: int, device: torch.device
+    ) -> DecodeStep:
+        """A step with its counters zeroed."""
+        n = len(rows)
         return cls(
-            rows=torch.arange(n_rows),
-            n_prompt=n_prompt,
-            offset=0,
-            new_from=0,
-            counts=torch.zeros(n_rows, dtype=torch.long, device=device),
-            fired_last=torch.zeros(n_rows, dtype=torch.bool, device=device),
+            rows=rows,
+            n_prompt=n_prompt.to(device),
+            offset=offset,
+            new_from=new_from,
+            counts=torch.zeros(n, dtype=torch.long, device=device),
+            fired_last=torch.zeros(n, dtype=torch.bool, device=device),
         )
 
-    def generated_mask(self, seq_len: int, device: torch.device) -> Bool[Tensor, " pos"]:
-        """Which of the `seq_len` positions of this pass are generated tokens."""
-        return torch.arange(self.offset, self.offset + seq_len, device=device) >= self.n_prompt
+    def generated_mask(self, seq_len: int, device: torch.device) -> Bool[Tensor, "batch pos"]:
+        """Which of the `seq_len` positions of this pass are generated tokens, per row."""
+        pos = torch.arange(self.offset, self.offset + seq_len, device=device)
+        return pos[None, :] >= self.n_prompt.to(device)[:, None]
 
     def new_mask(self, seq_len: int, device: torch.device) -> Bool[Tensor, " pos"]:
         """Which of the `seq_len` positions of this pass are new (not seen by an earlier pass)."""
@@ -140,19 +152,8 @@ def current_step() -> DecodeStep | None:
     return _STEP.get()
 
 
-def left_pad(
-    prompts: Sequence[Sequence[int]], pad_id: int, device: torch.device
-) -> tuple[Int[Tensor, "batch pos"], Int[Tensor, "batch pos"]]:
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for i, p in enumerate(prompts):
-        ids[i, width - len(p) :] = torch.tensor(p, dtype=torch.long)
-        mask[i, width - len(p) :] = 1
-    return ids.to(device), mask.to(device)
-
-
 _TOP_K_FIRST = 256  # candidates ranked before falling back to a full sort (see _next_tokens)
+_REFILL_DIVISOR = 8  # waiting prompts join once batch_size / 8 rows are free (fewer prefills)
 
 
 def _next_tokens(
@@ -203,84 +204,136 @@ def _forward(bridge: Any, ids: Tensor, mask: Tensor, cache: Any, step: DecodeSte
     return logits
 
 
-def _decode_batch(
-    bridge: Any,
-    prompts: Sequence[Sequence[int]],
-    indices: Sequence[int],
-    cfg: GenerationConfig,
-    stop: Callable[[str], bool] | None,
-) -> list[Completion]:
-    tok = bridge.tokenizer
-    device = bridge.cfg.device
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    eos_ids = _eos_ids(bridge)
-    ids, mask = left_pad(prompts, pad_id, torch.device(device))
-    n = len(prompts)
-    n_prompt = ids.shape[1]
-    generators = {int(i): torch.Generator().manual_seed(cfg.seed + int(i)) for i in indices}
-    rows = torch.arange(n, device=ids.device)  # batch row -> position in this batch
-    out: list[list[int]] = [[] for _ in range(n)]
-    finish: list[FinishReason] = ["length"] * n
-    counts = torch.zeros(n, dtype=torch.long)
-    steered: list[list[int]] = [[] for _ in range(n)]
-    start = time.perf_counter()
-    cache = new_cache(bridge) if cfg.use_kv_cache else None
-    full_ids, offset, new_from = ids, 0, 0
-    step_input = ids
-    for t in range(cfg.max_new_tokens):
-        step = DecodeStep(
-            rows=torch.tensor([indices[int(r)] for r in rows]),
-            n_prompt=n_prompt,
-            offset=offset,
-            new_from=new_from,
-            counts=torch.zeros(len(rows), dtype=torch.long, device=ids.device),
-            fired_last=torch.zeros(len(rows), dtype=torch.bool, device=ids.device),
+@dataclass
+class _Tally:
+    """What is known of each sequence while it decodes (indexed by its place in the call)."""
+
+    out: list[list[int]]
+    steered: list[list[int]]
+    interventions: list[int]
+    seconds: list[float]
+
+    @classmethod
+    def of(cls, n: int) -> _Tally:
+        return cls([[] for _ in range(n)], [[] for _ in range(n)], [0] * n, [0.0] * n)
+
+    def charge(self, seqs: list[int], seconds: float, counts: Tensor) -> None:
+        """Share a pass's wall time among its rows; add their intervention counts."""
+        for seq, n in zip(seqs, counts.tolist(), strict=True):
+            self.seconds[seq] += seconds / len(seqs)
+            self.interventions[seq] += int(n)
+
+
+class _Decoder:
+    """Continuous batching over one `decode` call (see `decode`)."""
+
+    def __init__(self, bridge: Any, prompts, indices, cfg, stop, on_complete) -> None:
+        self.bridge, self.prompts, self.indices, self.cfg = bridge, prompts, indices, cfg
+        self.stop, self.on_complete = stop, on_complete
+        tok = bridge.tokenizer
+        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        self.eos_ids = _eos_ids(bridge)
+        self.device = torch.device(bridge.cfg.device)
+        self.tally = _Tally.of(len(prompts))
+        self.done: dict[int, Completion] = {}
+        self.generators = {
+            int(i): torch.Generator().manual_seed(cfg.seed + int(i)) for i in indices
+        }
+
+    def run(self) -> list[Completion]:
+        # longest prompts first: the prompts prefilled together have similar lengths
+        waiting = sorted(range(len(self.prompts)), key=lambda i: (-len(self.prompts[i]), i))
+        refill = max(1, self.cfg.batch_size // _REFILL_DIVISOR)
+        batch: RunningBatch | None = None
+        while waiting or batch is not None:
+            free = self.cfg.batch_size - (len(batch) if batch is not None else 0)
+            if waiting and (batch is None or free >= min(refill, len(waiting))):
+                admitted, waiting = waiting[:free], waiting[free:]
+                new = self._prefill(admitted)
+                if batch is None:
+                    batch = new
+                elif new is not None:
+                    batch.join(new, self.pad_id)
+            else:
+                self._step(batch)
+            if batch is not None and len(batch) == 0:
+                batch = None
+        return [self.done[i] for i in range(len(self.prompts))]
+
+    def _prefill(self, seqs: list[int]) -> RunningBatch | None:
+        """Prompts `seqs` in one forward pass; their first tokens chosen; the rows that go on."""
+        ids, mask = left_pad([self.prompts[i] for i in seqs], self.pad_id, self.device)
+        width = ids.shape[1]
+        batch = RunningBatch(
+            seqs=list(seqs),
+            ids=ids,
+            mask=mask,
+            gen_start=torch.full((len(seqs),), width, device=self.device),
+            pending=torch.zeros(len(seqs), dtype=torch.long, device=self.device),
+            cache=new_cache(self.bridge) if self.cfg.use_kv_cache else None,
         )
-        logits = _forward(bridge, step_input, mask, cache, step)
-        counts[rows.cpu()] += step.counts.cpu()
-        if t > 0:  # the pass that consumed generated token t-1 steered it
-            for r in rows[step.fired_last].tolist():
-                steered[r].append(t - 1)
-        gen_gens = [generators[indices[int(r)]] for r in rows] if cfg.do_sample else []
-        nxt = _next_tokens(logits[:, -1], torch.arange(len(rows)), cfg, gen_gens)
-        keep = []
-        for j, (r, token_id) in enumerate(zip(rows.tolist(), nxt.tolist(), strict=True)):
-            if token_id in eos_ids:
-                finish[r] = "eos"
-                continue
-            out[r].append(token_id)
-            if stop is not None and stop(tok.decode(out[r][-48:])) and stop(tok.decode(out[r])):
-                finish[r] = "stop"
-                continue
-            keep.append(j)
-        if not keep or t == cfg.max_new_tokens - 1:
-            break
-        keep_t = torch.tensor(keep, device=ids.device)
-        nxt = nxt[keep_t]
-        rows, mask = rows[keep_t], mask[keep_t]
-        mask = torch.cat([mask, mask.new_ones((len(keep), 1))], dim=1)
-        full_ids = torch.cat([full_ids[keep_t], nxt[:, None]], dim=1)
-        if cfg.use_kv_cache:
-            if len(keep) < logits.shape[0]:
-                cache.batch_select_indices(keep_t)
-            offset = new_from = full_ids.shape[1] - 1
-            step_input = nxt[:, None]
+        step = DecodeStep.of_pass(self._rows(batch), batch.gen_start, 0, 0, self.device)
+        self._advance(batch, ids, step, first=True)
+        return batch if len(batch) else None
+
+    def _step(self, batch: RunningBatch) -> None:
+        """Feed every row its pending token; choose the next; drop the rows that finished."""
+        batch.feed_pending()
+        offset = batch.width - 1 if batch.cache is not None else 0
+        step_input = batch.ids[:, -1:] if batch.cache is not None else batch.ids
+        step = DecodeStep.of_pass(
+            self._rows(batch), batch.gen_start, offset, batch.width - 1, self.device
+        )
+        self._advance(batch, step_input, step, first=False)
+
+    def _rows(self, batch: RunningBatch) -> Tensor:
+        return torch.tensor([self.indices[i] for i in batch.seqs])
+
+    def _advance(self, batch: RunningBatch, step_input: Tensor, step: DecodeStep, first: bool):
+        start = time.perf_counter()
+        logits = _forward(self.bridge, step_input, batch.mask, batch.cache, step)
+        gens = [self.generators[self.indices[i]] for i in batch.seqs] if self.cfg.do_sample else []
+        nxt = _next_tokens(logits[:, -1], torch.arange(len(batch)), self.cfg, gens)
+        self.tally.charge(batch.seqs, time.perf_counter() - start, step.counts.cpu())
+        if not first:  # the pass that consumed a generated token steered it
+            for j in step.fired_last.nonzero().flatten().tolist():
+                seq = batch.seqs[j]
+                self.tally.steered[seq].append(len(self.tally.out[seq]) - 1)
+        keep = [j for j, t in enumerate(nxt.tolist()) if not self._finished(batch.seqs[j], t)]
+        batch.pending = nxt
+        batch.keep(keep)
+
+    def _finished(self, seq: int, token_id: int) -> bool:
+        """Record `token_id` for `seq`; True (and the completion made) if the sequence ends."""
+        out = self.tally.out[seq]
+        finish: FinishReason | None = None
+        if token_id in self.eos_ids:
+            finish = "eos"
         else:
-            new_from = full_ids.shape[1] - 1
-            step_input = full_ids
-    seconds = (time.perf_counter() - start) / n
-    return [
-        Completion(
-            tokens=tuple(out[i]),
-            text=tok.decode(out[i], skip_special_tokens=True),
-            prompt_tokens=len(prompts[i]),
-            finish=finish[i],
-            seconds=seconds,
-            interventions=int(counts[i]),
-            steered_steps=tuple(steered[i]),
+            out.append(token_id)
+            tok = self.bridge.tokenizer
+            if (
+                self.stop is not None
+                and self.stop(tok.decode(out[-48:]))
+                and self.stop(tok.decode(out))
+            ):
+                finish = "stop"
+            elif len(out) >= self.cfg.max_new_tokens:
+                finish = "length"
+        if finish is None:
+            return False
+        self.done[seq] = Completion(
+            tokens=tuple(out),
+            text=self.bridge.tokenizer.decode(out, skip_special_tokens=True),
+            prompt_tokens=len(self.prompts[seq]),
+            finish=finish,
+            seconds=self.tally.seconds[seq],
+            interventions=self.tally.interventions[seq],
+            steered_steps=tuple(self.tally.steered[seq]),
         )
-        for i in range(n)
-    ]
+        if self.on_complete is not None:
+            self.on_complete(seq, self.done[seq])
+        return True
 
 
 def _eos_ids(bridge: Any) -> set[int]:
@@ -305,22 +358,23 @@ def decode(
     stop: Callable[[str], bool] | None = None,
     intervention: ContextManager[Any] | None = None,
     indices: Sequence[int] | None = None,
+    on_complete: Callable[[int, Completion], None] | None = None,
 ) -> list[Completion]:
-    """Decode every prompt (token-id lists) in batches of `cfg.batch_size`.
+    """Decode every prompt (token-id lists), at most `cfg.batch_size` at a time, with continuous
+    batching: the longest prompts start first, and whenever rows finish, waiting prompts are
+    prefilled and join the running batch (`workbench.core.batching`). Returns the completions in
+    the order of `prompts`.
 
     `stop(text)` ends a sequence once it returns True on its generated text. `intervention` is
     entered once around the whole loop. `indices` number the sequences (per-sequence sampling
     seeds and `DecodeStep.rows`; default 0..n-1) so that a caller decoding in chunks keeps them.
+    `on_complete(i, completion)` is called as soon as sequence `i` (its place in `prompts`)
+    finishes, so that a caller can write results as they come.
     """
     if not prompts or any(len(p) == 0 for p in prompts):
         raise WorkbenchError("decode needs at least one prompt, and no prompt may be empty")
     indices = list(range(len(prompts))) if indices is None else list(indices)
     if len(indices) != len(prompts):
         raise WorkbenchError(f"{len(indices)} indices for {len(prompts)} prompts")
-    results: list[Completion] = []
     with torch.inference_mode(), intervention or contextlib.nullcontext():
-        for lo in range(0, len(prompts), cfg.batch_size):
-            chunk = prompts[lo : lo + cfg.batch_size]
-            idx = indices[lo : lo + cfg.batch_size]
-            results.extend(_decode_batch(bridge, chunk, idx, cfg, stop))
-    return results
+        return _Decoder(bridge, prompts, indices, cfg, stop, on_complete).run()

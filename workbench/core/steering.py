@@ -155,11 +155,11 @@ def _make_hook(
             by_device[x.device] = (v_unit.to(x.device, torch.float32), v_unit.to(x.device, x.dtype))
         v32, v = by_device[x.device]
         cos = torch.nn.functional.cosine_similarity(x.float(), v32.expand_as(x), dim=-1)
-        allowed = torch.ones(x.shape[1], dtype=torch.bool, device=x.device)
+        allowed = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
         new = allowed
         step = current_step()
         if step is not None:
-            new = step.new_mask(x.shape[1], x.device)
+            new = step.new_mask(x.shape[1], x.device)[None, :].expand_as(allowed)
             if spec.positions == "generated":
                 allowed = step.generated_mask(x.shape[1], x.device)
         fire = (cos < tau) & allowed
@@ -167,7 +167,7 @@ def _make_hook(
         if step is not None:
             step.counts += counted.sum(dim=1)
             step.fired_last |= fire[:, -1]
-        stats.add(layer, counted.sum(), (allowed & new).sum() * x.shape[0])
+        stats.add(layer, counted.sum(), (allowed & new).sum())
         return torch.where(fire[..., None], rule(x, v, cos.to(x.dtype), alpha), x)
 
     return hook

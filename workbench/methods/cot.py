@@ -1,8 +1,10 @@
 """Graded chain-of-thought runs: problems -> prompts -> decoding -> verdicts -> JSONL rows.
 
-Rows are appended batch by batch; a run that is killed and started again reads the rows already
-written and decodes only the problems that have none (in the same batches as an uninterrupted
-run, so the file comes out the same).
+Rows are appended one by one as sequences finish (decoding is continuously batched); a run that
+is killed and started again reads the rows already written and decodes only the problems that have
+none. Greedy generations do not depend on the batching (tested; `benchmarks/batch_invariance.py`
+on the embedded model), so a resumed run writes the rows an uninterrupted one would, possibly in
+another order.
 """
 
 from __future__ import annotations
@@ -74,8 +76,8 @@ def run_cot(
 ) -> list[dict[str, Any]]:
     """Generate and grade a chain of thought per problem; rows in the order of `problems`.
 
-    With `out`, rows go to that JSONL file as each batch finishes, and problems that already have
-    a row there are skipped. `intervention` (e.g. a steering context) is active throughout.
+    With `out`, each row goes to that JSONL file as its sequence finishes, and problems that already
+    have a row there are skipped. `intervention` (e.g. a steering context) is active throughout.
     """
     done: dict[str, dict[str, Any]] = {}
     if out is not None:
@@ -89,17 +91,26 @@ def run_cot(
     bar = tqdm(
         total=len(problems), initial=len(problems) - len(todo), desc=method, disable=not progress
     )
-    with intervention if intervention is not None else _null():
-        for lo in range(0, len(todo), generation.batch_size):
-            chunk = todo[lo : lo + generation.batch_size]
-            ids = encode_prompts(bridge.tokenizer, [p.question for _, p in chunk], prompt)
-            completions = decode(bridge, ids, generation, stop=stop, indices=[i for i, _ in chunk])
-            rows = [_row(p, c, method) for (_, p), c in zip(chunk, completions, strict=True)]
-            if out is not None:
-                append_jsonl(out, rows)
-            done.update((r["id"], r) for r in rows)
-            bar.update(len(chunk))
-            bar.set_postfix(acc=f"{sum(r['correct'] for r in done.values()) / len(done):.2f}")
+
+    def finished(j: int, completion: Completion) -> None:
+        row = _row(todo[j][1], completion, method)
+        if out is not None:
+            append_jsonl(out, [row])
+        done[row["id"]] = row
+        bar.update(1)
+        bar.set_postfix(acc=f"{sum(r['correct'] for r in done.values()) / len(done):.2f}")
+
+    if todo:
+        ids = encode_prompts(bridge.tokenizer, [p.question for _, p in todo], prompt)
+        with intervention if intervention is not None else _null():
+            decode(
+                bridge,
+                ids,
+                generation,
+                stop=stop,
+                indices=[i for i, _ in todo],
+                on_complete=finished,
+            )
     bar.close()
     return [done[p.id] for p in problems]
 
