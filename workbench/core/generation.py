@@ -27,7 +27,7 @@ from torch import Tensor
 
 from workbench.core.batching import RunningBatch, left_pad
 from workbench.core.config import check_finite
-from workbench.core.kv_cache import cache_kwargs, cached_length, new_cache
+from workbench.core.kv_cache import cache_kwargs, cached_length, new_cache, truncate_cache
 from workbench.errors import WorkbenchError
 
 __all__ = [
@@ -111,6 +111,14 @@ class DecodeStep:
     """Interventions per row in this forward pass; hooks add to it."""
     fired_last: Bool[Tensor, " batch"]
     """Whether an intervention fired at the newest position of each row; hooks set it."""
+    transient_from: int | None = None
+    """The first position of this pass (0 = its first) where a transient intervention fired:
+    `decode` then refills the KV cache from there without interventions."""
+
+    def mark_transient(self, position: int) -> None:
+        """A transient intervention fired at `position` of this pass."""
+        if self.transient_from is None or position < self.transient_from:
+            self.transient_from = position
 
     @classmethod
     def whole_sequence(cls, n_rows: int, n_prompt: int, device: torch.device) -> DecodeStep:
@@ -145,6 +153,22 @@ class DecodeStep:
 
 
 _STEP: contextvars.ContextVar[DecodeStep | None] = contextvars.ContextVar("step", default=None)
+_SUPPRESSED: contextvars.ContextVar[bool] = contextvars.ContextVar("suppressed", default=False)
+
+
+def interventions_suppressed() -> bool:
+    """True while `decode` refills the KV cache after a transient intervention: hooks that read
+    it leave the stream as it is."""
+    return _SUPPRESSED.get()
+
+
+@contextlib.contextmanager
+def _suppress_interventions() -> Iterator[None]:
+    token = _SUPPRESSED.set(True)
+    try:
+        yield
+    finally:
+        _SUPPRESSED.reset(token)
 
 
 def current_step() -> DecodeStep | None:
@@ -195,6 +219,12 @@ def _forward(bridge: Any, ids: Tensor, mask: Tensor, cache: Any, step: DecodeSte
         kwargs.update(cache_kwargs(bridge, cache))
     with publish_step(step):
         logits = bridge(ids, return_type="logits", **kwargs)
+    if cache is not None and step.transient_from is not None:
+        # the nudged states stay out of the cache: recompute them without interventions
+        keep = mask.shape[1] - ids.shape[1] + step.transient_from
+        truncate_cache(cache, keep)
+        with _suppress_interventions(), publish_step(step):
+            bridge(ids[:, step.transient_from :], return_type="logits", **kwargs)
     if cache is not None and cached_length(cache) != mask.shape[1]:
         raise WorkbenchError(
             f"the KV cache holds {cached_length(cache)} positions after a forward over "

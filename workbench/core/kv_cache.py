@@ -28,6 +28,7 @@ __all__ = [
     "new_cache",
     "pad_cache_left",
     "trim_cache_left",
+    "truncate_cache",
 ]
 
 
@@ -91,6 +92,13 @@ def trim_cache_left(cache: Any, n: int) -> None:
     for layer in _layers(cache):
         if layer.is_initialized:
             layer.keys, layer.values = layer.keys[:, :, n:], layer.values[:, :, n:]
+
+
+def truncate_cache(cache: Any, length: int) -> None:
+    """Keep only the first `length` positions of every row (in place)."""
+    for layer in _layers(cache):
+        if layer.is_initialized:
+            layer.keys, layer.values = layer.keys[:, :, :length], layer.values[:, :, :length]
 
 
 def join_caches(first: Any, second: Any) -> None:

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from workbench.core.config import check_finite
 from workbench.core.directions import LayerDirections
-from workbench.core.generation import current_step
+from workbench.core.generation import current_step, interventions_suppressed
 from workbench.core.hooks import Site, check_hook_names, check_layers, model_shape, resid_hook
 from workbench.errors import WorkbenchError
 
@@ -79,8 +79,14 @@ class SteeringSpec:
     """'relative' (times the layer's mean residual norm on the fit split) or 'absolute'."""
     site: Site = "resid_post"
     """Residual hook site."""
-    positions: Literal["generated", "all"] = "generated"
-    """Steer generated tokens only, or the prompt too."""
+    positions: Literal["generated", "all", "newest"] = "generated"
+    """Steer generated tokens only, the prompt too, or only the newest position of each forward
+    pass (the last prompt token, then each new token: the ALS authors' code)."""
+    persistence: Literal["persistent", "transient"] = "persistent"
+    """'persistent': a steered state stays steered in the KV cache, so later tokens attend to it.
+    'transient': the nudge changes only the logits of the pass that computes the position; later
+    passes see it unsteered (the cache is refilled without the nudge), exactly as the authors'
+    full recompute at every step, which nudges only the newest position."""
     rule: str = "additive"
     """Update rule, one of `RULES`."""
 
@@ -110,8 +116,14 @@ class SteeringSpec:
             raise WorkbenchError(
                 f"alpha_units must be relative or absolute, not {self.alpha_units}"
             )
-        if self.positions not in ("generated", "all"):
-            raise WorkbenchError(f"positions must be generated or all, not {self.positions}")
+        if self.positions not in ("generated", "all", "newest"):
+            raise WorkbenchError(
+                f"positions must be generated, all or newest, not {self.positions}"
+            )
+        if self.persistence not in ("persistent", "transient"):
+            raise WorkbenchError(
+                f"persistence must be persistent or transient, not {self.persistence}"
+            )
 
 
 @dataclass
@@ -151,6 +163,8 @@ def _make_hook(
     by_device: dict[torch.device, tuple[Tensor, Tensor]] = {}
 
     def hook(x: Float[Tensor, "batch pos d_model"], hook: Any) -> Tensor:
+        if interventions_suppressed():
+            return x
         if x.device not in by_device:
             by_device[x.device] = (v_unit.to(x.device, torch.float32), v_unit.to(x.device, x.dtype))
         v32, v = by_device[x.device]
@@ -162,11 +176,18 @@ def _make_hook(
             new = step.new_mask(x.shape[1], x.device)[None, :].expand_as(allowed)
             if spec.positions == "generated":
                 allowed = step.generated_mask(x.shape[1], x.device)
+        if spec.positions == "newest":
+            allowed = torch.zeros_like(allowed)
+            allowed[:, -1] = True
+        if spec.persistence == "transient":
+            allowed = allowed & new  # a position seen before is seen unsteered
         fire = (cos < tau) & allowed
         counted = fire & new
         if step is not None:
             step.counts += counted.sum(dim=1)
             step.fired_last |= fire[:, -1]
+            if spec.persistence == "transient" and bool(fire.any()):
+                step.mark_transient(int(fire.any(dim=0).long().argmax()))
         stats.add(layer, counted.sum(), (allowed & new).sum())
         return torch.where(fire[..., None], rule(x, v, cos.to(x.dtype), alpha), x)
 
