@@ -185,6 +185,31 @@ def _batch_states(
     return result
 
 
+def _resumed_index(
+    out: Path,
+    index_path: Path,
+    layers: Sequence[int],
+    cfg: CacheConfig,
+    meta: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The shard index of `out`: what is there already (same settings only), or a new one."""
+    index = {
+        "layers": list(layers),
+        "site": cfg.site,
+        "trajectory_layers": list(cfg.trajectory_layers),
+        "early_ks": list(cfg.early_ks),
+        "meta": {"label_source": "gold answer", **(meta or {})},
+        "shards": [],
+    }
+    if index_path.exists():
+        old = json.loads(index_path.read_text())
+        keys = ("layers", "site", "trajectory_layers", "early_ks")
+        if any(old.get(k, []) != index[k] for k in keys):
+            raise WorkbenchError(f"{out} holds activations cached with other settings; delete it")
+        index["shards"] = [s for s in old["shards"] if (out / s["file"]).exists()]
+    return index
+
+
 def cache_activations(
     bridge: Any,
     problems: Sequence[Problem],
@@ -212,20 +237,7 @@ def cache_activations(
         raise WorkbenchError(f"trajectory layers {sorted(bad)} are not among the cached layers")
     check_hook_names(bridge, [resid_hook(layer, cfg.site) for layer in layers])
     index_path = out / "activations.json"
-    index = {
-        "layers": list(layers),
-        "site": cfg.site,
-        "trajectory_layers": list(cfg.trajectory_layers),
-        "early_ks": list(cfg.early_ks),
-        "meta": {"label_source": "gold answer", **(meta or {})},
-        "shards": [],
-    }
-    if index_path.exists():
-        old = json.loads(index_path.read_text())
-        keys = ("layers", "site", "trajectory_layers", "early_ks")
-        if any(old.get(k, []) != index[k] for k in keys):
-            raise WorkbenchError(f"{out} holds activations cached with other settings; delete it")
-        index["shards"] = [s for s in old["shards"] if (out / s["file"]).exists()]
+    index = _resumed_index(out, index_path, layers, cfg, meta)
     done = {pid for s in index["shards"] for pid in s["ids"]}
     todo = [p for p in problems if p.id not in done]
     out.mkdir(parents=True, exist_ok=True)

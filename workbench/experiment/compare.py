@@ -146,53 +146,12 @@ def run_compare(
 ) -> list[dict[str, Any]]:
     """Compare the methods on the run's test problems; write `compare/table.json`."""
     run = RunDir.of(run).require_finished()
-    generation, prompt = run.generation(), run.prompt()
     problems: list[Problem] = run.problems("test", data_dir=data_dir)[: cfg.n_problems]
-    keep = {p.id for p in problems}
+    base = _cot_rows(bridge, run, problems, cfg)
     rows: dict[str, list[dict]] = {}
-    if cfg.retime:
-        base = run_cot(
-            bridge, problems, generation=generation, prompt=prompt, out=run.compare_rows("cot")
-        )
-        _check_same_answers(base, run.rows_path("test", "cot"))
-    else:
-        base = [r for r in run.rows("test", "cot") if r["id"] in keep]
     for method in cfg.methods:
-        if method == "cot":
-            rows["cot"] = base
-        elif method == "als" and cfg.retime:
-            with steer(bridge, run.steering(), run.directions()):
-                rows["als"] = run_cot(
-                    bridge,
-                    problems,
-                    generation=generation,
-                    prompt=prompt,
-                    out=run.compare_rows("als"),
-                    method="als",
-                )
-            _check_same_answers(rows["als"], run.rows_path("test", "als"))
-        elif method == "als":
-            rows["als"] = [r for r in run.rows("test", "als") if r["id"] in keep]
-        elif method == "sc":
-            rows[f"sc@{cfg.sc_k}"] = run_self_consistency(
-                bridge,
-                problems[: cfg.sc_n_problems],
-                SCConfig(k=cfg.sc_k),
-                generation=generation,
-                prompt=prompt,
-                out=run.compare_rows(f"sc@{cfg.sc_k}"),
-            )
-        else:
-            name = f"latentseek-{cfg.latentseek_reward}"
-            rows[name] = _latentseek_rows(
-                bridge,
-                problems[: cfg.latentseek_n_problems],
-                base,
-                cfg,
-                generation,
-                prompt,
-                run.compare_rows(name),
-            )
+        name, method_rows = _method_rows(bridge, run, problems, base, method, cfg)
+        rows[name] = method_rows
     table = _table(rows)
     write_json(run.compare_table_path, table)
     verdicts = [
@@ -203,6 +162,59 @@ def run_compare(
     run.compare_verdicts_path.unlink(missing_ok=True)
     append_jsonl(run.compare_verdicts_path, verdicts)
     return table
+
+
+def _cot_rows(bridge: Any, run: RunDir, problems: list[Problem], cfg: CompareConfig) -> list[dict]:
+    """CoT on these problems: the run's own rows, or decoded again here (`retime`)."""
+    if not cfg.retime:
+        keep = {p.id for p in problems}
+        return [r for r in run.rows("test", "cot") if r["id"] in keep]
+    common = {"generation": run.generation(), "prompt": run.prompt()}
+    base = run_cot(bridge, problems, out=run.compare_rows("cot"), **common)
+    _check_same_answers(base, run.rows_path("test", "cot"))
+    return base
+
+
+def _method_rows(
+    bridge: Any,
+    run: RunDir,
+    problems: list[Problem],
+    base: list[dict],
+    method: str,
+    cfg: CompareConfig,
+) -> tuple[str, list[dict]]:
+    """(name in the table, graded rows) of one method of the comparison."""
+    generation, prompt = run.generation(), run.prompt()
+    if method == "cot":
+        return "cot", base
+    if method == "als" and not cfg.retime:
+        keep = {p.id for p in problems}
+        return "als", [r for r in run.rows("test", "als") if r["id"] in keep]
+    if method == "als":
+        with steer(bridge, run.steering(), run.directions()):
+            rows = run_cot(
+                bridge,
+                problems,
+                generation=generation,
+                prompt=prompt,
+                out=run.compare_rows("als"),
+                method="als",
+            )
+        _check_same_answers(rows, run.rows_path("test", "als"))
+        return "als", rows
+    if method == "sc":
+        name = f"sc@{cfg.sc_k}"
+        sc = SCConfig(k=cfg.sc_k)
+        subset = problems[: cfg.sc_n_problems]
+        out = run.compare_rows(name)
+        return name, run_self_consistency(
+            bridge, subset, sc, generation=generation, prompt=prompt, out=out
+        )
+    name = f"latentseek-{cfg.latentseek_reward}"
+    subset = problems[: cfg.latentseek_n_problems]
+    return name, _latentseek_rows(
+        bridge, subset, base, cfg, generation, prompt, run.compare_rows(name)
+    )
 
 
 def _check_same_answers(rows: list[dict], saved: Path) -> None:

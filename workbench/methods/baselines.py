@@ -75,6 +75,27 @@ def majority_vote(answers: Sequence[str | None], family: Family) -> tuple[str | 
     return best[0], len(best)
 
 
+def _voted_row(problem: Problem, samples: Sequence[Any], method: str) -> dict[str, Any]:
+    """The graded row of one problem from its k samples: the majority answer, costs summed."""
+    answers = [extract_answer(s.text, problem.family)[0] for s in samples]
+    voted, votes = majority_vote(answers, problem.family)
+    correct = voted is not None and answers_equivalent(voted, problem.answer, problem.family)
+    finishes = [s.finish for s in samples]
+    return GradedRow(
+        id=problem.id,
+        method=method,
+        gold=problem.answer,
+        predicted=voted,
+        correct=correct,
+        extraction="majority_vote",
+        prompt_tokens=samples[0].prompt_tokens,
+        generated_tokens=sum(len(s.tokens) for s in samples),
+        seconds=sum(s.seconds for s in samples),
+        finish=Counter(finishes).most_common(1)[0][0],
+        extras={"votes": votes, "sample_answers": answers, "sample_finish": finishes},
+    ).to_json()
+
+
 def run_self_consistency(
     bridge: Any,
     problems: Sequence[Problem],
@@ -109,29 +130,10 @@ def run_self_consistency(
         prompts = [ids[c] for c in range(len(chunk)) for _ in range(cfg.k)]
         seeds = [i * cfg.k + j for i, _ in chunk for j in range(cfg.k)]
         completions = decode(bridge, prompts, sampling, stop=answer_complete, indices=seeds)
-        rows = []
-        for c, (_, problem) in enumerate(chunk):
-            samples = completions[c * cfg.k : (c + 1) * cfg.k]
-            answers = [extract_answer(s.text, problem.family)[0] for s in samples]
-            voted, votes = majority_vote(answers, problem.family)
-            correct = voted is not None and answers_equivalent(
-                voted, problem.answer, problem.family
-            )
-            finishes = [s.finish for s in samples]
-            row = GradedRow(
-                id=problem.id,
-                method=method,
-                gold=problem.answer,
-                predicted=voted,
-                correct=correct,
-                extraction="majority_vote",
-                prompt_tokens=samples[0].prompt_tokens,
-                generated_tokens=sum(len(s.tokens) for s in samples),
-                seconds=sum(s.seconds for s in samples),
-                finish=Counter(finishes).most_common(1)[0][0],
-                extras={"votes": votes, "sample_answers": answers, "sample_finish": finishes},
-            )
-            rows.append(row.to_json())
+        rows = [
+            _voted_row(problem, completions[c * cfg.k : (c + 1) * cfg.k], method)
+            for c, (_, problem) in enumerate(chunk)
+        ]
         if out is not None:
             append_jsonl(out, rows)
         done.update((r["id"], r) for r in rows)

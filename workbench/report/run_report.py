@@ -44,11 +44,8 @@ def _headline(results: dict[str, Any], selection: dict[str, Any]) -> str:
     )
 
 
-def _probe_section(run: RunDir, figs: dict[str, Any]) -> Section | None:
-    if not run.has_probe():
-        return None
-    summary = read_json(run.probe_summary_path)
-    layers = read_jsonl(run.probe_table("layers"))
+def _layer_figures(layers: list[dict[str, Any]], figs: dict[str, Any]) -> None:
+    """The per-layer probe curves: AUROC (with its shuffled control), accuracy, effect size."""
     mg = [r for r in layers if r["position"] == "mean_generated"]
     figs["probe_auroc"] = layer_curve(
         [r for r in mg if r["metric"] in ("auroc", "auroc_shuffled")],
@@ -65,6 +62,13 @@ def _probe_section(run: RunDir, figs: dict[str, Any]) -> Section | None:
         title="Effect size by layer",
         y_label="Cohen's d",
     )
+
+
+def _probe_section(run: RunDir, figs: dict[str, Any]) -> Section | None:
+    if not run.has_probe():
+        return None
+    summary = read_json(run.probe_summary_path)
+    _layer_figures(read_jsonl(run.probe_table("layers")), figs)
     early = read_jsonl(run.probe_table("early"))
     best, steered = summary["best_layer"], summary["steered_layer"]
     figs["probe_early"] = early_curve(
