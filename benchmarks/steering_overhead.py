@@ -8,8 +8,9 @@ The steered ways hook the middle layer (or `--layers`) with a small relative alp
 Steering may change what is generated, and so how long sequences run, so the comparison is per
 generated token (seconds / generated tokens, EOS included), not total time. Each way is warmed up
 once, then the ways are interleaved over `--repeats` rounds (limits drift); the best round counts.
-The last line is ``overhead=<r>``: seconds per token always-fires / unsteered; the line before it
-gives the never-fires ratio.
+The last line is ``overhead=<r>``: seconds per token always-fires / unsteered; the lines before it
+give the never-fires ratio and the transient one (the authors' update: newest position only, the KV
+cache refilled without the nudge, so each pass runs twice from the steered position).
 
     python benchmarks/steering_overhead.py --model embedded
 """
@@ -33,7 +34,14 @@ from workbench.sources.data import load_problems
 from workbench.sources.models import ModelConfig, load_model
 
 ALPHA = 0.05
-WAYS: dict[str, float | None] = {"unsteered": None, "always-fires": 2.0, "never-fires": -2.0}
+WAYS: dict[str, dict | None] = {
+    "unsteered": None,
+    "always-fires": {"tau": 2.0},
+    "never-fires": {"tau": -2.0},
+    "transient": {"tau": 2.0, "positions": "newest", "persistence": "transient"},
+}
+"""Each way's `SteeringSpec` settings (None: no hooks). 'transient' is the ALS authors' update:
+the newest position of every pass, always, and the KV cache refilled without the nudge."""
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -95,12 +103,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"layers={list(layers)} alpha={ALPHA} (relative, mean_norm=1) repeats={args.repeats}"
     )
 
-    def run(tau: float | None) -> tuple[list, float, float]:
+    def run(way: dict | None) -> tuple[list, float, float]:
         """(completions, seconds, fire rate) of one decode of all prompts."""
-        if tau is None:
+        if way is None:
             ctx = contextlib.nullcontext(None)
         else:
-            spec = SteeringSpec(layers=layers, alpha=ALPHA, tau=tau)
+            spec = SteeringSpec(layers=layers, alpha=ALPHA, **way)
             ctx = steer(bridge, spec, directions)
         with ctx as stats:
             if device.type == "cuda":
@@ -112,12 +120,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             seconds = time.perf_counter() - start
         return completions, seconds, (stats.rate() if stats is not None else 0.0)
 
-    for tau in WAYS.values():  # warm-up
-        run(tau)
+    for way in WAYS.values():  # warm-up
+        run(way)
     best: dict[str, tuple[float, int, float, float, list]] = {}
     for _ in range(args.repeats):
-        for name, tau in WAYS.items():
-            completions, seconds, rate = run(tau)
+        for name, way in WAYS.items():
+            completions, seconds, rate = run(way)
             tokens = sum(len(c.tokens) + (c.finish == "eos") for c in completions)
             per_token = seconds / tokens
             if name not in best or per_token < best[name][0]:
@@ -133,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     base = best["unsteered"][0]
     print(f"never_fires_overhead={best['never-fires'][0] / base:.3f}")
+    print(f"transient_overhead={best['transient'][0] / base:.3f}")
     print(f"overhead={best['always-fires'][0] / base:.3f}")
 
 
