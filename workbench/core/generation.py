@@ -257,7 +257,15 @@ class _Tally:
 class _Decoder:
     """Continuous batching over one `decode` call (see `decode`)."""
 
-    def __init__(self, bridge: Any, prompts, indices, cfg, stop, on_complete) -> None:
+    def __init__(
+        self,
+        bridge: Any,
+        prompts: Sequence[Sequence[int]],
+        indices: list[int],
+        cfg: GenerationConfig,
+        stop: Callable[[str], bool] | None,
+        on_complete: Callable[[int, Completion], None] | None,
+    ) -> None:
         self.bridge, self.prompts, self.indices, self.cfg = bridge, prompts, indices, cfg
         self.stop, self.on_complete = stop, on_complete
         tok = bridge.tokenizer
@@ -319,7 +327,10 @@ class _Decoder:
     def _rows(self, batch: RunningBatch) -> Tensor:
         return torch.tensor([self.indices[i] for i in batch.seqs])
 
-    def _advance(self, batch: RunningBatch, step_input: Tensor, step: DecodeStep, first: bool):
+    def _advance(
+        self, batch: RunningBatch, step_input: Tensor, step: DecodeStep, first: bool
+    ) -> None:
+        """One forward pass: choose each row's next token, charge the pass, drop finished rows."""
         start = time.perf_counter()
         logits = _forward(self.bridge, step_input, batch.mask, batch.cache, step)
         gens = [self.generators[self.indices[i]] for i in batch.seqs] if self.cfg.do_sample else []
