@@ -125,3 +125,21 @@ def test_early_means(tiny_bridge, tiny_problems, generations, tmp_path):
             want = traj[:k, 0].float().mean(0)
             torch.testing.assert_close(aset.at(f"mean_first_{k}")[i, 0], want, atol=2e-2, rtol=2e-3)
     torch.testing.assert_close(aset.at("mean_first_100"), aset.at("mean_generated"))
+
+
+def test_final_site_is_the_normalised_state_the_unembedding_reads(
+    tiny_bridge, tiny_problems, generations, tmp_path
+):
+    cfg = CacheConfig(site="final", batch_size=4)
+    aset = cache_activations(tiny_bridge, tiny_problems, generations, tmp_path, cfg, progress=False)
+    last = tiny_bridge.cfg.n_layers - 1
+    assert aset.layers == (last,)
+    prompts = encode_prompts(tiny_bridge.tokenizer, [p.question for p in tiny_problems])
+    hf = tiny_bridge.original_model
+    for i, (prompt, row) in enumerate(zip(prompts, generations, strict=True)):
+        with torch.inference_mode():  # the authors' latent: model.model(...)[0]
+            states = hf.model(torch.tensor([prompt + row["tokens"]]))[0][0]
+        n = len(prompt)
+        torch.testing.assert_close(
+            aset.at("mean_generated")[i, 0], states[n:].mean(0), atol=1e-4, rtol=1e-4
+        )

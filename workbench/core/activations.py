@@ -50,7 +50,8 @@ class CacheConfig:
     layers: tuple[int, ...] | None = None
     """Layers to cache; None = all."""
     site: Site = "resid_post"
-    """Residual hook site: resid_pre, resid_mid or resid_post."""
+    """Residual hook site: resid_pre, resid_mid, resid_post, or final (the normalised state the
+    unembedding reads; cached once, under the last layer)."""
     trajectory_layers: tuple[int, ...] = ()
     """Layers at which every generated token's state is kept (float16)."""
     early_ks: tuple[int, ...] = ()
@@ -172,7 +173,8 @@ def _batch_states(
 
     hooks = [(resid_hook(layer, cfg.site), make_hook(layer)) for layer in layers]
     with torch.inference_mode(), bridge.hooks(fwd_hooks=hooks), publish_step(step):
-        bridge(ids, attention_mask=mask, stop_at_layer=max(layers) + 1)
+        stop = None if cfg.site == "final" else max(layers) + 1
+        bridge(ids, attention_mask=mask, stop_at_layer=stop)
     result = {
         "last_prompt": torch.stack([last[layer] for layer in layers], dim=1),
         "mean_generated": torch.stack([mean[layer] for layer in layers], dim=1),
@@ -232,6 +234,8 @@ def cache_activations(
     if missing:
         raise WorkbenchError(f"{len(missing)} problems have no generation (e.g. {missing[0]})")
     layers = check_layers(bridge, range(bridge.cfg.n_layers) if cfg.layers is None else cfg.layers)
+    if cfg.site == "final":  # one state per model, filed under the last layer
+        layers = (bridge.cfg.n_layers - 1,)
     bad = set(cfg.trajectory_layers) - set(layers)
     if bad:
         raise WorkbenchError(f"trajectory layers {sorted(bad)} are not among the cached layers")

@@ -8,17 +8,30 @@ from typing import Any, Literal, get_args
 
 from workbench.errors import WorkbenchError
 
-__all__ = ["SITES", "Site", "check_hook_names", "check_layers", "model_shape", "resid_hook"]
+__all__ = [
+    "FINAL_HOOK",
+    "SITES",
+    "Site",
+    "check_hook_names",
+    "check_layers",
+    "model_shape",
+    "resid_hook",
+]
 
-Site = Literal["resid_pre", "resid_mid", "resid_post"]
+Site = Literal["resid_pre", "resid_mid", "resid_post", "final"]
+"""Where in the residual stream: a block's input, middle or output, or 'final': the final
+normalised state (``ln_final``'s output, the unembedding's input; LatentSeek's latent and the site
+the ALS authors fit their vector on), one per model, filed under the last layer's number."""
 SITES: tuple[str, ...] = get_args(Site)
+FINAL_HOOK = "ln_final.hook_out"
 
 
 def resid_hook(layer: int, site: Site = "resid_post") -> str:
-    """Residual-stream hook name, e.g. ``blocks.12.hook_resid_post``."""
+    """Residual-stream hook name, e.g. ``blocks.12.hook_resid_post`` (``ln_final.hook_out`` for
+    the 'final' site, whatever the layer)."""
     if site not in SITES:
         raise WorkbenchError(f"unknown hook site {site!r}; use one of {', '.join(SITES)}")
-    return f"blocks.{layer}.hook_{site}"
+    return FINAL_HOOK if site == "final" else f"blocks.{layer}.hook_{site}"
 
 
 def model_shape(bridge: Any) -> tuple[int, int]:
