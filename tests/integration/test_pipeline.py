@@ -4,7 +4,7 @@ tiny model solves nothing): outputs, resume, and splits that never touch the tes
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import pytest
 
@@ -269,3 +269,34 @@ def test_self_verification_labels_stage(tiny_bridge, planted_grader, tmp_path, m
     )
     assert set(real) == {r["id"] for r in run.rows("fit", "cot")}
     assert all(r["verifier_tokens"] > 0 for r in read_jsonl(run.labels_path))
+
+
+def test_reference_arm_is_the_authors_configuration(tiny_bridge, planted_grader, tmp_path):
+    from workbench.core.directions import LayerDirections
+    from workbench.core.steering import SteeringSpec, steer
+    from workbench.experiment.rundir import RunDir
+    from workbench.methods.cot import run_cot
+
+    cfg = ALSRunConfig(
+        n_fit=16,
+        n_val=4,
+        n_test=6,
+        alphas=(0.2,),
+        n_candidate_layers=1,
+        reference=True,
+        reference_alpha=0.5,
+    )
+    gen = GenerationConfig(max_new_tokens=6, batch_size=4)
+    results = run_als(tiny_bridge, tmp_path, cfg, generation=gen)
+    assert [r["method"] for r in results["test"]] == ["cot", "als", "als-reference"]
+    run = RunDir(tmp_path)
+    last = tiny_bridge.cfg.n_layers - 1
+    final = LayerDirections.load(run.reference_directions_path)
+    assert final.layers == (last,) and final.provenance["site"] == "final"
+    spec = SteeringSpec.authors(last, 0.5)
+    assert results["reference_steering"] == asdict(spec)
+    with steer(tiny_bridge, spec, final):
+        again = run_cot(tiny_bridge, run.problems("test"), generation=gen, progress=False)
+    assert [r["tokens"] for r in run.rows("test", "als-reference")] == [r["tokens"] for r in again]
+    assert results["test"][2]["intervention_rate"] == 1.0  # always on
+    build_run_report(tmp_path)  # the report takes the third arm

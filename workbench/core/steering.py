@@ -91,6 +91,21 @@ class SteeringSpec:
     """Update rule, one of `RULES`."""
 
     @classmethod
+    def authors(cls, layer: int, alpha: float = 0.3) -> SteeringSpec:
+        """The ALS authors' update at the input of block `layer` (they use the last block):
+        `alpha` times the unit vector, always, on the newest position of each pass, never
+        persisting (their code recomputes the sequence at every step and nudges only its end)."""
+        return cls(
+            layers=(layer,),
+            alpha=alpha,
+            alpha_units="absolute",
+            tau=2.0,
+            site="resid_pre",
+            positions="newest",
+            persistence="transient",
+        )
+
+    @classmethod
     def from_json(cls, saved: dict[str, Any]) -> SteeringSpec:
         """The spec that `dataclasses.asdict` wrote to JSON (lists back to tuples)."""
         tau = saved.get("tau", 0.0)

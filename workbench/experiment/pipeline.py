@@ -99,6 +99,17 @@ class ALSRunConfig:
     """Thresholds as quantiles of cos(h_t, v_l) over fit tokens (>= 1: always fire)."""
     min_per_class: int = 4
     """Fewest correct and incorrect fit generations accepted."""
+    reference: bool = False
+    """Also test the ALS authors' configuration beside ours, as 'als-reference': their vector
+    (success minus failure centroid of the final normalised state, the unembedding's input,
+    averaged over generated tokens) applied at the last block's input with `reference_alpha` times
+    the unit vector, always on, newest position only, never persisting (README: "Steering the
+    authors' way"). Departures from their code: the run's label source (gold by default; theirs
+    is 'self'); the mean over the generated tokens' own states rather than the states that
+    produced them; a KV cache refilled without the nudge instead of a full recompute (equal up
+    to float rounding, tested); the run's prompt, stop rule and token cap."""
+    reference_alpha: float = 0.3
+    """Strength of the reference arm, absolute (the authors' default)."""
     label_source: LabelSource = "gold"
     """What makes a fit generation a success: 'gold' (graded against the gold answer) or 'self'
     (the model's own four verification prompts all pass: the ALS authors' labels; adds the labels
@@ -180,6 +191,12 @@ def fit_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) -> 
         out=run.rows_path("fit", "cot"),
         method="cot-fit",
     )
+    meta = {"model": run.settings()["model"]["name"], "prompt": asdict(prompt), "split": "fit"}
+    if cfg.reference:
+        final = CacheConfig(site="final", batch_size=generation.batch_size)
+        cache_activations(
+            bridge, problems, rows, run.fit_final_dir, final, prompt=prompt, meta=meta
+        )
     return cache_activations(
         bridge,
         problems,
@@ -187,7 +204,7 @@ def fit_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) -> 
         run.fit_activations_dir,
         CacheConfig(site=cfg.site, batch_size=generation.batch_size),
         prompt=prompt,
-        meta={"model": run.settings()["model"]["name"], "prompt": asdict(prompt), "split": "fit"},
+        meta=meta,
     )
 
 
@@ -199,8 +216,16 @@ def labels_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) 
 
 def directions_stage(run: RunDir, cfg: ALSRunConfig) -> LayerDirections:
     """Per layer, success centroid minus failure centroid of the fit split (from disk), with the
-    run's label source."""
-    aset = ActivationSet.load(run.fit_activations_dir)
+    run's label source; with `reference`, also the reference arm's direction (final state)."""
+    if cfg.reference:
+        _fit_and_save(run, cfg, run.fit_final_dir, "final", run.reference_directions_path)
+    return _fit_and_save(run, cfg, run.fit_activations_dir, cfg.site, run.directions_path)
+
+
+def _fit_and_save(
+    run: RunDir, cfg: ALSRunConfig, states: Path, site: str, out: Path
+) -> LayerDirections:
+    aset = ActivationSet.load(states)
     directions = fit_directions(
         aset.at(cfg.position),
         fit_labels(run, cfg.label_source, aset),
@@ -208,13 +233,13 @@ def directions_stage(run: RunDir, cfg: ALSRunConfig) -> LayerDirections:
         min_per_class=cfg.min_per_class,
         provenance={
             "model": run.settings()["model"]["name"],
-            "site": cfg.site,
+            "site": site,
             "position": cfg.position,
             "label_source": cfg.label_source,
             "fit_split_ids": list(aset.problem_ids),
         },
     )
-    directions.save(run.directions_path)
+    directions.save(out)
     return directions
 
 
@@ -305,6 +330,12 @@ def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
         test_als = run_cot(
             bridge, problems, out=run.rows_path("test", "als"), method="als", **common
         )
+    test_rows = [_method_row("cot", test_cot, None), _method_row("als", test_als, test_cot)]
+    extra = {}
+    if cfg.reference:
+        ref_spec, ref_rows = _reference_arm(bridge, run, cfg, problems, common)
+        test_rows.append(_method_row("als-reference", ref_rows, test_cot))
+        extra["reference_steering"] = asdict(ref_spec)
     aset = ActivationSet.load(run.fit_activations_dir)
     labels = fit_labels(run, cfg.label_source, aset)
     sep = separation(aset.at(cfg.position), labels)
@@ -312,7 +343,8 @@ def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
         "config": asdict(cfg),
         "model": run.settings()["model"]["name"],
         "steering": asdict(spec),
-        "test": [_method_row("cot", test_cot, None), _method_row("als", test_als, test_cot)],
+        **extra,
+        "test": test_rows,
         "validation": {"cot": selection["val_cot"], "best": best},
         "fit_cv_auroc": selection.get("fit_cv_auroc", {}),
         "fit_separation": {str(layer): float(v) for layer, v in zip(aset.layers, sep, strict=True)},
@@ -320,6 +352,23 @@ def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
     }
     write_json(run.results_path, results)
     return results
+
+
+def _reference_arm(
+    bridge: Any, run: RunDir, cfg: ALSRunConfig, problems: list, common: dict
+) -> tuple[SteeringSpec, list[dict]]:
+    """The ALS authors' configuration on the test problems (see `ALSRunConfig.reference`)."""
+    directions = LayerDirections.load(run.reference_directions_path)
+    spec = SteeringSpec.authors(directions.layers[0], cfg.reference_alpha)
+    with steer(bridge, spec, directions):
+        rows = run_cot(
+            bridge,
+            problems,
+            out=run.rows_path("test", "als-reference"),
+            method="als-reference",
+            **common,
+        )
+    return spec, rows
 
 
 def record_run_settings(

@@ -136,6 +136,16 @@ class RunDir:
         return self.root / "fit" / "activations"
 
     @property
+    def fit_final_dir(self) -> Path:
+        """Final normalised states of the fit generations (the reference arm's fit site)."""
+        return self.root / "fit" / "final"
+
+    @property
+    def reference_directions_path(self) -> Path:
+        """The reference arm's direction, fit on the final normalised state."""
+        return self.root / "directions-final"
+
+    @property
     def fit_trajectories_dir(self) -> Path:
         """Per-token residuals of the fit generations at the candidate layers."""
         return self.root / "fit" / "trajectories"

@@ -32,9 +32,9 @@ __all__ = ["build_run_report", "run_figures"]
 
 
 def _headline(results: dict[str, Any], selection: dict[str, Any]) -> str:
-    cot, als = results["test"]
+    cot, als, *others = results["test"]
     best = selection["best"]
-    return (
+    text = (
         f"ALS {als['accuracy']:.3f} [{als['ci_low']:.3f}, {als['ci_high']:.3f}] vs CoT "
         f"{cot['accuracy']:.3f} [{cot['ci_low']:.3f}, {cot['ci_high']:.3f}] on {cot['n']} held-out "
         f"problems; exact McNemar p = {als['mcnemar_p']:.3g} ({als['only_method']} fixed by ALS, "
@@ -42,6 +42,13 @@ def _headline(results: dict[str, Any], selection: dict[str, Any]) -> str:
         f"alpha {best['alpha']:g} (relative), tau {best['tau']:.3f} (quantile "
         f"{best['tau_quantile']:g} of fit-token cosines)."
     )
+    for row in others:  # e.g. the ALS authors' configuration (als-reference)
+        text += (
+            f" {row['method']}: {row['accuracy']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}],"
+            f" McNemar p = {row['mcnemar_p']:.3g} vs CoT ({row['only_method']} fixed, "
+            f"{row['only_base']} broken)."
+        )
+    return text
 
 
 def _layer_figures(layers: list[dict[str, Any]], figs: dict[str, Any]) -> None:
