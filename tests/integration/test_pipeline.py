@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict, replace
 
 import pytest
+import torch
 
 import workbench.methods.cot as cot
 from workbench.core.artifacts import read_jsonl
@@ -300,3 +301,35 @@ def test_reference_arm_is_the_authors_configuration(tiny_bridge, planted_grader,
     assert [r["tokens"] for r in run.rows("test", "als-reference")] == [r["tokens"] for r in again]
     assert results["test"][2]["intervention_rate"] == 1.0  # always on
     build_run_report(tmp_path)  # the report takes the third arm
+
+
+def test_random_control_arm_pushes_as_hard_along_a_random_direction(
+    tiny_bridge, planted_grader, tmp_path
+):
+    from workbench.core.activations import ActivationSet
+    from workbench.core.selection import tau_from_quantile
+    from workbench.core.steering import SteeringSpec
+    from workbench.experiment.rundir import RunDir
+    from workbench.experiment.sweeps import control_directions
+
+    cfg = ALSRunConfig(
+        n_fit=16, n_val=4, n_test=6, alphas=(0.2,), n_candidate_layers=1, control=True
+    )
+    gen = GenerationConfig(max_new_tokens=6, batch_size=4)
+    results = run_als(tiny_bridge, tmp_path, cfg, generation=gen)
+    assert [r["method"] for r in results["test"]] == ["cot", "als", "random-control"]
+    run = RunDir(tmp_path)
+    best = run.selection()["best"]
+    random = control_directions(run.directions(), "random:0")
+    layer = best["layer"]
+    torch.testing.assert_close(random.vector(layer).norm(), run.directions().vector(layer).norm())
+    traj = ActivationSet.load(run.fit_trajectories_dir)
+    states = torch.cat(
+        [t[:, traj.trajectory_layers.index(layer)].float() for t in traj.trajectories]
+    )
+    cos = torch.cosine_similarity(states, random.vector(layer)[None], dim=-1)
+    tau = tau_from_quantile(cos, best["tau_quantile"])
+    assert results["control_steering"] == asdict(
+        SteeringSpec(layers=(layer,), alpha=best["alpha"], tau=tau)
+    )
+    assert len(run.rows("test", "random-control")) == 6

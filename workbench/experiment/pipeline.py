@@ -41,6 +41,7 @@ from workbench.core.steering import SteeringSpec, steer
 from workbench.errors import WorkbenchError
 from workbench.experiment.labels import LabelSource, fit_labels, label_agreement, self_verify_fit
 from workbench.experiment.rundir import RunDir
+from workbench.experiment.sweeps import control_directions
 from workbench.methods.cot import run_cot
 from workbench.sources.data import (
     EXPERIMENT_SPLITS,
@@ -110,6 +111,10 @@ class ALSRunConfig:
     to float rounding, tested); the run's prompt, stop rule and token cap."""
     reference_alpha: float = 0.3
     """Strength of the reference arm, absolute (the authors' default)."""
+    control: bool = False
+    """Also test a random direction of the same norm at the selected layer, alpha and tau
+    quantile ('random-control', seed 0; its tau at that quantile of its own fit-token cosines):
+    what any push of that size does."""
     label_source: LabelSource = "gold"
     """What makes a fit generation a success: 'gold' (graded against the gold answer) or 'self'
     (the model's own four verification prompts all pass: the ALS authors' labels; adds the labels
@@ -332,6 +337,10 @@ def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
         )
     test_rows = [_method_row("cot", test_cot, None), _method_row("als", test_als, test_cot)]
     extra = {}
+    if cfg.control:
+        control_spec, control_rows = _control_arm(bridge, run, cfg, best, problems, common)
+        test_rows.append(_method_row("random-control", control_rows, test_cot))
+        extra["control_steering"] = asdict(control_spec)
     if cfg.reference:
         ref_spec, ref_rows = _reference_arm(bridge, run, cfg, problems, common)
         test_rows.append(_method_row("als-reference", ref_rows, test_cot))
@@ -352,6 +361,25 @@ def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
     }
     write_json(run.results_path, results)
     return results
+
+
+def _control_arm(
+    bridge: Any, run: RunDir, cfg: ALSRunConfig, best: dict, problems: list, common: dict
+) -> tuple[SteeringSpec, list[dict]]:
+    """The selected condition with a random direction of the same norm (see `control`)."""
+    directions = control_directions(run.directions(), "random:0")
+    cos = _token_cosines(ActivationSet.load(run.fit_trajectories_dir), directions)
+    tau = tau_from_quantile(cos[best["layer"]], best["tau_quantile"])
+    spec = SteeringSpec(layers=(best["layer"],), alpha=best["alpha"], tau=tau, site=cfg.site)
+    with steer(bridge, spec, directions):
+        rows = run_cot(
+            bridge,
+            problems,
+            out=run.rows_path("test", "random-control"),
+            method="random-control",
+            **common,
+        )
+    return spec, rows
 
 
 def _reference_arm(
