@@ -42,13 +42,24 @@ def _headline(results: dict[str, Any], selection: dict[str, Any]) -> str:
         f"alpha {best['alpha']:g} (relative), tau {best['tau']:.3f} (quantile "
         f"{best['tau_quantile']:g} of fit-token cosines)."
     )
-    for row in others:  # e.g. the ALS authors' configuration (als-reference)
+    for row in others:  # the reference and control arms
         text += (
-            f" {row['method']}: {row['accuracy']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}],"
-            f" McNemar p = {row['mcnemar_p']:.3g} vs CoT ({row['only_method']} fixed, "
-            f"{row['only_base']} broken)."
+            f" {row['method']}{_ARMS.get(row['method'], '')}: {row['accuracy']:.3f} "
+            f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}], McNemar p = {row['mcnemar_p']:.3g} vs "
+            f"CoT ({row['only_method']} fixed, {row['only_base']} broken)."
         )
     return text
+
+
+_ARMS = {
+    "als-reference": (
+        " (the ALS authors' configuration: a vector fit on the final normalised state, added at the"
+        " last block's input, absolute alpha on the unit vector, always, newest position only, not"
+        " persisting; its departures from their code are listed under --als.reference in"
+        " `als run --help`)"
+    ),
+    "random-control": " (a random direction of the same norm at the selected setting)",
+}
 
 
 def _layer_figures(layers: list[dict[str, Any]], figs: dict[str, Any]) -> None:
