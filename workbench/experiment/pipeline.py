@@ -321,37 +321,29 @@ def select_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) 
 
 
 def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) -> dict[str, Any]:
-    """CoT and the selected ALS condition only, on the held-out test split; writes
-    `results.json` (the run is then finished)."""
-    common = {"generation": run.generation(), "prompt": run.prompt()}
+    """CoT and the selected ALS condition (and the control / reference arms the config asks for)
+    on the held-out test split; writes `results.json` (the run is then finished)."""
     selection = run.selection()
     best = selection["best"]
     problems = run.problems("test", data_dir=data_dir)
-    test_cot = run_cot(bridge, problems, out=run.rows_path("test", "cot"), method="cot", **common)
-    spec = SteeringSpec(
-        layers=(best["layer"],), alpha=best["alpha"], tau=best["tau"], site=cfg.site
-    )
-    with steer(bridge, spec, run.directions()):
-        test_als = run_cot(
-            bridge, problems, out=run.rows_path("test", "als"), method="als", **common
-        )
-    test_rows = [_method_row("cot", test_cot, None), _method_row("als", test_als, test_cot)]
-    extra = {}
+    test_cot = _test_rows(bridge, run, problems, "cot")
+    arms = {"als": _selected_arm(run, cfg, best)}
     if cfg.control:
-        control_spec, control_rows = _control_arm(bridge, run, cfg, best, problems, common)
-        test_rows.append(_method_row("random-control", control_rows, test_cot))
-        extra["control_steering"] = asdict(control_spec)
+        arms["random-control"] = _control_arm(run, cfg, best)
     if cfg.reference:
-        ref_spec, ref_rows = _reference_arm(bridge, run, cfg, problems, common)
-        test_rows.append(_method_row("als-reference", ref_rows, test_cot))
-        extra["reference_steering"] = asdict(ref_spec)
+        arms["als-reference"] = _reference_arm(run, cfg)
+    test_rows = [_method_row("cot", test_cot, None)]
+    for name, (spec, directions) in arms.items():
+        rows = _test_rows(bridge, run, problems, name, spec, directions)
+        test_rows.append(_method_row(name, rows, test_cot))
     aset = ActivationSet.load(run.fit_activations_dir)
     labels = fit_labels(run, cfg.label_source, aset)
     sep = separation(aset.at(cfg.position), labels)
+    extra = {_SPEC_KEYS[name]: asdict(spec) for name, (spec, _) in arms.items() if name != "als"}
     results = {
         "config": asdict(cfg),
         "model": run.settings()["model"]["name"],
-        "steering": asdict(spec),
+        "steering": asdict(arms["als"][0]),
         **extra,
         "test": test_rows,
         "validation": {"cot": selection["val_cot"], "best": best},
@@ -363,40 +355,49 @@ def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
     return results
 
 
-def _control_arm(
-    bridge: Any, run: RunDir, cfg: ALSRunConfig, best: dict, problems: list, common: dict
-) -> tuple[SteeringSpec, list[dict]]:
+Arm = tuple[SteeringSpec, LayerDirections]
+_SPEC_KEYS = {"random-control": "control_steering", "als-reference": "reference_steering"}
+"""Where results.json records the steering of each extra test arm."""
+
+
+def _test_rows(
+    bridge: Any,
+    run: RunDir,
+    problems: list,
+    name: str,
+    spec: SteeringSpec | None = None,
+    directions: LayerDirections | None = None,
+) -> list[dict]:
+    """Graded test rows of one arm (no steering: CoT), resumable."""
+    common = {"generation": run.generation(), "prompt": run.prompt()}
+    out = run.rows_path("test", name)
+    if spec is None:
+        return run_cot(bridge, problems, out=out, method=name, **common)
+    with steer(bridge, spec, directions):
+        return run_cot(bridge, problems, out=out, method=name, **common)
+
+
+def _selected_arm(run: RunDir, cfg: ALSRunConfig, best: dict) -> Arm:
+    """The condition chosen on validation, with the run's directions."""
+    spec = SteeringSpec(
+        layers=(best["layer"],), alpha=best["alpha"], tau=best["tau"], site=cfg.site
+    )
+    return spec, run.directions()
+
+
+def _control_arm(run: RunDir, cfg: ALSRunConfig, best: dict) -> Arm:
     """The selected condition with a random direction of the same norm (see `control`)."""
     directions = control_directions(run.directions(), "random:0")
     cos = _token_cosines(ActivationSet.load(run.fit_trajectories_dir), directions)
     tau = tau_from_quantile(cos[best["layer"]], best["tau_quantile"])
     spec = SteeringSpec(layers=(best["layer"],), alpha=best["alpha"], tau=tau, site=cfg.site)
-    with steer(bridge, spec, directions):
-        rows = run_cot(
-            bridge,
-            problems,
-            out=run.rows_path("test", "random-control"),
-            method="random-control",
-            **common,
-        )
-    return spec, rows
+    return spec, directions
 
 
-def _reference_arm(
-    bridge: Any, run: RunDir, cfg: ALSRunConfig, problems: list, common: dict
-) -> tuple[SteeringSpec, list[dict]]:
-    """The ALS authors' configuration on the test problems (see `ALSRunConfig.reference`)."""
+def _reference_arm(run: RunDir, cfg: ALSRunConfig) -> Arm:
+    """The ALS authors' configuration (see `ALSRunConfig.reference`)."""
     directions = LayerDirections.load(run.reference_directions_path)
-    spec = SteeringSpec.authors(directions.layers[0], cfg.reference_alpha)
-    with steer(bridge, spec, directions):
-        rows = run_cot(
-            bridge,
-            problems,
-            out=run.rows_path("test", "als-reference"),
-            method="als-reference",
-            **common,
-        )
-    return spec, rows
+    return SteeringSpec.authors(directions.layers[0], cfg.reference_alpha), directions
 
 
 def record_run_settings(
