@@ -51,13 +51,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _stop_at(text: str) -> bool:
-    return answer_complete(text)
-
-
 def run_workbench(bridge, prompts, batch: int, cap: int) -> list[tuple[int, ...]]:
     cfg = GenerationConfig(max_new_tokens=cap, batch_size=batch)
-    return [c.tokens for c in decode(bridge, prompts, cfg, stop=_stop_at)]
+    return [c.tokens for c in decode(bridge, prompts, cfg, stop=answer_complete)]
 
 
 class _AnswerComplete:
@@ -68,7 +64,7 @@ class _AnswerComplete:
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
         texts = self.tokenizer.batch_decode(input_ids[:, self.n_prompt :])
-        return torch.tensor([_stop_at(t) for t in texts], device=input_ids.device)
+        return torch.tensor([answer_complete(t) for t in texts], device=input_ids.device)
 
 
 def _until_stop(tokens: list[int], tokenizer, eos: set[int]) -> tuple[int, ...]:
@@ -78,7 +74,7 @@ def _until_stop(tokens: list[int], tokenizer, eos: set[int]) -> tuple[int, ...]:
         if t in eos:
             break
         kept.append(t)
-        if _stop_at(tokenizer.decode(kept)):
+        if answer_complete(tokenizer.decode(kept)):
             break
     return tuple(kept)
 
