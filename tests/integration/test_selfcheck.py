@@ -35,12 +35,15 @@ def test_broken_cache_fails_the_check_naming_versions(broken_cache_bridge):
         check_stack(broken_cache_bridge)
 
 
-def test_decode_refuses_an_unfilled_cache(broken_cache_bridge):
-    prompts = encode_prompts(broken_cache_bridge.tokenizer, ["1+1?"])
+def test_decode_refuses_an_unfilled_cache(tiny_bridge, monkeypatch):
+    """Whatever attention path runs (the bridge's or the HF module's, see
+    `workbench.core.native_attention`), a cache that is never written is refused."""
+    from transformers.cache_utils import DynamicLayer
+
+    monkeypatch.setattr(DynamicLayer, "update", lambda self, k, v, *args, **kwargs: (k, v))
+    prompts = encode_prompts(tiny_bridge.tokenizer, ["1+1?"])
     with pytest.raises(WorkbenchError, match="does not fill the cache"):
-        decode(broken_cache_bridge, prompts, GenerationConfig(max_new_tokens=4))
+        decode(tiny_bridge, prompts, GenerationConfig(max_new_tokens=4))
     # the uncached path does not depend on the cache and still decodes
-    plain = decode(
-        broken_cache_bridge, prompts, GenerationConfig(max_new_tokens=4, use_kv_cache=False)
-    )
+    plain = decode(tiny_bridge, prompts, GenerationConfig(max_new_tokens=4, use_kv_cache=False))
     assert len(plain[0].tokens) == 4

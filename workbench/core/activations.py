@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from workbench.core.generation import DecodeStep, left_pad, publish_step
 from workbench.core.hooks import Site, check_hook_names, check_layers, resid_hook
+from workbench.core.native_attention import native_attention
 from workbench.core.problems import Problem
 from workbench.core.prompts import PromptConfig, encode_prompts
 from workbench.errors import WorkbenchError
@@ -172,7 +173,12 @@ def _batch_states(
         return hook
 
     hooks = [(resid_hook(layer, cfg.site), make_hook(layer)) for layer in layers]
-    with torch.inference_mode(), bridge.hooks(fwd_hooks=hooks), publish_step(step):
+    with (
+        torch.inference_mode(),
+        bridge.hooks(fwd_hooks=hooks),
+        publish_step(step),
+        native_attention(bridge),
+    ):
         stop = None if cfg.site == "final" else max(layers) + 1
         bridge(ids, attention_mask=mask, stop_at_layer=stop)
     result = {

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from workbench.core.directions import LayerDirections
 from workbench.core.generation import DecodeStep, publish_step
+from workbench.core.native_attention import native_attention
 from workbench.core.problems import Problem
 from workbench.core.prompts import PromptConfig, encode_prompts
 from workbench.core.steering import SteeringSpec, steer
@@ -43,7 +44,7 @@ def distribution_shift(
 
 def _logits(bridge: Any, ids: Tensor, keep: Tensor, n_prompt: int) -> tuple[Tensor, int]:
     step = DecodeStep.whole_sequence(1, n_prompt, ids.device)
-    with publish_step(step):
+    with publish_step(step), native_attention(bridge):
         logits = bridge(ids, return_type="logits", logits_to_keep=keep)
     return logits[0], int(step.counts.sum())
 

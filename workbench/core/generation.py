@@ -28,6 +28,7 @@ from torch import Tensor
 from workbench.core.batching import RunningBatch, left_pad
 from workbench.core.config import check_finite
 from workbench.core.kv_cache import cache_kwargs, cached_length, new_cache, truncate_cache
+from workbench.core.native_attention import native_attention
 from workbench.errors import WorkbenchError
 
 __all__ = [
@@ -410,12 +411,17 @@ def decode(
     entered once around the whole loop. `indices` number the sequences (per-sequence sampling
     seeds and `DecodeStep.rows`; default 0..n-1) so that a caller decoding in chunks keeps them.
     `on_complete(i, completion)` is called as soon as sequence `i` (its place in `prompts`)
-    finishes, so that a caller can write results as they come.
+    finishes, so that a caller can write results as they come. Attention runs on the HF module's
+    kernel unless a hook sits inside attention (`workbench.core.native_attention`).
     """
     if not prompts or any(len(p) == 0 for p in prompts):
         raise WorkbenchError("decode needs at least one prompt, and no prompt may be empty")
     indices = list(range(len(prompts))) if indices is None else list(indices)
     if len(indices) != len(prompts):
         raise WorkbenchError(f"{len(indices)} indices for {len(prompts)} prompts")
-    with torch.inference_mode(), intervention or contextlib.nullcontext():
+    with (
+        torch.inference_mode(),
+        intervention or contextlib.nullcontext(),
+        native_attention(bridge),
+    ):
         return _Decoder(bridge, prompts, indices, cfg, stop, on_complete).run()

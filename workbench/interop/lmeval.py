@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from workbench.core.config import parse_bool
 from workbench.core.generation import DecodeStep, GenerationConfig, decode, publish_step
+from workbench.core.native_attention import native_attention
 from workbench.core.prompts import PromptConfig, answer_complete, encode_prompts
 from workbench.errors import WorkbenchError
 
@@ -183,7 +184,7 @@ class ALSLM(LM):
         caller holds the steering context)."""
         ids = torch.tensor([context + continuation], device=self.bridge.cfg.device)
         step = DecodeStep.whole_sequence(1, len(context), ids.device)
-        with torch.inference_mode(), publish_step(step):
+        with torch.inference_mode(), publish_step(step), native_attention(self.bridge):
             logits = self.bridge(ids, return_type="logits")[0, len(context) - 1 : -1].float()
         logprobs = torch.log_softmax(logits, dim=-1)
         target = torch.tensor(continuation, device=logprobs.device)

@@ -18,8 +18,9 @@ Any other name is a local Hugging Face folder or a hub id (network needed the fi
 (`_read_renamed_cache`) and runs the load-time self-check (`workbench.sources.selfcheck`).
 
 The bridge switches the HF model to eager attention; `ModelConfig.attention` (default ``"sdpa"``)
-sets it back. Qwen2/Llama-style bridges of transformer-lens 4.3 compute attention themselves, so
-for them the setting changes nothing (see its field doc).
+sets it back. Qwen2/Llama-style bridges of transformer-lens 4.3 compute attention themselves; the
+workbench's own passes hand attention back to the HF module (`workbench.core.native_attention`),
+which runs that kernel (see its field doc).
 """
 
 from __future__ import annotations
@@ -95,9 +96,9 @@ class ModelConfig:
     dtype: str = "auto"
     """'auto' (bfloat16 on cuda, float32 elsewhere), 'float32', 'bfloat16', 'float16'."""
     attention: Literal["sdpa", "eager"] = "sdpa"
-    """The Hugging Face model's attention kernel. Under transformer-lens 4.3 the attention
-    bridges of Qwen2/Llama-style models compute attention themselves, so it changes nothing for
-    them (bit-identical logits); it matters where a bridge hands attention to the HF module."""
+    """The Hugging Face model's attention kernel, used by the workbench's passes that hook nothing
+    inside attention (decoding, activation caching: `workbench.core.native_attention`). A pass
+    with a hook inside attention runs TransformerLens's own eager attention whatever this says."""
     device_map: str | None = None
     """Hugging Face device map (e.g. 'auto') for a model larger than one GPU; excludes `device`."""
     n_devices: int | None = None
