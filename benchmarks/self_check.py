@@ -48,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     median_ms = 1000 * statistics.median(times[1:])
     print(
         f"load {load_s:.2f} s (check off); first check {1000 * times[0]:.0f} ms; "
-        f"relative logit difference {check.error:.1e}"
+        f"relative logit difference {check.error:.1e} (cached), {check.attention_error:.1e} "
+        "(attention paths)"
     )
     print(f"check / load = {median_ms / 1000 / load_s:.3f}")
     print(f"check_ms={median_ms:.1f}")

@@ -3,44 +3,46 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from workbench.core.generation import GenerationConfig, decode
 from workbench.core.prompts import encode_prompts
 from workbench.errors import WorkbenchError
-from workbench.sources.models import ModelConfig, load_model
 from workbench.sources.selfcheck import StackError, check_stack
 
 
 @pytest.fixture
-def broken_cache_bridge(tiny_dir):
-    """A bridge whose attention never writes the KV cache: what transformers 5.24 did to
-    transformer-lens 4.3.0 before `models._read_renamed_cache`."""
-    from transformer_lens.model_bridge.generalized_components.attention import AttentionBridge
+def broken_cache(monkeypatch):
+    """A KV cache that is never written: what transformers 5.24 did to transformer-lens 4.3.0
+    before `models._read_renamed_cache`, here for either attention path."""
+    from transformers.cache_utils import DynamicLayer
 
-    bridge = load_model(ModelConfig(name=str(tiny_dir), device="cpu", self_check=False))
-    for module in bridge.modules():
-        if isinstance(module, AttentionBridge):
-            module._update_kv_cache = lambda k, v, **kwargs: (k, v)
-    return bridge
+    monkeypatch.setattr(DynamicLayer, "update", lambda self, k, v, *args, **kwargs: (k, v))
 
 
 def test_sound_stack_passes_with_float32_rounding_only(tiny_bridge):
     check = check_stack(tiny_bridge)
-    assert check.error < 1e-5
+    assert check.error < 1e-5 and check.attention_error < 1e-5
     assert check.tolerance == 1e-3
 
 
-def test_broken_cache_fails_the_check_naming_versions(broken_cache_bridge):
+def test_broken_cache_fails_the_check_naming_versions(tiny_bridge, broken_cache):
     with pytest.raises(StackError, match=r"KV cache holds 0 of .*transformers .*scripts/setup.sh"):
-        check_stack(broken_cache_bridge)
+        check_stack(tiny_bridge)
 
 
-def test_decode_refuses_an_unfilled_cache(tiny_bridge, monkeypatch):
-    """Whatever attention path runs (the bridge's or the HF module's, see
-    `workbench.core.native_attention`), a cache that is never written is refused."""
-    from transformers.cache_utils import DynamicLayer
+def test_attention_paths_that_disagree_fail_the_check(tiny_bridge, monkeypatch):
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    monkeypatch.setattr(
+        torch.nn.functional,
+        "scaled_dot_product_attention",
+        lambda *args, **kwargs: 0.5 * sdpa(*args, **kwargs),
+    )
+    with pytest.raises(StackError, match="HF module's attention and the bridge's own"):
+        check_stack(tiny_bridge)
 
-    monkeypatch.setattr(DynamicLayer, "update", lambda self, k, v, *args, **kwargs: (k, v))
+
+def test_decode_refuses_an_unfilled_cache(tiny_bridge, broken_cache):
     prompts = encode_prompts(tiny_bridge.tokenizer, ["1+1?"])
     with pytest.raises(WorkbenchError, match="does not fill the cache"):
         decode(tiny_bridge, prompts, GenerationConfig(max_new_tokens=4))

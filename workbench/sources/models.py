@@ -105,8 +105,8 @@ class ModelConfig:
     """Split the model over this many GPUs (TransformerLens `n_devices`)."""
     self_check: bool = True
     """Check at load time that a cached, left-padded decoding step gives the logits of an
-    uncached pass (`workbench.sources.selfcheck`; two forward passes). False skips it: debugging
-    only."""
+    uncached pass, and that both attention paths agree (`workbench.sources.selfcheck`; three
+    passes). False skips it: debugging only."""
 
     def __post_init__(self) -> None:
         if self.attention not in ("sdpa", "eager"):
@@ -196,7 +196,11 @@ def load_model(cfg: ModelConfig | str = "embedded", **overrides: Any):
     _LOADED[bridge] = cfg
     if cfg.self_check:
         check = check_stack(bridge)
-        logger.info("Self-check passed (relative logit difference %.1e)", check.error)
+        logger.info(
+            "Self-check passed (relative logit differences: cached %.1e, attention %.1e)",
+            check.error,
+            check.attention_error,
+        )
     logger.info(
         "Loaded %s (%d layers, d_model %d)", cfg.name, bridge.cfg.n_layers, bridge.cfg.d_model
     )

@@ -1,17 +1,19 @@
-"""A load-time check that the installed stack computes what it should (two forward passes:
-0.59 s on the embedded model on a 2-core CPU, `benchmarks/self_check.py`).
+"""A load-time check that the installed stack computes what it should (three forward passes:
+about 0.6 s on the embedded model on a 2-core CPU, `benchmarks/self_check.py`).
 
 A new release of transformers once left TransformerLens's KV cache empty: every cached decoding
 step then saw its own token alone, and the embedded model wrote 'either either either ...' without
-any error (issue 14). `check_stack` decodes one short prompt the way `decode` does and compares
-logits that must agree whatever the weights, in two forward passes of a batch of two (each pass
-of the embedded model on a CPU costs about as much as reading its weights once):
+any error (issue 14). `check_stack` decodes one short prompt the way `decode` does (attention by
+the HF module, `workbench.core.native_attention`) and compares logits that must agree whatever the
+weights:
 
-* pass 1, with a fresh KV cache: row A is the prompt without its last token, left-padded by two;
-  row B is the whole prompt, left-padded by one. Row B's next-token logits are the uncached
-  reference;
+* pass 1, with a fresh KV cache, a batch of two: row A is the prompt without its last token,
+  left-padded by two; row B is the whole prompt, left-padded by one. Row B's next-token logits
+  are the uncached reference;
 * pass 2, one cached step: row A gets the prompt's last token. Its next-token logits must equal
-  row B's (up to float rounding), and the cache must hold every position.
+  row B's (up to float rounding), and the cache must hold every position;
+* pass 3, row B alone through the bridge's own attention (what runs when a hook sits inside
+  attention): its logits must equal pass 1's, so the two attention paths compute the same model.
 
 A cache that is not filled, or not read, changes row A's logits; so does mishandled left padding
 (the rows are padded differently). The logits must also be finite.
@@ -31,6 +33,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from workbench.core.kv_cache import cache_kwargs, cached_length, new_cache
+from workbench.core.native_attention import native_attention
 from workbench.errors import WorkbenchError
 
 __all__ = ["StackCheck", "StackError", "check_stack", "stack_versions"]
@@ -54,6 +57,8 @@ class StackCheck:
 
     error: float
     """|cached-step logits - uncached logits|.max() / |uncached logits|.max()."""
+    attention_error: float
+    """The same between the bridge's own attention and the HF module's (uncached)."""
     tolerance: float
     """Largest relative difference accepted for the model's dtype."""
 
@@ -97,10 +102,13 @@ def check_stack(bridge: Any) -> StackCheck:
     step = torch.tensor([[ids[-1]], [pad]], device=device)
     cache = new_cache(bridge)
     with torch.inference_mode():
-        kwargs = {"return_type": "logits", "logits_to_keep": 1, **cache_kwargs(bridge, cache)}
-        first = bridge(rows, attention_mask=mask, **kwargs)[:, -1]
-        mask = torch.cat([mask, mask.new_ones((2, 1))], dim=1)
-        stepped = bridge(step, attention_mask=mask, **kwargs)[0, -1]
+        kwargs = {"return_type": "logits", "logits_to_keep": 1}
+        with native_attention(bridge):
+            cached = {**kwargs, **cache_kwargs(bridge, cache)}
+            first = bridge(rows, attention_mask=mask, **cached)[:, -1]
+            mask = torch.cat([mask, mask.new_ones((2, 1))], dim=1)
+            stepped = bridge(step, attention_mask=mask, **cached)[0, -1]
+        own = bridge(rows[1:, 1:], **kwargs)[0, -1]
     reference = first[1]
     if not bool(torch.isfinite(reference).all() and torch.isfinite(stepped).all()):
         raise _fail("the logits are not finite")
@@ -108,6 +116,7 @@ def check_stack(bridge: Any) -> StackCheck:
         raise _fail(f"the KV cache holds {cached_length(cache)} of {n + 2} positions")
     result = StackCheck(
         error=_relative(stepped, reference),
+        attention_error=_relative(own, reference),
         tolerance=_TOLERANCE.get(reference.dtype, _TOLERANCE_HALF),
     )
     if result.error > result.tolerance:
@@ -115,5 +124,10 @@ def check_stack(bridge: Any) -> StackCheck:
             "a cached decoding step and an uncached pass over the same left-padded prompt give "
             f"next-token logits that differ by {result.error:.2g} of their scale (tolerance "
             f"{result.tolerance:.0e}): the KV cache or the padding is mishandled"
+        )
+    if result.attention_error > result.tolerance:
+        raise _fail(
+            "the HF module's attention and the bridge's own give next-token logits that differ "
+            f"by {result.attention_error:.2g} of their scale (tolerance {result.tolerance:.0e})"
         )
     return result
