@@ -24,7 +24,17 @@ from workbench.experiment.sweeps import SweepConfig
 from workbench.methods.baselines import SCConfig
 from workbench.methods.latentseek import LatentSeekConfig
 
-SUBCOMMANDS = ["generate", "run", "probe", "compare", "sweep", "stage", "upgrade", "export"]
+SUBCOMMANDS = [
+    "generate",
+    "run",
+    "probe",
+    "compare",
+    "sweep",
+    "stage",
+    "upgrade",
+    "export",
+    "publish",
+]
 
 
 def test_subcommands_are_all_listed():

@@ -333,3 +333,12 @@ def test_random_control_arm_pushes_as_hard_along_a_random_direction(
         SteeringSpec(layers=(layer,), alpha=best["alpha"], tau=tau)
     )
     assert len(run.rows("test", "random-control")) == 6
+    # on validation too, after the pick, with the same steering; never a grid row
+    val_control = run.selection()["val_control"]
+    assert (
+        val_control["n"] == 4
+        and val_control["tau"] == tau
+        and val_control["alpha"] == best["alpha"]
+    )
+    assert len(run.rows("val", "random-control")) == 4
+    assert all(not g["method"].startswith("random") for g in run.selection()["grid"])

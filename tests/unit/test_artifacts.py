@@ -52,6 +52,20 @@ def test_check_settings_records_compares_as_json_and_refuses_changes(tmp_path):
     assert read_json(path)["als"] == {"alphas": [0.1]}  # the record is untouched
 
 
+def test_check_settings_lets_a_named_field_of_a_section_change(tmp_path):
+    from workbench.core.artifacts import check_settings, read_json
+
+    path = tmp_path / "run" / "config.json"
+    free = ("generation.batch_size",)
+    check_settings(path, {"generation": {"batch_size": 8, "max_new_tokens": 64}}, may_change=free)
+    check_settings(path, {"generation": {"batch_size": 32, "max_new_tokens": 64}}, may_change=free)
+    assert read_json(path)["generation"]["batch_size"] == 32
+    with pytest.raises(WorkbenchError, match=r"other settings \(generation\)"):
+        check_settings(
+            path, {"generation": {"batch_size": 32, "max_new_tokens": 16}}, may_change=free
+        )
+
+
 def test_check_settings_treats_fields_a_record_predates_as_defaults(tmp_path):
     from workbench.core.artifacts import check_settings
 

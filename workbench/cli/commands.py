@@ -31,6 +31,7 @@ __all__ = [
     "ExportArgs",
     "GenerateArgs",
     "ProbeArgs",
+    "PublishArgs",
     "RunArgs",
     "RunFolderArgs",
     "StageArgs",
@@ -210,6 +211,22 @@ class ExportArgs:
     """Architecture name (default: the model's model_type)."""
 
 
+@dataclass(frozen=True)
+class PublishArgs:
+    """Copy a run folder's results as data into a small folder for the repository (results/):
+    settings, splits, graded generations and tables (JSONL gzipped, reproducible byte for byte),
+    directions (safetensors), summaries, and MANIFEST.json with each file's sha256. Cached
+    activations, exports, job logs, figures and the report stay out; the copy is itself a run
+    folder (figures and report regenerate from it; `als run --out` on it resumes, caching the
+    activations again by teacher forcing)."""
+
+    run_dir: str
+    """Folder written by `als run` (finished or not)."""
+    out: str
+    """Folder to write (e.g. results/gsm8k-scale); existing files are overwritten, none
+    deleted."""
+
+
 COMMANDS: dict[str, tuple[type, str]] = {
     "generate": (GenerateArgs, "graded chain-of-thought generation (resumable)"),
     "run": (RunArgs, "the ALS experiment: fit directions, select on validation, test vs CoT"),
@@ -225,5 +242,6 @@ COMMANDS: dict[str, tuple[type, str]] = {
         ExportArgs,
         "a run's steering for llama.cpp (GGUF) or lm-eval's steered model",
     ),
+    "publish": (PublishArgs, "copy a run's results as small, reproducible data (results/)"),
 }
 """Subcommand -> (its arguments, its one-line help)."""

@@ -18,6 +18,7 @@ from workbench.cli.commands import (
     ExportArgs,
     GenerateArgs,
     ProbeArgs,
+    PublishArgs,
     RunArgs,
     StageArgs,
     SweepArgs,
@@ -192,6 +193,15 @@ def cmd_upgrade(a: UpgradeArgs) -> int:
     return 0
 
 
+def cmd_publish(a: PublishArgs) -> int:
+    from workbench.experiment.publish import publish_run
+
+    published = publish_run(a.run_dir, a.out)
+    size = published.total_bytes / 1e6
+    print(f"published {len(published.files)} files ({size:.2f} MB) to {published.root}")
+    return 0
+
+
 def cmd_sweep(a: SweepArgs) -> int:
     from workbench.experiment.sweeps import run_sweep, select_and_test
     from workbench.report.run_report import build_run_report
@@ -272,6 +282,7 @@ COMMAND_FUNCTIONS = {
     "sweep": cmd_sweep,
     "stage": cmd_stage,
     "upgrade": cmd_upgrade,
+    "publish": cmd_publish,
     "export": cmd_export,
 }
 

@@ -1,7 +1,13 @@
-"""Files of a run: JSONL written as it goes (and read back to resume), JSON, figures."""
+"""Files of a run: JSONL written as it goes (and read back to resume), JSON, figures.
+
+A JSONL file may also be stored gzipped beside its name (``rows.jsonl.gz``, as `results/`
+folders hold them): `read_jsonl` reads it when the plain file is absent, and `append_jsonl`
+first unpacks it, so that a published folder resumes as a run folder.
+"""
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import os
@@ -11,15 +17,41 @@ from typing import Any
 
 from workbench.errors import WorkbenchError
 
-__all__ = ["append_jsonl", "read_json", "read_jsonl", "save_figure", "write_json"]
+__all__ = [
+    "append_jsonl",
+    "gzipped",
+    "read_json",
+    "read_jsonl",
+    "save_figure",
+    "write_json",
+    "write_jsonl_gz",
+]
 
 logger = logging.getLogger(__name__)
+
+
+def gzipped(path: str | Path) -> Path:
+    """The gzipped sibling of a JSONL file (``x.jsonl`` -> ``x.jsonl.gz``)."""
+    path = Path(path)
+    return path.with_name(path.name + ".gz")
+
+
+def write_jsonl_gz(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Rows as gzipped JSONL, byte-for-byte reproducible (no time stamp in the gzip header)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+        f.write(text.encode("utf-8"))
 
 
 def append_jsonl(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> None:
     """Append rows and flush them to disk: a killed run loses at most the batch in flight."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    packed = gzipped(path)
+    if not path.exists() and packed.exists():  # a published folder, resumed: unpack first
+        path.write_bytes(gzip.decompress(packed.read_bytes()))
     with path.open("a", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -28,9 +60,14 @@ def append_jsonl(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> None:
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL file; a truncated last line (killed mid-write) is dropped from the file."""
+    """Rows of a JSONL file (or of its gzipped sibling when the file is absent); a truncated
+    last line of a plain file (killed mid-write) is dropped from the file."""
     path = Path(path)
     if not path.exists():
+        packed = gzipped(path)
+        if packed.exists():
+            text = gzip.decompress(packed.read_bytes()).decode("utf-8")
+            return [json.loads(line) for line in text.splitlines() if line.strip()]
         return []
     rows: list[dict[str, Any]] = []
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
@@ -78,8 +115,9 @@ def check_settings(
     """Record a run folder's settings in `path` (its config.json); refuse to resume other ones.
 
     Settings are compared as JSON reads them back (tuples are lists). A key recorded before with
-    another value raises, except keys in `may_change` (e.g. a larger --limit); keys absent from
-    the record are added. `first_record` holds entries written only when the record is new.
+    another value raises, except keys in `may_change` (e.g. a larger --limit; ``section.key`` for
+    a field of a section, e.g. ``generation.batch_size``); keys absent from the record are added.
+    `first_record` holds entries written only when the record is new.
     `defaults` gives, per section, the values that a record written before a field existed
     stands for (that run used the field's default), so adding a field keeps old runs resumable.
     """
@@ -92,13 +130,24 @@ def check_settings(
     for key, section in filled.items():
         if isinstance(old.get(key), dict):
             old[key] = {**section, **old[key]}
-    changed = [k for k, v in new.items() if k in old and k not in may_change and old[k] != v]
+    changed = [k for k, v in new.items() if k in old and _differs(k, old[k], v, may_change)]
     if changed and path.exists():
         raise WorkbenchError(
             f"{path.parent} holds a run with other settings ({', '.join(changed)}); "
             "use another output folder (--out), or delete that one to start again"
         )
     write_json(path, {**old, **new})
+
+
+def _differs(key: str, old: Any, new: Any, may_change: tuple[str, ...]) -> bool:
+    """Whether setting `key` changed, leaving out what `may_change` allows to."""
+    if key in may_change:
+        return False
+    free = {m.split(".", 1)[1] for m in may_change if m.startswith(key + ".")}
+    if free and isinstance(old, dict) and isinstance(new, dict):
+        old = {k: v for k, v in old.items() if k not in free}
+        new = {k: v for k, v in new.items() if k not in free}
+    return old != new
 
 
 _PNG_WARNED = False

@@ -112,9 +112,10 @@ class ALSRunConfig:
     reference_alpha: float = 0.3
     """Strength of the reference arm, absolute (the authors' default)."""
     control: bool = False
-    """Also test a random direction of the same norm at the selected layer, alpha and tau
-    quantile ('random-control', seed 0; its tau at that quantile of its own fit-token cosines):
-    what any push of that size does."""
+    """Also run a random direction of the same norm at the selected layer, alpha and tau
+    quantile ('random-control', seed 0; its tau at that quantile of its own fit-token cosines) on
+    validation (after the pick: `selection.json`'s val_control) and test: what any push of that
+    size does."""
     label_source: LabelSource = "gold"
     """What makes a fit generation a success: 'gold' (graded against the gold answer) or 'self'
     (the model's own four verification prompts all pass: the ALS authors' labels; adds the labels
@@ -309,13 +310,25 @@ def select_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) 
                     )
                 row = _method_row(name, rows, val_cot)
                 grid.append({**row, "layer": layer, "alpha": alpha, "tau_quantile": q, "tau": tau})
+    best = dict(pick_best(grid))
     selection = {
         "candidates": list(candidates),
         "grid": grid,
-        "best": dict(pick_best(grid)),
+        "best": best,
         "val_cot": _method_row("cot", val_cot, None),
         "fit_cv_auroc": {str(r["layer"]): r["value"] for r in cv},
     }
+    if cfg.control:  # after the pick, so that it cannot be picked
+        spec, control = _control_arm(run, cfg, best)
+        with steer(bridge, spec, control):
+            rows = run_cot(
+                bridge,
+                problems,
+                out=run.rows_path("val", "random-control"),
+                **common,
+                method="random-control",
+            )
+        selection["val_control"] = {**_method_row("random-control", rows, val_cot), **asdict(spec)}
     write_json(run.selection_path, selection)
     return selection
 
@@ -412,6 +425,7 @@ def record_run_settings(
     run.record_settings(
         "run",
         asdict(model),
+        may_change=("generation.batch_size",),  # greedy output does not depend on it (tested)
         als=asdict(cfg),
         generation=asdict(generation),
         prompt=asdict(prompt),

@@ -216,6 +216,15 @@ class RunDir:
         """submitit's job scripts and logs (`--launch`)."""
         return self.root / "jobs"
 
+    def unpublished(self) -> list[Path]:
+        """What a published copy (`workbench.experiment.publish`) leaves out: the cached states
+        (regenerated from the generations by teacher forcing when `als run` resumes on the
+        folder), exports, job logs, figures and the report (regenerated from the tables)."""
+        states = [self.fit_activations_dir, self.fit_final_dir, self.fit_trajectories_dir]
+        states += [self.probe_states(name) for name in PROBE_STATES]
+        states += sorted(self.sweep_dir.glob("fit-trajectories-*"))
+        return [*states, self.root / "export", self.jobs_dir, self.figures, self.report_path]
+
     # -- the settings record ---------------------------------------------------------------------
     def record_settings(
         self,

@@ -228,9 +228,16 @@ def run_figures(run: str | Path | RunDir) -> tuple[dict[str, Any], list[Section]
         ),
         (
             "Selection on the validation split",
-            "Every condition tried; the best accuracy wins.",
+            "Every condition tried; the best accuracy wins."
+            + (
+                " The random-direction control (last row) ran after the pick, at the chosen "
+                "layer, alpha and tau quantile; it could not be chosen."
+                if "val_control" in selection
+                else ""
+            ),
             [],
-            [selection["val_cot"], *selection["grid"]],
+            [selection["val_cot"], *selection["grid"]]
+            + ([selection["val_control"]] if "val_control" in selection else []),
         ),
     ]
     for extra in (_probe_section, _sweep_section, _compare_section):
