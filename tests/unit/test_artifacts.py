@@ -21,6 +21,26 @@ def test_truncated_last_line_is_dropped_and_cut(tmp_path):
     assert [r["id"] for r in read_jsonl(path)] == [1, 2, 3]
 
 
+def test_a_reader_beside_a_live_writer_leaves_the_file_alone(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    append_jsonl(path, [{"id": 1}])
+    with path.open("a") as f:
+        f.write('{"id": 2, "te')  # the writer is mid-line
+    before = path.read_bytes()
+    assert read_jsonl(path, repair=False) == [{"id": 1}]
+    assert path.read_bytes() == before
+
+
+def test_gzipped_sibling_is_read_and_unpacked_before_appending(tmp_path):
+    from workbench.core.artifacts import gzipped, write_jsonl_gz
+
+    path = tmp_path / "rows.jsonl"
+    write_jsonl_gz(gzipped(path), [{"id": 1}, {"id": 2}])
+    assert read_jsonl(path) == [{"id": 1}, {"id": 2}]
+    append_jsonl(path, [{"id": 3}])
+    assert path.exists() and [r["id"] for r in read_jsonl(path)] == [1, 2, 3]
+
+
 def test_broken_middle_line_is_an_error(tmp_path):
     path = tmp_path / "rows.jsonl"
     path.write_text('{"id": 1}\nnot json\n{"id": 3}\n')

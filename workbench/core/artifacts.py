@@ -59,9 +59,10 @@ def append_jsonl(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> None:
         os.fsync(f.fileno())
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+def read_jsonl(path: str | Path, *, repair: bool = True) -> list[dict[str, Any]]:
     """Rows of a JSONL file (or of its gzipped sibling when the file is absent); a truncated
-    last line of a plain file (killed mid-write) is dropped from the file."""
+    last line of a plain file (killed mid-write) is dropped, and with `repair` also from the file
+    (`repair=False` for a reader beside a live writer, which may be mid-line)."""
     path = Path(path)
     if not path.exists():
         packed = gzipped(path)
@@ -76,9 +77,10 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
             rows.append(json.loads(line))
         except json.JSONDecodeError as exc:
             if n == len(lines):
-                logger.warning("%s: dropping a truncated last line (interrupted write)", path)
-                with path.open("w", encoding="utf-8") as f:
-                    f.writelines(lines[:-1])
+                if repair:
+                    logger.warning("%s: dropping a truncated last line (interrupted write)", path)
+                    with path.open("w", encoding="utf-8") as f:
+                        f.writelines(lines[:-1])
                 break
             raise WorkbenchError(f"{path}:{n} is not valid JSON; delete the file to rerun") from exc
     return rows

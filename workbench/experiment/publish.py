@@ -8,9 +8,10 @@ cached activations (teacher forcing regenerates them from the generations: `als 
 copy of the folder resumes there), exports, job logs, figures and the report. `MANIFEST.json`
 lists each file with its size and sha256.
 
-The copy is itself a run folder: `read_jsonl` reads the gzipped tables, so the report stage and
-the `analyses/` scripts take it as `--run`, and `als run --out` on it resumes (unpacking a table
-before appending to it).
+A run still decoding may be published (its finished rows so far; a line being written is left
+out, and the run's files are never touched). The copy is itself a run folder: `read_jsonl` reads
+the gzipped tables, so the report stage and the `analyses/` scripts take it as `--run`, and
+`als run --out` on it resumes (unpacking a table before appending to it).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def publish_run(run: str | Path | RunDir, out: str | Path) -> Published:
         rel = path.relative_to(run.root)
         if path.suffix == ".jsonl":
             rel = rel.with_name(rel.name + ".gz")
-            write_jsonl_gz(out / rel, read_jsonl(path))
+            write_jsonl_gz(out / rel, read_jsonl(path, repair=False))  # the run may be live
         else:
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, out / rel)
