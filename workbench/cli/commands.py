@@ -222,9 +222,9 @@ class PublishArgs:
 
     run_dir: str
     """Folder written by `als run` (finished or not)."""
-    out: str
-    """Folder to write (e.g. results/gsm8k-scale); existing files are overwritten, none
-    deleted."""
+    out: str | None = None
+    """Folder to write (default: results/<the run folder's name>); existing files are
+    overwritten, none deleted."""
 
 
 COMMANDS: dict[str, tuple[type, str]] = {

@@ -196,7 +196,8 @@ def cmd_upgrade(a: UpgradeArgs) -> int:
 def cmd_publish(a: PublishArgs) -> int:
     from workbench.experiment.publish import publish_run
 
-    published = publish_run(a.run_dir, a.out)
+    out = a.out or str(Path("results") / Path(a.run_dir).resolve().name)
+    published = publish_run(a.run_dir, out)
     size = published.total_bytes / 1e6
     print(f"published {len(published.files)} files ({size:.2f} MB) to {published.root}")
     return 0
