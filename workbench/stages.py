@@ -69,10 +69,13 @@ def fit(run: RunDir, bridge: Any = None, *, data_dir: str | None = None):
     return fit_stage(bridge or run.load_model(), run, _als_config(run), data_dir=data_dir)
 
 
-def labels(run: RunDir, bridge: Any = None, *, data_dir: str | None = None) -> dict:
+def labels(
+    run: RunDir, bridge: Any = None, *, data_dir: str | None = None, limit: int | None = None
+) -> dict:
     from workbench.experiment.pipeline import labels_stage
 
-    return labels_stage(bridge or run.load_model(), run, _als_config(run), data_dir=data_dir)
+    bridge = bridge or run.load_model()
+    return labels_stage(bridge, run, _als_config(run), data_dir=data_dir, limit=limit)
 
 
 def directions(run: RunDir):
@@ -148,11 +151,13 @@ def run_stage(
     *,
     bridge: Any = None,
     data_dir: str | None = None,
+    limit: int | None = None,
     **model_overrides: Any,
 ) -> Any:
     """Run stage `name` on `run` (see `STAGES`). A stage that decodes gets `bridge`, or the run's
     recorded model loaded with `model_overrides` (device, dtype); one that reads problems gets
-    `data_dir`: what a stage takes is read from its signature."""
+    `data_dir`; one that can work on part of its input gets `limit` (labels: the first fit
+    generations only): what a stage takes is read from its signature."""
     if name not in STAGES:
         raise WorkbenchError(f"unknown stage {name!r}; use one of {', '.join(STAGES)}")
     run = RunDir.of(run)
@@ -165,4 +170,8 @@ def run_stage(
         kwargs["bridge"] = bridge or run.load_model(**model_overrides)
     if "data_dir" in params:
         kwargs["data_dir"] = data_dir
+    if limit is not None:
+        if "limit" not in params:
+            raise WorkbenchError(f"stage {name} takes no limit; only labels does")
+        kwargs["limit"] = limit
     return stage(run, **kwargs)

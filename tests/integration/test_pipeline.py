@@ -235,35 +235,61 @@ def test_a_run_folder_from_before_0_2_is_refused_then_upgraded(
 
 
 def test_self_verification_labels_stage(tiny_bridge, planted_grader, tmp_path, monkeypatch):
-    """label_source='self': the labels stage writes both label sources, the directions are fit
-    on the self labels, and the results report how the two sources agree."""
+    """label_source='self': the labels stage writes both label sources (a generation passes only
+    if all four verifiers say TRUE), the directions are fit on the self labels, and the results
+    report how the two sources agree."""
     import workbench.experiment.labels as labels
     from workbench import stages
+    from workbench.core.generation import Completion
     from workbench.experiment.rundir import RunDir
-    from workbench.methods.latentseek import LatentSeekConfig
+    from workbench.methods.latentseek import VERDICT_MARK, LatentSeekConfig, verifier_prompts
 
     calls = []
 
-    def planted_verifier(bridge, problem, cfg):
-        calls.append(problem.id)
-        return lambda text: (0.0 if int(problem.id[-1]) % 3 else -0.5, 7, 1)
+    def says_true(prompt):  # a planted verifier: its answer is a function of its prompt
+        return sum(prompt) % 5 != 0
 
-    monkeypatch.setattr(labels, "self_reward", planted_verifier)
+    def planted_decode(bridge, prompts, cfg, *, on_complete, **kwargs):
+        calls.append(len(prompts))
+        for i, p in enumerate(prompts):
+            verdict = "TRUE" if says_true(p) else "FALSE"
+            answer = Completion(
+                tokens=(1, 2),
+                text=f"ok. {VERDICT_MARK} {verdict}",
+                prompt_tokens=len(p),
+                finish="eos",
+                seconds=0.0,
+                interventions=0,
+                steered_steps=(),
+            )
+            on_complete(i, answer)
+
+    monkeypatch.setattr(labels, "decode", planted_decode)
     cfg = ALSRunConfig(
         n_fit=16, n_val=2, n_test=2, alphas=(0.2,), n_candidate_layers=1, label_source="self"
     )
     results = run_als(tiny_bridge, tmp_path, cfg, generation=GenerationConfig(max_new_tokens=4))
     run = RunDir(tmp_path)
     rows = read_jsonl(run.labels_path)
-    assert len(rows) == 16 == len(calls)
-    assert all(r["self"] == (int(r["id"][-1]) % 3 != 0) for r in rows)
+    assert len(rows) == 16 and calls == [64]  # every generation's four prompts in one call
+    problems = {p.id: p for p in run.problems("fit")}
+    texts = {r["id"]: r["text"] for r in run.rows("fit", "cot")}
+    for r in rows:
+        prompts = verifier_prompts(tiny_bridge.tokenizer, problems[r["id"]], texts[r["id"]])
+        assert r["self"] == all(says_true(p) for p in prompts)
+        assert r["verifier_tokens"] == 8
+    assert 0 < sum(r["self"] for r in rows) < 16  # both labels occur: the test can fail
     assert run.directions().provenance["label_source"] == "self"
     agreement = results["label_agreement"]
     assert agreement["n"] == 16
     assert agreement["agree"] == sum(r["gold"] == r["self"] for r in rows)
-    assert stages.labels(run, tiny_bridge) and len(calls) == 16  # resumed: nothing verified again
+    assert stages.labels(run, tiny_bridge) and calls == [64]  # resumed: nothing verified again
+    # part of the fit split: the first generations in split order
+    run.labels_path.unlink()
+    stages.labels(run, tiny_bridge, limit=3)
+    assert [r["id"] for r in read_jsonl(run.labels_path)] == [p for p in problems][:3]
     monkeypatch.undo()
-    # the real verifier on the tiny model: four short verifications of one generation
+    # the real verifier on the tiny model: four short verifications of each generation
     run.labels_path.unlink()
     real = labels.self_verify_fit(
         tiny_bridge, run, cfg=LatentSeekConfig(verifier_max_new_tokens=4), progress=False

@@ -179,7 +179,7 @@ def cmd_stage(a: StageArgs) -> int:
     from workbench.stages import run_stage
 
     run = RunDir(Path(a.run_dir))
-    result = run_stage(a.name, run, data_dir=a.data_dir, **a.overrides())
+    result = run_stage(a.name, run, data_dir=a.data_dir, limit=a.limit, **a.overrides())
     wrote = f": wrote {result}" if isinstance(result, Path) else ""
     print(f"stage {a.name} done on {run.root}{wrote}")
     return 0

@@ -214,10 +214,13 @@ def fit_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) -> 
     )
 
 
-def labels_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) -> dict:
-    """Self-verification labels of the fit generations (`workbench.experiment.labels`),
+def labels_stage(
+    bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None, limit: int | None = None
+) -> dict:
+    """Self-verification labels of the fit generations (`workbench.experiment.labels`; the first
+    `limit` only, e.g. to measure their agreement with gold on part of a large fit split),
     resumable."""
-    return self_verify_fit(bridge, run, data_dir=data_dir)
+    return self_verify_fit(bridge, run, data_dir=data_dir, limit=limit)
 
 
 def directions_stage(run: RunDir, cfg: ALSRunConfig) -> LayerDirections:

@@ -47,6 +47,8 @@ __all__ = [
     "latentseek",
     "oracle_reward",
     "self_reward",
+    "verdict_reward",
+    "verifier_prompts",
 ]
 
 FINAL_STATE_HOOK = "unembed.hook_in"
@@ -145,34 +147,44 @@ def oracle_reward(problem: Problem) -> Callable[[str], tuple[float, int, int]]:
     return reward
 
 
+def verifier_prompts(tokenizer: Any, problem: Problem, text: str) -> list[list[int]]:
+    """Token ids of the four verification prompts (`VERIFIERS`) about answer `text`."""
+    prompts = []
+    for question, _ in VERIFIERS:
+        content = (
+            f"You are a critical verifier.\nQuestion: {problem.question}\n"
+            f"Proposed solution: {text}\n{question} Explain briefly, then end with "
+            f"'{VERDICT_MARK} TRUE' or '{VERDICT_MARK} FALSE'."
+        )
+        msgs = [{"role": "user", "content": content}]
+        if getattr(tokenizer, "chat_template", None):
+            p = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+            prompts.append(tokenizer(p, add_special_tokens=False)["input_ids"])
+        else:
+            prompts.append(tokenizer(content + "\n")["input_ids"])
+    return prompts
+
+
+def verdict_reward(answers: list[str]) -> float:
+    """-(weight of the failed checks) / (total weight), from the four verifiers' answers in the
+    order of `VERIFIERS`: 0 when every check ends with the TRUE verdict."""
+    failed = 0.0
+    for (_, weight), text in zip(VERIFIERS, answers, strict=True):
+        verdict = text.rsplit(VERDICT_MARK, 1)[-1] if VERDICT_MARK in text else ""
+        failed += weight * ("TRUE" not in verdict.upper())
+    return -failed / sum(w for _, w in VERIFIERS)
+
+
 def self_reward(
     bridge: Any, problem: Problem, cfg: LatentSeekConfig
 ) -> Callable[[str], tuple[float, int, int]]:
     """The model's own weighted verification of an answer: (reward, tokens, forward passes)."""
-    tok = bridge.tokenizer
     gen = GenerationConfig(max_new_tokens=cfg.verifier_max_new_tokens, batch_size=len(VERIFIERS))
 
     def reward(text: str) -> tuple[float, int, int]:
-        prompts = []
-        for question, _ in VERIFIERS:
-            content = (
-                f"You are a critical verifier.\nQuestion: {problem.question}\n"
-                f"Proposed solution: {text}\n{question} Explain briefly, then end with "
-                f"'{VERDICT_MARK} TRUE' or '{VERDICT_MARK} FALSE'."
-            )
-            msgs = [{"role": "user", "content": content}]
-            if getattr(tok, "chat_template", None):
-                p = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-                prompts.append(tok(p, add_special_tokens=False)["input_ids"])
-            else:
-                prompts.append(tok(content + "\n")["input_ids"])
-        out = decode(bridge, prompts, gen)
-        failed = 0.0
-        for (_, weight), c in zip(VERIFIERS, out, strict=True):
-            verdict = c.text.rsplit(VERDICT_MARK, 1)[-1] if VERDICT_MARK in c.text else ""
-            failed += weight * ("TRUE" not in verdict.upper())
-        total = sum(w for _, w in VERIFIERS)
-        return -failed / total, sum(len(c.tokens) for c in out), sum(_passes(c) for c in out)
+        out = decode(bridge, verifier_prompts(bridge.tokenizer, problem, text), gen)
+        tokens, passes = sum(len(c.tokens) for c in out), sum(_passes(c) for c in out)
+        return verdict_reward([c.text for c in out]), tokens, passes
 
     return reward
 
