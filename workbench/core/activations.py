@@ -232,7 +232,8 @@ def cache_activations(
     """Cache states of the graded generations `rows` (from `run_cot`) of `problems` into `out`.
 
     Rows are matched to problems by id; their ``tokens`` are the generated ids and ``correct``
-    the label. Shards already in `out` are kept and their problems skipped (resume).
+    the label. Shards already in `out` are kept and their problems skipped (resume). Batches
+    group generations of similar length; the returned set is in the order of `problems`.
     """
     out = Path(out)
     by_id = {r["id"]: r for r in rows}
@@ -250,6 +251,9 @@ def cache_activations(
     index = _resumed_index(out, index_path, layers, cfg, meta)
     done = {pid for s in index["shards"] for pid in s["ids"]}
     todo = [p for p in problems if p.id not in done]
+    # longest generations first, so that each teacher-forced batch holds similar lengths and
+    # little padding (the set is put back in the order of `problems` at the end)
+    todo.sort(key=lambda p: -len(by_id[p.id]["tokens"]))
     out.mkdir(parents=True, exist_ok=True)
     bar = tqdm(
         total=len(problems), initial=len(problems) - len(todo), desc="cache", disable=not progress
