@@ -12,18 +12,19 @@
 run folder and writes its outputs there (decoding resumes from the rows already written); the
 settings are the run's own (`config.json`), so a stage cannot silently use other ones.
 
-| stage      | reads                                   | writes                      |
-|------------|-----------------------------------------|-----------------------------|
-| splits     | settings, the dataset                   | splits/                     |
-| fit        | splits                                  | fit/cot.jsonl, fit/activations/ |
-| labels     | fit/cot.jsonl                           | fit/labels.jsonl (self-verification) |
-| directions | fit/activations/                        | directions/                 |
-| select     | fit/, directions/                       | val/, fit/trajectories/, selection.json |
-| test       | selection.json, directions/             | test/, results.json         |
-| probe      | a finished run                          | probe/                      |
-| compare    | a finished run                          | compare/                    |
-| sweep      | a finished run                          | sweep/                      |
-| report     | whatever of the above is there          | figures/, report.html       |
+| stage      | reads                      | writes                                          |
+|------------|----------------------------|-------------------------------------------------|
+| splits     | settings, the dataset      | splits/                                         |
+| fit        | splits                     | fit/cot.jsonl, fit/activations/, fit/final/     |
+| labels     | fit/cot.jsonl              | fit/labels.jsonl (self-verification)            |
+| directions | fit/activations/           | directions/                                     |
+| select     | fit/, directions/          | fit/trajectories/, selection-plan.json, val/,   |
+|            |                            | selection.json                                  |
+| test       | selection(-plan).json, directions/ | test/, results.json                     |
+| probe      | a finished run             | probe/                                          |
+| compare    | a finished run             | compare/                                        |
+| sweep      | a finished run             | sweep/                                          |
+| report     | whatever of the above is there | figures/, report.html                       |
 """
 
 from __future__ import annotations

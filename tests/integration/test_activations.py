@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -143,3 +145,60 @@ def test_final_site_is_the_normalised_state_the_unembedding_reads(
         torch.testing.assert_close(
             aset.at("mean_generated")[i, 0], states[n:].mean(0), atol=1e-4, rtol=1e-4
         )
+
+
+def test_final_states_in_the_same_pass_equal_their_own_pass(
+    tiny_bridge, tiny_problems, generations, tmp_path
+):
+    alone = cache_activations(
+        tiny_bridge,
+        tiny_problems,
+        generations,
+        tmp_path / "alone",
+        CacheConfig(site="final", batch_size=4),
+        progress=False,
+    )
+    residuals = cache_activations(
+        tiny_bridge,
+        tiny_problems,
+        generations,
+        tmp_path / "resid",
+        CacheConfig(batch_size=4),
+        progress=False,
+        final_out=tmp_path / "final",
+    )
+    merged = ActivationSet.load(tmp_path / "final")
+    assert merged.site == "final" and merged.layers == alone.layers
+    assert merged.problem_ids == alone.problem_ids
+    for position in ("last_prompt", "mean_generated"):
+        torch.testing.assert_close(merged.at(position), alone.at(position))
+    assert residuals.layers == tuple(range(tiny_bridge.cfg.n_layers))
+    with pytest.raises(WorkbenchError, match="final_out needs"):
+        cache_activations(
+            tiny_bridge,
+            tiny_problems,
+            generations,
+            tmp_path / "x",
+            CacheConfig(layers=(0,)),
+            progress=False,
+            final_out=tmp_path / "y",
+        )
+
+
+def test_a_pass_interrupted_between_its_two_writes_is_cached_again(
+    tiny_bridge, tiny_problems, generations, tmp_path
+):
+    cfg = CacheConfig(batch_size=2)
+    resid, final = tmp_path / "resid", tmp_path / "final"
+    cache_activations(
+        tiny_bridge, tiny_problems[:4], generations, resid, cfg, progress=False, final_out=final
+    )
+    index = json.loads((resid / "activations.json").read_text())
+    index["shards"] = index["shards"][:1]  # the second batch reached only the final states
+    (resid / "activations.json").write_text(json.dumps(index))
+    cache_activations(
+        tiny_bridge, tiny_problems, generations, resid, cfg, progress=False, final_out=final
+    )
+    for path in (resid, final):
+        loaded = ActivationSet.load(path)
+        assert sorted(loaded.problem_ids) == sorted(p.id for p in tiny_problems)

@@ -368,3 +368,45 @@ def test_random_control_arm_pushes_as_hard_along_a_random_direction(
     )
     assert len(run.rows("val", "random-control")) == 4
     assert all(not g["method"].startswith("random") for g in run.selection()["grid"])
+
+
+def test_selection_plan_lets_select_and_test_resume_without_fit_states(
+    tiny_bridge, planted_grader, tmp_path
+):
+    import shutil
+
+    from workbench.core.activations import ActivationSet
+    from workbench.experiment.rundir import RunDir
+
+    cfg = ALSRunConfig(
+        n_fit=16,
+        n_val=4,
+        n_test=6,
+        alphas=(0.2,),
+        n_candidate_layers=1,
+        control=True,
+        n_tau_fit=5,
+    )
+    gen = GenerationConfig(max_new_tokens=6, batch_size=4)
+    results = run_als(tiny_bridge, tmp_path, cfg, generation=gen)
+    run = RunDir(tmp_path)
+    plan = json.loads(run.selection_plan_path.read_text())
+    # tau comes from the first n_tau_fit fit generations only
+    traj = ActivationSet.load(run.fit_trajectories_dir)
+    fit_ids = tuple(p.id for p in run.problems("fit"))
+    assert traj.problem_ids == fit_ids[:5] and plan["n_tau_generations"] == 5
+    assert plan["candidates"] == run.selection()["candidates"]
+    assert run.selection()["best"]["tau"] == plan["taus"]["als"][str(plan["candidates"][0])]["0.5"]
+    # a published copy holds no fit states: selection and test still resume from the plan
+    for states in (run.fit_activations_dir, run.fit_trajectories_dir):
+        shutil.rmtree(states)
+    for done in (run.results_path, run.selection_path, run.rows_path("test", "random-control")):
+        done.unlink()
+    again = run_als(tiny_bridge, tmp_path, cfg, generation=gen)
+
+    def untimed(rows):
+        return [{k: v for k, v in r.items() if k != "seconds_per_problem"} for r in rows]
+
+    assert untimed(again["test"]) == untimed(results["test"])  # the control arm decoded again
+    assert not run.fit_activations_dir.exists()  # and no teacher-forced pass ran
+    assert again["fit_separation"] == results["fit_separation"]

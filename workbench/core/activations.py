@@ -15,6 +15,7 @@ gathers the shards.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -35,7 +36,7 @@ from workbench.core.problems import Problem
 from workbench.core.prompts import PromptConfig, encode_prompts
 from workbench.errors import WorkbenchError
 
-__all__ = ["POSITIONS", "ActivationSet", "CacheConfig", "cache_activations"]
+__all__ = ["POSITIONS", "ActivationSet", "CacheConfig", "cache_activations", "cached_early_ks"]
 
 logger = logging.getLogger(__name__)
 
@@ -126,13 +127,58 @@ class ActivationSet:
         )
 
 
+class _StopForward(Exception):
+    """Raised by the last hook a pass needs: nothing after it (later blocks, unembedding) runs."""
+
+
+@dataclass
+class _Reducer:
+    """Reduces one hooked tensor of a teacher-forced batch to the cached position policies."""
+
+    n_prompt: int
+    gen_len: Tensor
+    gen_mask: Float[Tensor, "batch pos"]
+    steps: Tensor
+    cfg: CacheConfig
+    out: dict[str, dict[int, Tensor]] = field(default_factory=dict)
+
+    def __call__(self, layer: int, x: Float[Tensor, "batch pos d_model"]) -> None:
+        xf, m = x.float(), self.gen_mask
+        self._put("last_prompt", layer, xf[:, self.n_prompt - 1])
+        self._put("mean_generated", layer, (xf * m[..., None]).sum(1) / m.sum(1, keepdim=True))
+        for k in self.cfg.early_ks:
+            w = m * (self.steps < k)[None, :]
+            self._put(f"mean_first_{k}", layer, (xf * w[..., None]).sum(1) / w.sum(1, keepdim=True))
+        if layer in self.cfg.trajectory_layers:
+            lengths = self.gen_len.tolist()
+            parts = [x[i, self.n_prompt : self.n_prompt + n] for i, n in enumerate(lengths)]
+            self._put("trajectory", layer, torch.cat(parts).half())
+
+    def _put(self, key: str, layer: int, value: Tensor) -> None:
+        self.out.setdefault(key, {})[layer] = value.cpu()
+
+    def tensors(self, layers: Sequence[int]) -> dict[str, Tensor]:
+        """Per policy, the states stacked on a layer axis (trajectories: their layers only)."""
+        result = {
+            key: torch.stack([per_layer[layer] for layer in layers if layer in per_layer], dim=1)
+            for key, per_layer in self.out.items()
+        }
+        if "trajectory" in result:
+            result["traj_lengths"] = self.gen_len.cpu()
+        return result
+
+
 def _batch_states(
     bridge: Any,
     prompts: Sequence[Sequence[int]],
     generated: Sequence[Sequence[int]],
     layers: tuple[int, ...],
     cfg: CacheConfig,
-) -> dict[str, Tensor]:
+    *,
+    final: bool = False,
+) -> tuple[dict[str, Tensor], dict[str, Tensor] | None]:
+    """The batch's states at `layers`; with `final`, also the final normalised state (the last
+    layer's residual through ``ln_final``, in the same forward)."""
     # The decoder's layout: prompts left-padded to a common length P, generations after them
     # (right-padded). A steering context active here then sees the same prompt/generated split,
     # through the published `DecodeStep`, as it does while decoding.
@@ -150,47 +196,41 @@ def _batch_states(
     ids, mask = torch.cat([p_ids, g_ids], dim=1), torch.cat([p_mask, g_mask], dim=1)
     gen_mask = torch.cat([torch.zeros_like(p_mask), g_mask], dim=1).float()
     gen_mask[gen_len == 0, n_prompt - 1] = 1.0  # no generated token: fall back to the prompt's end
-    step = DecodeStep.whole_sequence(len(prompts), n_prompt, device)
-    last: dict[int, Tensor] = {}
-    mean: dict[int, Tensor] = {}
-    traj: dict[int, Tensor] = {}
-    early: dict[tuple[int, int], Tensor] = {}
     steps = torch.arange(ids.shape[1], device=device) - n_prompt  # generated-token index
+    reduce = _Reducer(n_prompt, gen_len, gen_mask, steps, cfg)
+    reduce_final = _Reducer(n_prompt, gen_len, gen_mask, steps, CacheConfig(early_ks=cfg.early_ks))
 
     def make_hook(layer: int):
         def hook(x: Float[Tensor, "batch pos d_model"], hook: Any) -> Tensor:
-            xf = x.float()
-            last[layer] = xf[:, n_prompt - 1].cpu()
-            mean[layer] = ((xf * gen_mask[..., None]).sum(1) / gen_mask.sum(1, keepdim=True)).cpu()
-            for k in cfg.early_ks:
-                w = gen_mask * (steps < k)[None, :]
-                early[layer, k] = ((xf * w[..., None]).sum(1) / w.sum(1, keepdim=True)).cpu()
-            if layer in cfg.trajectory_layers:
-                parts = [x[i, n_prompt : n_prompt + n] for i, n in enumerate(gen_len.tolist())]
-                traj[layer] = torch.cat(parts).half().cpu()
+            reduce(layer, x)
+            if final and layer == layers[-1]:
+                reduce_final(layer, bridge.ln_final(x))
+            if layer == layers[-1]:
+                raise _StopForward
             return x
 
         return hook
 
     hooks = [(resid_hook(layer, cfg.site), make_hook(layer)) for layer in layers]
+    step = DecodeStep.whole_sequence(len(prompts), n_prompt, device)
     with (
         torch.inference_mode(),
         bridge.hooks(fwd_hooks=hooks),
         publish_step(step),
         native_attention(bridge),
+        contextlib.suppress(_StopForward),
     ):
-        stop = None if cfg.site == "final" else max(layers) + 1
-        bridge(ids, attention_mask=mask, stop_at_layer=stop)
-    result = {
-        "last_prompt": torch.stack([last[layer] for layer in layers], dim=1),
-        "mean_generated": torch.stack([mean[layer] for layer in layers], dim=1),
-    }
-    for k in cfg.early_ks:
-        result[f"mean_first_{k}"] = torch.stack([early[layer, k] for layer in layers], dim=1)
-    if cfg.trajectory_layers:
-        result["trajectory"] = torch.stack([traj[layer] for layer in cfg.trajectory_layers], dim=1)
-        result["traj_lengths"] = gen_len.cpu()
-    return result
+        bridge(ids, attention_mask=mask)
+    return reduce.tensors(layers), reduce_final.tensors(layers) if final else None
+
+
+def cached_early_ks(path: str | Path) -> tuple[int, ...] | None:
+    """The early means (`CacheConfig.early_ks`) of the states cached in `path`; None if none are
+    (a resumed pass must keep what it began with)."""
+    index_path = Path(path) / "activations.json"
+    if not index_path.exists():
+        return None
+    return tuple(json.loads(index_path.read_text()).get("early_ks", []))
 
 
 def _resumed_index(
@@ -228,12 +268,16 @@ def cache_activations(
     prompt: PromptConfig = PromptConfig(),
     meta: Mapping[str, Any] | None = None,
     progress: bool = True,
+    final_out: str | Path | None = None,
 ) -> ActivationSet:
     """Cache states of the graded generations `rows` (from `run_cot`) of `problems` into `out`.
 
     Rows are matched to problems by id; their ``tokens`` are the generated ids and ``correct``
     the label. Shards already in `out` are kept and their problems skipped (resume). Batches
     group generations of similar length; the returned set is in the order of `problems`.
+    With `final_out` (which needs the last layer's ``resid_post`` among the cached states), the
+    final normalised state is cached in the same forward passes, as its own set in `final_out`
+    (what caching with ``site='final'`` gives, for the price of one ``ln_final``).
     """
     out = Path(out)
     by_id = {r["id"]: r for r in rows}
@@ -246,31 +290,35 @@ def cache_activations(
     bad = set(cfg.trajectory_layers) - set(layers)
     if bad:
         raise WorkbenchError(f"trajectory layers {sorted(bad)} are not among the cached layers")
+    last_resid = cfg.site == "resid_post" and layers[-1] == bridge.cfg.n_layers - 1
+    if final_out is not None and not last_resid:
+        raise WorkbenchError(
+            "final_out needs the last layer's resid_post among the cached states (it goes through "
+            "ln_final); cache site 'final' on its own instead"
+        )
     check_hook_names(bridge, [resid_hook(layer, cfg.site) for layer in layers])
-    index_path = out / "activations.json"
-    index = _resumed_index(out, index_path, layers, cfg, meta)
-    done = {pid for s in index["shards"] for pid in s["ids"]}
+    targets = [(out, layers, cfg)]
+    if final_out is not None:
+        final_cfg = CacheConfig(site="final", early_ks=cfg.early_ks, batch_size=cfg.batch_size)
+        targets.append((Path(final_out), (bridge.cfg.n_layers - 1,), final_cfg))
+    indexes = _paired_indexes(targets, meta)
+    done = {pid for s in indexes[0]["shards"] for pid in s["ids"]}
     todo = [p for p in problems if p.id not in done]
     # longest generations first, so that each teacher-forced batch holds similar lengths and
     # little padding (the set is put back in the order of `problems` at the end)
     todo.sort(key=lambda p: -len(by_id[p.id]["tokens"]))
-    out.mkdir(parents=True, exist_ok=True)
     bar = tqdm(
         total=len(problems), initial=len(problems) - len(todo), desc="cache", disable=not progress
     )
     for lo in range(0, len(todo), cfg.batch_size):
         chunk = todo[lo : lo + cfg.batch_size]
         prompts = encode_prompts(bridge.tokenizer, [p.question for p in chunk], prompt)
-        tensors = _batch_states(
-            bridge, prompts, [by_id[p.id]["tokens"] for p in chunk], layers, cfg
-        )
-        tensors["labels"] = torch.tensor([bool(by_id[p.id]["correct"]) for p in chunk])
-        name = f"shard-{len(index['shards']):05d}.safetensors"
-        save_file({k: v.contiguous() for k, v in tensors.items()}, out / name)
-        index["shards"].append({"file": name, "ids": [p.id for p in chunk]})
-        tmp = index_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(index, indent=1))
-        tmp.replace(index_path)
+        generated = [by_id[p.id]["tokens"] for p in chunk]
+        states = _batch_states(bridge, prompts, generated, layers, cfg, final=final_out is not None)
+        labels = torch.tensor([bool(by_id[p.id]["correct"]) for p in chunk])
+        written = states if final_out is not None else states[:1]
+        for (path, _, _), index, tensors in zip(targets, indexes, written, strict=True):
+            _write_shard(path, index, {**tensors, "labels": labels}, [p.id for p in chunk])
         bar.update(len(chunk))
     bar.close()
     aset = ActivationSet.load(out)
@@ -279,6 +327,34 @@ def cache_activations(
     if wanted == list(range(len(aset))):
         return aset
     return _subset(aset, wanted)
+
+
+def _paired_indexes(
+    targets: Sequence[tuple[Path, Sequence[int], CacheConfig]], meta: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
+    """The shard index of each target folder, resumed; shards that not every folder finished
+    (a pass interrupted between their writes) are dropped from all, to be cached again."""
+    indexes = []
+    for path, layers, cfg in targets:
+        path.mkdir(parents=True, exist_ok=True)
+        indexes.append(_resumed_index(path, path / "activations.json", layers, cfg, meta))
+    common = set.intersection(*({s["file"] for s in ix["shards"]} for ix in indexes))
+    for index in indexes:
+        index["shards"] = [s for s in index["shards"] if s["file"] in common]
+    return indexes
+
+
+def _write_shard(
+    out: Path, index: dict[str, Any], tensors: Mapping[str, Tensor], ids: Sequence[str]
+) -> None:
+    """One batch's shard, then the index that lists it (replaced atomically)."""
+    name = f"shard-{len(index['shards']):05d}.safetensors"
+    save_file({k: v.contiguous() for k, v in tensors.items()}, out / name)
+    index["shards"].append({"file": name, "ids": list(ids)})
+    index_path = out / "activations.json"
+    tmp = index_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(index, indent=1))
+    tmp.replace(index_path)
 
 
 def _subset(aset: ActivationSet, rows: Sequence[int]) -> ActivationSet:

@@ -42,12 +42,15 @@ from torch import Tensor
 from workbench.core.config import check_finite
 from workbench.errors import WorkbenchError
 
-__all__ = ["ProbeConfig", "cv_folds", "oof_projection_scores", "probe_layers"]
+__all__ = ["EARLY_KS", "ProbeConfig", "cv_folds", "oof_projection_scores", "probe_layers"]
 
 log = logging.getLogger(__name__)
 
 Folds = list[tuple[np.ndarray, np.ndarray]]
 MAX_PCA = 256
+EARLY_KS: tuple[int, ...] = (1, 4, 16, 64)
+"""Numbers of first generated tokens that early prediction looks at by default (the fit
+split's states carry their means, so that `als probe` needs no pass of its own)."""
 """Most PCA components the logistic probe keeps when d_model exceeds the training-fold size."""
 
 

@@ -27,13 +27,18 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from workbench.core.activations import ActivationSet, CacheConfig, cache_activations
-from workbench.core.artifacts import write_json
+from workbench.core.activations import (
+    ActivationSet,
+    CacheConfig,
+    cache_activations,
+    cached_early_ks,
+)
+from workbench.core.artifacts import read_json, write_json
 from workbench.core.config import check_finite, check_quantiles
 from workbench.core.directions import LayerDirections, fit_directions, separation
 from workbench.core.generation import GenerationConfig
 from workbench.core.hooks import Site
-from workbench.core.probing import ProbeConfig, probe_layers
+from workbench.core.probing import EARLY_KS, ProbeConfig, probe_layers
 from workbench.core.prompts import PromptConfig
 from workbench.core.records import summarize
 from workbench.core.selection import pick_best, tau_from_quantile
@@ -100,6 +105,10 @@ class ALSRunConfig:
     """Thresholds as quantiles of cos(h_t, v_l) over fit tokens (>= 1: always fire)."""
     min_per_class: int = 4
     """Fewest correct and incorrect fit generations accepted."""
+    n_tau_fit: int = 256
+    """Fit generations (the first n of the fit split) whose every token's cos(h_t, v_l) sets tau
+    at each quantile: their teacher-forced pass runs up to the last candidate layer, so on a
+    large fit split all of them would cost as much as caching the fit split again."""
     reference: bool = False
     """Also test the ALS authors' configuration beside ours, as 'als-reference': their vector
     (success minus failure centroid of the final normalised state, the unembedding's input,
@@ -133,8 +142,8 @@ class ALSRunConfig:
             )
         if self.split_order not in ("seeded", "first"):
             raise WorkbenchError(f"split_order must be seeded or first, not {self.split_order!r}")
-        if min(self.n_fit, self.n_val, self.n_test) < 1:
-            raise WorkbenchError("n_fit, n_val and n_test must all be >= 1")
+        if min(self.n_fit, self.n_val, self.n_test, self.n_tau_fit) < 1:
+            raise WorkbenchError("n_fit, n_val, n_test and n_tau_fit must all be >= 1")
         if not self.alphas or not self.tau_quantiles:
             raise WorkbenchError("the selection grid needs at least one alpha and one tau quantile")
         check_finite(self)
@@ -185,8 +194,12 @@ def _method_row(name: str, rows: list[dict], base: list[dict] | None) -> dict:
     return summarize(rows, method=name, base=base).to_json()
 
 
-def fit_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) -> ActivationSet:
-    """Graded CoT on the fit split and residuals at every layer (resumable)."""
+def fit_stage(
+    bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
+) -> ActivationSet | None:
+    """Graded CoT on the fit split and its states at every layer, with the early means `als
+    probe` reads, and the final normalised state for the reference arm, in one teacher-forced
+    pass (resumable). The pass is skipped once nothing needs it (`_fit_states_needed`)."""
     generation, prompt = run.generation(), run.prompt()
     problems = run.problems("fit", data_dir=data_dir)
     rows = run_cot(
@@ -197,21 +210,39 @@ def fit_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) -> 
         out=run.rows_path("fit", "cot"),
         method="cot-fit",
     )
+    if not _fit_states_needed(run, cfg):
+        return None
     meta = {"model": run.settings()["model"]["name"], "prompt": asdict(prompt), "split": "fit"}
-    if cfg.reference:
-        final = CacheConfig(site="final", batch_size=generation.batch_size)
-        cache_activations(
-            bridge, problems, rows, run.fit_final_dir, final, prompt=prompt, meta=meta
-        )
+    final = run.fit_final_dir if cfg.reference else None  # the reference arm's site
+    if final is not None and cfg.site != "resid_post":
+        final_cfg = CacheConfig(site="final", batch_size=generation.batch_size)
+        cache_activations(bridge, problems, rows, final, final_cfg, prompt=prompt, meta=meta)
+        final = None
+    early = cached_early_ks(run.fit_activations_dir)  # a resumed pass keeps what it began with
     return cache_activations(
         bridge,
         problems,
         rows,
         run.fit_activations_dir,
-        CacheConfig(site=cfg.site, batch_size=generation.batch_size),
+        CacheConfig(
+            site=cfg.site,
+            early_ks=EARLY_KS if early is None else early,
+            batch_size=generation.batch_size,
+        ),
         prompt=prompt,
         meta=meta,
+        final_out=final,  # in the same forward passes
     )
+
+
+def _fit_states_needed(run: RunDir, cfg: ALSRunConfig) -> bool:
+    """Whether a stage of the run still reads the fit states: not once the directions (and the
+    reference arm's) and the selection plan exist, e.g. in a published copy of a run, which
+    holds no states (`als probe` caches what it needs)."""
+    made = [run.directions_path, run.selection_plan_path]
+    if cfg.reference:
+        made.append(run.reference_directions_path)
+    return not all(path.exists() for path in made)
 
 
 def labels_stage(
@@ -226,6 +257,8 @@ def labels_stage(
 def directions_stage(run: RunDir, cfg: ALSRunConfig) -> LayerDirections:
     """Per layer, success centroid minus failure centroid of the fit split (from disk), with the
     run's label source; with `reference`, also the reference arm's direction (final state)."""
+    if not _fit_states_needed(run, cfg):
+        return run.directions()
     if cfg.reference:
         _fit_and_save(run, cfg, run.fit_final_dir, "final", run.reference_directions_path)
     return _fit_and_save(run, cfg, run.fit_activations_dir, cfg.site, run.directions_path)
@@ -278,33 +311,16 @@ def select_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) 
     """Decode every (candidate layer, alpha, tau quantile) condition on the validation split and
     pick the best (`workbench.core.selection`); writes `selection.json`."""
     generation, prompt = run.generation(), run.prompt()
-    aset = ActivationSet.load(run.fit_activations_dir)
+    plan = selection_plan(bridge, run, cfg, data_dir=data_dir)
     directions = run.directions()
-    labels = fit_labels(run, cfg.label_source, aset)
-    candidates, cv = _candidate_layers(aset, labels, cfg)
-    traj = cache_activations(
-        bridge,
-        run.problems("fit", data_dir=data_dir),
-        run.rows("fit", "cot"),
-        run.fit_trajectories_dir,
-        CacheConfig(
-            layers=candidates,
-            trajectory_layers=candidates,
-            site=cfg.site,
-            batch_size=generation.batch_size,
-        ),
-        prompt=prompt,
-        progress=False,
-    )
-    token_cos = _token_cosines(traj, directions)
     problems = run.problems("val", data_dir=data_dir)
     common = {"generation": generation, "prompt": prompt}
     val_cot = run_cot(bridge, problems, out=run.rows_path("val", "cot"), method="cot", **common)
     grid = []
-    for layer in candidates:
+    for layer in plan["candidates"]:
         for alpha in cfg.alphas:
             for q in cfg.tau_quantiles:
-                tau = tau_from_quantile(token_cos[layer], q)
+                tau = _planned_tau(plan, "als", layer, q)
                 spec = SteeringSpec(layers=(layer,), alpha=alpha, tau=tau, site=cfg.site)
                 name = f"als-L{layer}-a{alpha:g}-q{q:g}"
                 with steer(bridge, spec, directions):
@@ -315,14 +331,14 @@ def select_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) 
                 grid.append({**row, "layer": layer, "alpha": alpha, "tau_quantile": q, "tau": tau})
     best = dict(pick_best(grid))
     selection = {
-        "candidates": list(candidates),
+        "candidates": plan["candidates"],
         "grid": grid,
         "best": best,
         "val_cot": _method_row("cot", val_cot, None),
-        "fit_cv_auroc": {str(r["layer"]): r["value"] for r in cv},
+        "fit_cv_auroc": plan["fit_cv_auroc"],
     }
     if cfg.control:  # after the pick, so that it cannot be picked
-        spec, control = _control_arm(run, cfg, best)
+        spec, control = _control_arm(run, cfg, best, plan)
         with steer(bridge, spec, control):
             rows = run_cot(
                 bridge,
@@ -336,6 +352,65 @@ def select_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) 
     return selection
 
 
+_CONTROL = "random:0"
+"""The control arm's direction (`workbench.experiment.sweeps.control_directions`)."""
+
+
+def selection_plan(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) -> dict:
+    """What selection and test need from the fit split's states, computed once and kept in the
+    run folder (`RunDir.selection_plan_path`), so that both resume without the fit activations
+    (a published run holds none): the candidate layers with their cross-validated AUROC, tau at
+    each quantile for the run's directions and for the control's (from the first `n_tau_fit`
+    fit generations' tokens), and the fit separation per layer."""
+    if run.selection_plan_path.exists():
+        return read_json(run.selection_plan_path)
+    aset = ActivationSet.load(run.fit_activations_dir)
+    labels = fit_labels(run, cfg.label_source, aset)
+    candidates, cv = _candidate_layers(aset, labels, cfg)
+    traj = cache_activations(
+        bridge,
+        run.problems("fit", data_dir=data_dir)[: cfg.n_tau_fit],
+        run.rows("fit", "cot"),
+        run.fit_trajectories_dir,
+        CacheConfig(
+            layers=candidates,
+            trajectory_layers=candidates,
+            site=cfg.site,
+            batch_size=run.generation().batch_size,
+        ),
+        prompt=run.prompt(),
+    )
+    directions = run.directions()
+    taus = {"als": _quantile_taus(traj, directions, cfg)}
+    if cfg.control:
+        taus["random-control"] = _quantile_taus(traj, control_directions(directions, _CONTROL), cfg)
+    sep = separation(aset.at(cfg.position), labels)
+    plan = {
+        "candidates": list(candidates),
+        "fit_cv_auroc": {str(r["layer"]): r["value"] for r in cv},
+        "n_tau_generations": len(traj),
+        "taus": taus,
+        "fit_separation": {str(ly): float(v) for ly, v in zip(aset.layers, sep, strict=True)},
+    }
+    write_json(run.selection_plan_path, plan)
+    return plan
+
+
+def _quantile_taus(
+    traj: ActivationSet, directions: LayerDirections, cfg: ALSRunConfig
+) -> dict[str, dict[str, float]]:
+    """Per candidate layer and tau quantile, the threshold over the cached fit tokens."""
+    cos = _token_cosines(traj, directions)
+    return {
+        str(layer): {f"{q:g}": tau_from_quantile(cos[layer], q) for q in cfg.tau_quantiles}
+        for layer in traj.trajectory_layers
+    }
+
+
+def _planned_tau(plan: dict, arm: str, layer: int, q: float) -> float:
+    return plan["taus"][arm][str(layer)][f"{q:g}"]
+
+
 def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) -> dict[str, Any]:
     """CoT and the selected ALS condition (and the control / reference arms the config asks for)
     on the held-out test split; writes `results.json` (the run is then finished)."""
@@ -343,18 +418,16 @@ def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
     best = selection["best"]
     problems = run.problems("test", data_dir=data_dir)
     test_cot = _test_rows(bridge, run, problems, "cot")
+    plan = selection_plan(bridge, run, cfg, data_dir=data_dir)
     arms = {"als": _selected_arm(run, cfg, best)}
     if cfg.control:
-        arms["random-control"] = _control_arm(run, cfg, best)
+        arms["random-control"] = _control_arm(run, cfg, best, plan)
     if cfg.reference:
         arms["als-reference"] = _reference_arm(run, cfg)
     test_rows = [_method_row("cot", test_cot, None)]
     for name, (spec, directions) in arms.items():
         rows = _test_rows(bridge, run, problems, name, spec, directions)
         test_rows.append(_method_row(name, rows, test_cot))
-    aset = ActivationSet.load(run.fit_activations_dir)
-    labels = fit_labels(run, cfg.label_source, aset)
-    sep = separation(aset.at(cfg.position), labels)
     extra = {_SPEC_KEYS[name]: asdict(spec) for name, (spec, _) in arms.items() if name != "als"}
     results = {
         "config": asdict(cfg),
@@ -364,7 +437,7 @@ def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
         "test": test_rows,
         "validation": {"cot": selection["val_cot"], "best": best},
         "fit_cv_auroc": selection.get("fit_cv_auroc", {}),
-        "fit_separation": {str(layer): float(v) for layer, v in zip(aset.layers, sep, strict=True)},
+        "fit_separation": plan["fit_separation"],
         "label_agreement": label_agreement(run),
     }
     write_json(run.results_path, results)
@@ -401,11 +474,11 @@ def _selected_arm(run: RunDir, cfg: ALSRunConfig, best: dict) -> Arm:
     return spec, run.directions()
 
 
-def _control_arm(run: RunDir, cfg: ALSRunConfig, best: dict) -> Arm:
-    """The selected condition with a random direction of the same norm (see `control`)."""
-    directions = control_directions(run.directions(), "random:0")
-    cos = _token_cosines(ActivationSet.load(run.fit_trajectories_dir), directions)
-    tau = tau_from_quantile(cos[best["layer"]], best["tau_quantile"])
+def _control_arm(run: RunDir, cfg: ALSRunConfig, best: dict, plan: dict) -> Arm:
+    """The selected condition with a random direction of the same norm (see `control`), its tau
+    at the same quantile of its own fit-token cosines."""
+    directions = control_directions(run.directions(), _CONTROL)
+    tau = _planned_tau(plan, "random-control", best["layer"], best["tau_quantile"])
     spec = SteeringSpec(layers=(best["layer"],), alpha=best["alpha"], tau=tau, site=cfg.site)
     return spec, directions
 

@@ -22,9 +22,9 @@ from typing import Any
 
 import torch
 
-from workbench.core.activations import CacheConfig, cache_activations
+from workbench.core.activations import ActivationSet, CacheConfig, cache_activations
 from workbench.core.artifacts import append_jsonl, write_json
-from workbench.core.probing import ProbeConfig, probe_layers
+from workbench.core.probing import EARLY_KS, ProbeConfig, probe_layers
 from workbench.core.projection import fit_pca, step_bands, trajectory_rows
 from workbench.core.steering import steer
 from workbench.errors import WorkbenchError
@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 class ProbeRunConfig:
     """What `als probe` measures."""
 
-    early_ks: tuple[int, ...] = (1, 4, 16, 64)
+    early_ks: tuple[int, ...] = EARLY_KS
     """Numbers of first generated tokens for early prediction (plus all tokens)."""
     n_bootstrap: int = 1000
     """Bootstrap resamples for the 95% CIs."""
@@ -66,14 +66,7 @@ def _probe_fit(bridge: Any, run: RunDir, cfg: ProbeRunConfig, spec, data_dir) ->
     """Fit split: cross-validated probes at every layer for both position policies, and early
     prediction from the first k generated tokens."""
     probe_cfg = ProbeConfig(n_folds=cfg.n_folds, n_bootstrap=cfg.n_bootstrap)
-    aset = cache_activations(
-        bridge,
-        run.problems("fit", data_dir=data_dir),
-        run.rows("fit", "cot"),
-        run.probe_states("fit-early"),
-        CacheConfig(site=spec.site, early_ks=cfg.early_ks, batch_size=run.generation().batch_size),
-        prompt=run.prompt(),
-    )
+    aset = _fit_states(bridge, run, cfg, spec.site, data_dir)
     layer_rows = []
     for position in ("mean_generated", "last_prompt"):
         layer_rows += probe_layers(
@@ -89,6 +82,24 @@ def _probe_fit(bridge: Any, run: RunDir, cfg: ProbeRunConfig, spec, data_dir) ->
         early_rows += [{**r, "k": k} for r in rows if r["metric"] == "auroc"]
     _write_rows(run.probe_table("early"), early_rows)
     return aset, layer_rows, early_rows
+
+
+def _fit_states(bridge: Any, run: RunDir, cfg: ProbeRunConfig, site: str, data_dir) -> Any:
+    """Every layer's fit states with the early means: the run's own (the fit stage keeps the
+    default `EARLY_KS`) where they have what is asked, else a teacher-forced pass of its own."""
+    own = run.fit_activations_dir
+    if (own / "activations.json").exists():
+        aset = ActivationSet.load(own)
+        if aset.site == site and all(f"mean_first_{k}" in aset.states for k in cfg.early_ks):
+            return aset
+    return cache_activations(
+        bridge,
+        run.problems("fit", data_dir=data_dir),
+        run.rows("fit", "cot"),
+        run.probe_states("fit-early"),
+        CacheConfig(site=site, early_ks=cfg.early_ks, batch_size=run.generation().batch_size),
+        prompt=run.prompt(),
+    )
 
 
 def _fired_steps(tokens: list[dict], bands: list[dict]) -> list[dict]:

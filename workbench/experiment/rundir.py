@@ -9,8 +9,9 @@ one. The layout::
     generations.jsonl           (an `als generate` folder: its rows, and summary.json)
     fit/labels.jsonl            gold and self-verification labels of the fit generations
     fit/activations/            residuals of the fit generations (safetensors shards)
-    fit/trajectories/           per-token residuals at the candidate layers
+    fit/trajectories/           per-token residuals at the candidate layers (first n_tau_fit)
     directions/                 the fitted `LayerDirections`
+    selection-plan.json         candidate layers and taus from the fit states (selection's input)
     selection.json              the validation grid and the chosen condition
     results.json                the test table and the chosen steering: the run is finished
     probe/ compare/ sweep/      what `als probe`, `als compare` and `als sweep` add
@@ -95,6 +96,12 @@ class RunDir:
     @property
     def selection_path(self) -> Path:
         return self.root / "selection.json"
+
+    @property
+    def selection_plan_path(self) -> Path:
+        """Candidate layers, taus and fit summaries that selection and test read (the fit
+        activations are not needed again once it exists)."""
+        return self.root / "selection-plan.json"
 
     @property
     def directions_path(self) -> Path:
