@@ -410,3 +410,23 @@ def test_selection_plan_lets_select_and_test_resume_without_fit_states(
     assert untimed(again["test"]) == untimed(results["test"])  # the control arm decoded again
     assert not run.fit_activations_dir.exists()  # and no teacher-forced pass ran
     assert again["fit_separation"] == results["fit_separation"]
+
+
+def test_probe_of_the_fit_split_needs_no_finished_run_and_no_pass_of_its_own(
+    tiny_bridge, planted_grader, tmp_path
+):
+    from workbench.experiment.probe_run import ProbeRunConfig, probe_run
+    from workbench.experiment.rundir import RunDir
+
+    cfg = ALSRunConfig(n_fit=16, n_val=2, n_test=4, alphas=(0.2,), n_candidate_layers=1)
+    run_als(tiny_bridge, tmp_path, cfg, generation=GenerationConfig(max_new_tokens=5, batch_size=4))
+    run = RunDir(tmp_path)
+    run.results_path.unlink()  # as if the test split were still decoding
+    probe = ProbeRunConfig(n_bootstrap=50, fit_only=True)
+    summary = probe_run(tiny_bridge, run, probe)
+    layers = read_jsonl(run.probe_table("layers"))
+    auroc = [r for r in layers if r["metric"] == "auroc" and r["position"] == "mean_generated"]
+    assert summary["best_auroc"]["value"] == max(r["value"] for r in auroc)
+    assert {r["k"] for r in read_jsonl(run.probe_table("early"))} == {1, 4, 16, 64, "all"}
+    assert not run.probe_states("fit-early").exists()  # the fit stage's states, early means in
+    assert not run.probe_summary_path.exists()

@@ -117,11 +117,13 @@ def _report_failures(failures) -> int:
     return 1
 
 
-def _run_bridge(a: Any) -> tuple[Path, object]:
-    """The run folder of `a.run_dir`, and its model loaded with any device/dtype override."""
+def _run_bridge(a: Any, *, finished: bool = True) -> tuple[Path, object]:
+    """The run folder of `a.run_dir` (finished, unless not asked), and its model loaded with
+    any device/dtype override."""
     from workbench.experiment.rundir import RunDir
 
-    run = RunDir(Path(a.run_dir)).require_finished()
+    run = RunDir(Path(a.run_dir))
+    run = run.require_finished() if finished else run
     return run.root, run.load_model(**a.overrides())
 
 
@@ -129,9 +131,9 @@ def cmd_probe(a: ProbeArgs) -> int:
     from workbench.experiment.probe_run import probe_run
     from workbench.report.run_report import build_run_report
 
-    run, bridge = _run_bridge(a)
+    run, bridge = _run_bridge(a, finished=not a.probe.fit_only)
     summary = probe_run(bridge, run, a.probe, data_dir=a.data_dir)
-    report = build_run_report(run)
+    report = None if a.probe.fit_only else build_run_report(run)
     b = summary["best_auroc"]
     print(
         f"best layer {summary['best_layer']}: AUROC {b['value']:.3f} "
@@ -143,7 +145,7 @@ def cmd_probe(a: ProbeArgs) -> int:
             f"first 16 tokens at that layer: AUROC {e16['value']:.3f} "
             f"[{e16['ci_low']:.3f}, {e16['ci_high']:.3f}]"
         )
-    print(f"wrote {RunDir.of(run).probe_dir} and {report}")
+    print(f"wrote {RunDir.of(run).probe_dir}" + (f" and {report}" if report else ""))
     return 0
 
 

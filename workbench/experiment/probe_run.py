@@ -47,6 +47,10 @@ class ProbeRunConfig:
     """Cross-validation folds."""
     max_trajectory_steps: int = 400
     """Longest decoding step shown in trajectory plots."""
+    fit_only: bool = False
+    """Probe the fit split only: every layer's probe and early prediction (`probe/layers` and
+    `probe/early`), which need the fit generations, not a finished run; no drift, PCA plane or
+    summary."""
 
     def __post_init__(self) -> None:
         if not self.early_ks or min(self.early_ks) < 1:
@@ -62,11 +66,11 @@ def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
     append_jsonl(path, rows)
 
 
-def _probe_fit(bridge: Any, run: RunDir, cfg: ProbeRunConfig, spec, data_dir) -> tuple:
+def _probe_fit(bridge: Any, run: RunDir, cfg: ProbeRunConfig, site: str, data_dir) -> tuple:
     """Fit split: cross-validated probes at every layer for both position policies, and early
     prediction from the first k generated tokens."""
     probe_cfg = ProbeConfig(n_folds=cfg.n_folds, n_bootstrap=cfg.n_bootstrap)
-    aset = _fit_states(bridge, run, cfg, spec.site, data_dir)
+    aset = _fit_states(bridge, run, cfg, site, data_dir)
     layer_rows = []
     for position in ("mean_generated", "last_prompt"):
         layer_rows += probe_layers(
@@ -193,10 +197,12 @@ def probe_run(
     bridge: Any, run: str | Path, cfg: ProbeRunConfig = ProbeRunConfig(), *, data_dir=None
 ) -> dict:
     """Probe the run folder `run` (made by `als run`); return the summary."""
+    if cfg.fit_only:
+        return _probe_fit_only(bridge, RunDir.of(run), cfg, data_dir)
     run = RunDir.of(run).require_finished()
     directions, spec = run.directions(), run.steering()
     layer = spec.layers[0]
-    aset, layer_rows, early_rows = _probe_fit(bridge, run, cfg, spec, data_dir)
+    aset, layer_rows, early_rows = _probe_fit(bridge, run, cfg, spec.site, data_dir)
     cot_set, als_set, by_id, drift = _test_trajectories(
         bridge, run, cfg, spec, directions, data_dir
     )
@@ -208,10 +214,32 @@ def probe_run(
     return summary
 
 
-def _summary(layer_rows, early_rows, drift, layer, basis, cents) -> dict[str, Any]:
+def _probe_fit_only(bridge: Any, run: RunDir, cfg: ProbeRunConfig, data_dir) -> dict:
+    """The fit split's tables of a run that need not be finished, and their best layer."""
+    if not run.rows_path("fit", "cot").exists():
+        raise WorkbenchError(f"{run.root} has no fit generations yet: run `als stage fit` first")
+    site = run.settings()["als"]["site"]
+    _, layer_rows, early_rows = _probe_fit(bridge, run, cfg, site, data_dir)
+    best, early16 = _best_layer(layer_rows, early_rows)
+    return {
+        "best_layer": best["layer"],
+        "best_auroc": {k: best[k] for k in ("value", "ci_low", "ci_high", "n")},
+        "early_auroc_k16_at_best_layer": early16,
+    }
+
+
+def _best_layer(layer_rows: list[dict], early_rows: list[dict]) -> tuple[dict, dict | None]:
+    """The layer with the best out-of-fold AUROC (mean over generated tokens), and the AUROC of
+    its first 16 tokens' mean."""
     auroc = [r for r in layer_rows if r["metric"] == "auroc" and r["position"] == "mean_generated"]
     best = max(auroc, key=lambda r: r["value"])
     early16 = [r for r in early_rows if r["k"] == 16 and r["layer"] == best["layer"]]
+    return best, early16[0] if early16 else None
+
+
+def _summary(layer_rows, early_rows, drift, layer, basis, cents) -> dict[str, Any]:
+    auroc = [r for r in layer_rows if r["metric"] == "auroc" and r["position"] == "mean_generated"]
+    best, early16 = _best_layer(layer_rows, early_rows)
     by_group: dict[str, list[dict]] = {}
     for d in drift:
         by_group.setdefault(d["group"], []).append(d)
@@ -226,7 +254,7 @@ def _summary(layer_rows, early_rows, drift, layer, basis, cents) -> dict[str, An
     return {
         "best_layer": best["layer"],
         "best_auroc": {k: best[k] for k in ("value", "ci_low", "ci_high", "n")},
-        "early_auroc_k16_at_best_layer": early16[0] if early16 else None,
+        "early_auroc_k16_at_best_layer": early16,
         "steered_layer": layer,
         "steered_layer_auroc": next((r for r in auroc if r["layer"] == layer), None),
         "drift_by_group": drift_summary,
