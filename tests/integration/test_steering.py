@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 
 import pytest
 import torch
@@ -231,3 +232,54 @@ def test_transient_steering_keeps_the_cache_unsteered(tiny_bridge, directions, i
     # the refill recomputes the last position on its own: equal up to float rounding
     gap = max(float((a - b).abs().max()) for a, b in zip(*caches.values(), strict=True))
     assert (gap < 1e-5) == (persistence == "transient"), gap
+
+
+@pytest.mark.parametrize("do_sample", [False, True])
+def test_arms_in_one_decode_equal_each_arm_alone(tiny_bridge, directions, tiny_problems, do_sample):
+    from workbench.methods.cot import run_arms, run_cot
+
+    arms = {
+        "cot": None,
+        "als-a": (SteeringSpec(layers=(1,), alpha=2.0, tau=0.0), directions),
+        "als-b": (SteeringSpec(layers=(2,), alpha=1.0, tau=2.0), directions),
+        "reference": (SteeringSpec(**AUTHORS, alpha=0.5, persistence="transient"), directions),
+    }
+    gen = GenerationConfig(max_new_tokens=12, batch_size=5, do_sample=do_sample, temperature=1.0)
+    together = run_arms(tiny_bridge, tiny_problems, arms, generation=gen, progress=False)
+    for name, arm in arms.items():
+        ctx = contextlib.nullcontext() if arm is None else steer(tiny_bridge, *arm)
+        alone = run_cot(tiny_bridge, tiny_problems, generation=gen, intervention=ctx, method=name)
+        assert [r["tokens"] for r in together[name]] == [r["tokens"] for r in alone], name
+        assert [r["interventions"] for r in together[name]] == [r["interventions"] for r in alone]
+        assert all(r["method"] == name for r in together[name])
+    assert sum(r["interventions"] for r in together["cot"]) == 0
+    assert sum(r["interventions"] for r in together["als-a"]) > 0
+    assert [r["tokens"] for r in together["als-a"]] != [r["tokens"] for r in together["cot"]]
+
+
+def test_arms_resume_each_from_its_own_file(tiny_bridge, directions, tiny_problems, tmp_path):
+    from workbench.core.artifacts import read_jsonl
+    from workbench.methods.cot import run_arms
+
+    arms = {"cot": None, "als": (SteeringSpec(layers=(1,), alpha=2.0, tau=0.0), directions)}
+    outs = {name: tmp_path / f"{name}.jsonl" for name in arms}
+    gen = GenerationConfig(max_new_tokens=8, batch_size=3)
+    full = run_arms(tiny_bridge, tiny_problems, arms, generation=gen, outs=outs, progress=False)
+    kept = read_jsonl(outs["als"])[:2]
+    outs["als"].unlink()
+    outs["als"].write_text("".join(json.dumps(r) + "\n" for r in kept))
+    before = outs["cot"].stat().st_mtime_ns
+    again = run_arms(tiny_bridge, tiny_problems, arms, generation=gen, outs=outs, progress=False)
+    assert outs["cot"].stat().st_mtime_ns == before  # nothing of the CoT arm decoded again
+    assert [r["tokens"] for r in again["als"]] == [r["tokens"] for r in full["als"]]
+    assert len(read_jsonl(outs["als"])) == len(tiny_problems)
+
+
+def test_row_restricted_steering_needs_a_decode_step(tiny_bridge, directions, ids):
+    spec = SteeringSpec(layers=(1,), alpha=2.0, tau=2.0)
+    with (
+        pytest.raises(WorkbenchError, match="needs the decode step"),
+        steer(tiny_bridge, spec, directions, rows=[0]),
+        torch.inference_mode(),
+    ):
+        tiny_bridge(ids)

@@ -270,6 +270,7 @@ class _Decoder:
         cfg: GenerationConfig,
         stop: Callable[[str], bool] | None,
         on_complete: Callable[[int, Completion], None] | None,
+        seeds: list[int],
     ) -> None:
         self.bridge, self.prompts, self.indices, self.cfg = bridge, prompts, indices, cfg
         self.stop, self.on_complete = stop, on_complete
@@ -280,7 +281,8 @@ class _Decoder:
         self.tally = _Tally.of(len(prompts))
         self.done: dict[int, Completion] = {}
         self.generators = {
-            int(i): torch.Generator().manual_seed(cfg.seed + int(i)) for i in indices
+            int(i): torch.Generator().manual_seed(cfg.seed + int(seed))
+            for i, seed in zip(indices, seeds, strict=True)
         }
 
     def run(self) -> list[Completion]:
@@ -405,6 +407,7 @@ def decode(
     intervention: ContextManager[Any] | None = None,
     indices: Sequence[int] | None = None,
     on_complete: Callable[[int, Completion], None] | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> list[Completion]:
     """Decode every prompt (token-id lists), at most `cfg.batch_size` at a time, with continuous
     batching: the longest prompts start first, and whenever rows finish, waiting prompts are
@@ -413,7 +416,9 @@ def decode(
 
     `stop(text)` ends a sequence once it returns True on its generated text. `intervention` is
     entered once around the whole loop. `indices` number the sequences (per-sequence sampling
-    seeds and `DecodeStep.rows`; default 0..n-1) so that a caller decoding in chunks keeps them.
+    seeds and `DecodeStep.rows`; default 0..n-1) so that a caller decoding in chunks keeps them;
+    `seeds` (default: the indices) give the sampling seeds instead, e.g. the problem's number
+    for each of several arms decoding the same problems in one call.
     `on_complete(i, completion)` is called as soon as sequence `i` (its place in `prompts`)
     finishes, so that a caller can write results as they come. Attention runs on the HF module's
     kernel unless a hook sits inside attention (`workbench.core.native_attention`).
@@ -421,11 +426,15 @@ def decode(
     if not prompts or any(len(p) == 0 for p in prompts):
         raise WorkbenchError("decode needs at least one prompt, and no prompt may be empty")
     indices = list(range(len(prompts))) if indices is None else list(indices)
-    if len(indices) != len(prompts):
-        raise WorkbenchError(f"{len(indices)} indices for {len(prompts)} prompts")
+    seeds = indices if seeds is None else list(seeds)
+    if len(set(indices)) != len(prompts) or len(seeds) != len(prompts):
+        raise WorkbenchError(
+            f"{len(indices)} indices ({len(set(indices))} distinct) and {len(seeds)} seeds for "
+            f"{len(prompts)} prompts: give one distinct index and one seed per prompt"
+        )
     with (
         torch.inference_mode(),
         intervention or contextlib.nullcontext(),
         native_attention(bridge),
     ):
-        return _Decoder(bridge, prompts, indices, cfg, stop, on_complete).run()
+        return _Decoder(bridge, prompts, indices, cfg, stop, on_complete, seeds).run()

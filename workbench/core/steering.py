@@ -18,12 +18,12 @@ reads the `DecodeStep`); outside it (a plain forward pass) every position is a c
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
-from jaxtyping import Float
+from jaxtyping import Bool, Float
 from torch import Tensor
 
 from workbench.core.config import check_finite
@@ -172,7 +172,13 @@ class SteeringStats:
 
 
 def _make_hook(
-    layer: int, v_unit: Tensor, alpha: float, tau: float, spec: SteeringSpec, stats: SteeringStats
+    layer: int,
+    v_unit: Tensor,
+    alpha: float,
+    tau: float,
+    spec: SteeringSpec,
+    stats: SteeringStats,
+    rows: Tensor | None,
 ):
     rule = RULES[spec.rule]
     by_device: dict[torch.device, tuple[Tensor, Tensor]] = {}
@@ -196,6 +202,8 @@ def _make_hook(
             allowed[:, -1] = True
         if spec.persistence == "transient":
             allowed = allowed & new  # a position seen before is seen unsteered
+        if rows is not None:
+            allowed = allowed & _rows_mask(step, rows, x.device)[:, None]
         fire = (cos < tau) & allowed
         counted = fire & new
         if step is not None:
@@ -209,9 +217,29 @@ def _make_hook(
     return hook
 
 
+def _rows_mask(step: Any, rows: Tensor, device: torch.device) -> Bool[Tensor, " batch"]:
+    """Which rows of the pass in flight are among the steered sequences."""
+    if step is None:
+        raise WorkbenchError(
+            "steering restricted to some rows needs the decode step in flight: use it inside "
+            "`decode` (or a teacher-forced pass that publishes its step)"
+        )
+    return torch.isin(step.rows.to(device), rows.to(device))
+
+
 @contextlib.contextmanager
-def steer(bridge: Any, spec: SteeringSpec, directions: LayerDirections) -> Iterator[SteeringStats]:
-    """Add steering hooks for `spec` while the context is open; yield their `SteeringStats`."""
+def steer(
+    bridge: Any,
+    spec: SteeringSpec,
+    directions: LayerDirections,
+    *,
+    rows: Sequence[int] | None = None,
+) -> Iterator[SteeringStats]:
+    """Add steering hooks for `spec` while the context is open; yield their `SteeringStats`.
+
+    `rows` restricts the steering to those sequences of a `decode` call (their indices,
+    `DecodeStep.rows`), so that several arms share one continuously batched decode; a transient
+    arm (refilled KV cache) must not share it with a persistent one (`decode_arms` checks)."""
     _, d_model = model_shape(bridge)
     if directions.d_model != d_model:
         raise WorkbenchError(
@@ -227,7 +255,8 @@ def steer(bridge: Any, spec: SteeringSpec, directions: LayerDirections) -> Itera
     for layer, name, tau in zip(layers, names, taus, strict=True):
         scale = float(directions.mean_norm[directions.index(layer)])
         alpha = spec.alpha * scale if spec.alpha_units == "relative" else spec.alpha
-        hook = _make_hook(layer, directions.unit(layer), alpha, float(tau), spec, stats)
+        only = None if rows is None else torch.tensor(list(rows), dtype=torch.long)
+        hook = _make_hook(layer, directions.unit(layer), alpha, float(tau), spec, stats, only)
         fwd_hooks.append((name, hook))
     with bridge.hooks(fwd_hooks=fwd_hooks):
         yield stats

@@ -47,7 +47,7 @@ from workbench.errors import WorkbenchError
 from workbench.experiment.labels import LabelSource, fit_labels, label_agreement, self_verify_fit
 from workbench.experiment.rundir import RunDir
 from workbench.experiment.sweeps import control_directions
-from workbench.methods.cot import run_cot
+from workbench.methods.cot import Arm, run_arms, run_cot
 from workbench.sources.data import (
     EXPERIMENT_SPLITS,
     check_disjoint,
@@ -315,20 +315,20 @@ def select_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) 
     directions = run.directions()
     problems = run.problems("val", data_dir=data_dir)
     common = {"generation": generation, "prompt": prompt}
-    val_cot = run_cot(bridge, problems, out=run.rows_path("val", "cot"), method="cot", **common)
-    grid = []
+    arms: dict[str, Arm] = {"cot": None}
+    conditions = {}
     for layer in plan["candidates"]:
         for alpha in cfg.alphas:
             for q in cfg.tau_quantiles:
                 tau = _planned_tau(plan, "als", layer, q)
-                spec = SteeringSpec(layers=(layer,), alpha=alpha, tau=tau, site=cfg.site)
                 name = f"als-L{layer}-a{alpha:g}-q{q:g}"
-                with steer(bridge, spec, directions):
-                    rows = run_cot(
-                        bridge, problems, out=run.rows_path("val", name), method=name, **common
-                    )
-                row = _method_row(name, rows, val_cot)
-                grid.append({**row, "layer": layer, "alpha": alpha, "tau_quantile": q, "tau": tau})
+                spec = SteeringSpec(layers=(layer,), alpha=alpha, tau=tau, site=cfg.site)
+                arms[name] = (spec, directions)
+                conditions[name] = {"layer": layer, "alpha": alpha, "tau_quantile": q, "tau": tau}
+    outs = {name: run.rows_path("val", name) for name in arms}
+    rows = run_arms(bridge, problems, arms, outs=outs, **common)  # one continuous batch
+    val_cot = rows["cot"]
+    grid = [{**_method_row(n, rows[n], val_cot), **c} for n, c in conditions.items()]
     best = dict(pick_best(grid))
     selection = {
         "candidates": plan["candidates"],
@@ -417,22 +417,22 @@ def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
     selection = run.selection()
     best = selection["best"]
     problems = run.problems("test", data_dir=data_dir)
-    test_cot = _test_rows(bridge, run, problems, "cot")
     plan = selection_plan(bridge, run, cfg, data_dir=data_dir)
-    arms = {"als": _selected_arm(run, cfg, best)}
+    arms: dict[str, Arm] = {"cot": None, "als": _selected_arm(run, cfg, best)}
     if cfg.control:
         arms["random-control"] = _control_arm(run, cfg, best, plan)
-    if cfg.reference:
+    if cfg.reference:  # transient: decoded in a call of its own
         arms["als-reference"] = _reference_arm(run, cfg)
-    test_rows = [_method_row("cot", test_cot, None)]
-    for name, (spec, directions) in arms.items():
-        rows = _test_rows(bridge, run, problems, name, spec, directions)
-        test_rows.append(_method_row(name, rows, test_cot))
-    extra = {_SPEC_KEYS[name]: asdict(spec) for name, (spec, _) in arms.items() if name != "als"}
+    common = {"generation": run.generation(), "prompt": run.prompt()}
+    outs = {name: run.rows_path("test", name) for name in arms}
+    rows = run_arms(bridge, problems, arms, outs=outs, **common)
+    test_rows = [_method_row("cot", rows["cot"], None)]
+    test_rows += [_method_row(name, rows[name], rows["cot"]) for name in arms if name != "cot"]
+    extra = {_SPEC_KEYS[n]: asdict(arm[0]) for n, arm in arms.items() if n in _SPEC_KEYS and arm}
     results = {
         "config": asdict(cfg),
         "model": run.settings()["model"]["name"],
-        "steering": asdict(arms["als"][0]),
+        "steering": asdict(_selected_arm(run, cfg, best)[0]),
         **extra,
         "test": test_rows,
         "validation": {"cot": selection["val_cot"], "best": best},
@@ -444,26 +444,8 @@ def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
     return results
 
 
-Arm = tuple[SteeringSpec, LayerDirections]
 _SPEC_KEYS = {"random-control": "control_steering", "als-reference": "reference_steering"}
 """Where results.json records the steering of each extra test arm."""
-
-
-def _test_rows(
-    bridge: Any,
-    run: RunDir,
-    problems: list,
-    name: str,
-    spec: SteeringSpec | None = None,
-    directions: LayerDirections | None = None,
-) -> list[dict]:
-    """Graded test rows of one arm (no steering: CoT), resumable."""
-    common = {"generation": run.generation(), "prompt": run.prompt()}
-    out = run.rows_path("test", name)
-    if spec is None:
-        return run_cot(bridge, problems, out=out, method=name, **common)
-    with steer(bridge, spec, directions):
-        return run_cot(bridge, problems, out=out, method=name, **common)
 
 
 def _selected_arm(run: RunDir, cfg: ALSRunConfig, best: dict) -> Arm:

@@ -9,22 +9,26 @@ another order.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager as ContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from workbench.core.artifacts import append_jsonl, read_jsonl
+from workbench.core.directions import LayerDirections
 from workbench.core.generation import Completion, GenerationConfig, decode
 from workbench.core.grading import grade
 from workbench.core.problems import Problem
 from workbench.core.prompts import PromptConfig, answer_complete, encode_prompts
 from workbench.core.records import GradedRow
+from workbench.core.steering import SteeringSpec, steer
 
-__all__ = ["completion_from_row", "run_cot"]
+__all__ = ["Arm", "completion_from_row", "run_arms", "run_cot"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,43 +83,109 @@ def run_cot(
     With `out`, each row goes to that JSONL file as its sequence finishes, and problems that already
     have a row there are skipped. `intervention` (e.g. a steering context) is active throughout.
     """
-    done: dict[str, dict[str, Any]] = {}
-    if out is not None:
+    job = _ArmsJob(bridge, problems, generation, prompt, stop_at_answer, progress)
+    return job.run({method: None}, {method: out}, intervention)[method]
+
+
+Arm = tuple[SteeringSpec, LayerDirections] | None
+"""A decoding arm: a steering spec with its directions, or None for plain CoT."""
+
+
+def run_arms(
+    bridge: Any,
+    problems: Sequence[Problem],
+    arms: Mapping[str, Arm],
+    *,
+    generation: GenerationConfig = GenerationConfig(),
+    prompt: PromptConfig = PromptConfig(),
+    outs: Mapping[str, str | Path] | None = None,
+    stop_at_answer: bool = True,
+    progress: bool = True,
+) -> dict[str, list[dict[str, Any]]]:
+    """`run_cot` for several arms on the same problems, in one continuously batched decode: each
+    steered arm's hooks act on its own rows only (`steer(..., rows=...)`), so the batch stays full
+    while the arms' rows finish at different times. Rows, per arm, in the order of `problems`;
+    `outs` maps an arm to its JSONL file (written as rows finish, resumed per arm). A sequence's
+    sampling seed is its problem's number, as when each arm decodes alone. A transient arm (its
+    KV cache refilled unsteered for every row of the batch) decodes in a call of its own."""
+    outs = outs or {}
+    transient = [n for n, a in arms.items() if a is not None and a[0].persistence == "transient"]
+    groups = [[n for n in arms if n not in transient], *([n] for n in transient)]
+    job = _ArmsJob(bridge, problems, generation, prompt, stop_at_answer, progress)
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for names in filter(None, groups):
+        rows.update(job.run({n: arms[n] for n in names}, {n: outs.get(n) for n in names}))
+    return {n: rows[n] for n in arms}
+
+
+@dataclass(frozen=True)
+class _ArmsJob:
+    """Problems decoded and graded under a decoding setup, for one or more arms at once."""
+
+    bridge: Any
+    problems: Sequence[Problem]
+    generation: GenerationConfig
+    prompt: PromptConfig
+    stop_at_answer: bool
+    progress: bool
+
+    def run(
+        self,
+        arms: Mapping[str, Arm],
+        outs: Mapping[str, str | Path | None],
+        intervention: ContextManager[Any] | None = None,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Decode what the arms' files lack (one call; `intervention` and each steered arm's
+        hooks on its own rows active throughout), write rows as they finish, return all."""
+        done = {name: self._resumed(outs.get(name)) for name in arms}
+        todo = [
+            (name, i)
+            for name in arms
+            for i, p in enumerate(self.problems)
+            if p.id not in done[name]
+        ]
+        n_all = len(arms) * len(self.problems)
+        desc = next(iter(arms)) if len(arms) == 1 else f"{len(arms)} arms"
+        bar = tqdm(total=n_all, initial=n_all - len(todo), desc=desc, disable=not self.progress)
+
+        def finished(k: int, completion: Completion) -> None:
+            name, i = todo[k]
+            row = _row(self.problems[i], completion, name)
+            if outs.get(name) is not None:
+                append_jsonl(outs[name], [row])
+            done[name][row["id"]] = row
+            bar.update(1)
+            rows = [r for d in done.values() for r in d.values()]
+            bar.set_postfix(acc=f"{sum(r['correct'] for r in rows) / len(rows):.2f}")
+
+        if todo:
+            ids = encode_prompts(
+                self.bridge.tokenizer, [p.question for p in self.problems], self.prompt
+            )
+            with contextlib.ExitStack() as stack:
+                if intervention is not None:
+                    stack.enter_context(intervention)
+                for name, arm in arms.items():
+                    if arm is not None:
+                        rows = [k for k, (n, _) in enumerate(todo) if n == name]
+                        stack.enter_context(steer(self.bridge, *arm, rows=rows))
+                decode(
+                    self.bridge,
+                    [ids[i] for _, i in todo],
+                    self.generation,
+                    stop=answer_complete if self.stop_at_answer else None,
+                    indices=range(len(todo)),
+                    seeds=[i for _, i in todo],
+                    on_complete=finished,
+                )
+        bar.close()
+        return {name: [done[name][p.id] for p in self.problems] for name in arms}
+
+    @staticmethod
+    def _resumed(out: str | Path | None) -> dict[str, dict[str, Any]]:
+        if out is None:
+            return {}
         done = {r["id"]: r for r in read_jsonl(out)}
         if done:
-            logger.info(
-                "%s: resuming, %d of %d problems already done", out, len(done), len(problems)
-            )
-    todo = [(i, p) for i, p in enumerate(problems) if p.id not in done]
-    stop = answer_complete if stop_at_answer else None
-    bar = tqdm(
-        total=len(problems), initial=len(problems) - len(todo), desc=method, disable=not progress
-    )
-
-    def finished(j: int, completion: Completion) -> None:
-        row = _row(todo[j][1], completion, method)
-        if out is not None:
-            append_jsonl(out, [row])
-        done[row["id"]] = row
-        bar.update(1)
-        bar.set_postfix(acc=f"{sum(r['correct'] for r in done.values()) / len(done):.2f}")
-
-    if todo:
-        ids = encode_prompts(bridge.tokenizer, [p.question for _, p in todo], prompt)
-        with intervention if intervention is not None else _null():
-            decode(
-                bridge,
-                ids,
-                generation,
-                stop=stop,
-                indices=[i for i, _ in todo],
-                on_complete=finished,
-            )
-    bar.close()
-    return [done[p.id] for p in problems]
-
-
-def _null() -> ContextManager[None]:
-    import contextlib
-
-    return contextlib.nullcontext()
+            logger.info("%s: resuming, %d problems already done", out, len(done))
+        return done
