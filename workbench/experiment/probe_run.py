@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from workbench.core.activations import ActivationSet, CacheConfig, cache_activations
-from workbench.core.artifacts import append_jsonl, write_json
+from workbench.core.artifacts import append_jsonl, read_json, read_jsonl, write_json
 from workbench.core.probing import EARLY_KS, ProbeConfig, probe_layers
 from workbench.core.projection import fit_pca, step_bands, trajectory_rows
 from workbench.core.steering import steer
@@ -47,12 +47,19 @@ class ProbeRunConfig:
     """Cross-validation folds."""
     max_trajectory_steps: int = 400
     """Longest decoding step shown in trajectory plots."""
+    n_replay: int | None = None
+    """Where `als probe` replays generations itself (teacher-forced), at most the first n of a
+    split: the test trajectories of CoT and ALS, and the fit states of the PCA plane when the
+    run's own are gone (a published run); None = all. Each replay of a large split costs about
+    as much as decoding it again."""
     fit_only: bool = False
     """Probe the fit split only: every layer's probe and early prediction (`probe/layers` and
     `probe/early`), which need the fit generations, not a finished run; no drift, PCA plane or
     summary."""
 
     def __post_init__(self) -> None:
+        if self.n_replay is not None and self.n_replay < 1:
+            raise WorkbenchError(f"n_replay must be >= 1 (or None: all), not {self.n_replay}")
         if not self.early_ks or min(self.early_ks) < 1:
             raise WorkbenchError(f"early_ks must be numbers of tokens >= 1, not {self.early_ks}")
         if self.n_bootstrap < 1 or self.n_folds < 2 or self.max_trajectory_steps < 1:
@@ -68,7 +75,14 @@ def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def _probe_fit(bridge: Any, run: RunDir, cfg: ProbeRunConfig, site: str, data_dir) -> tuple:
     """Fit split: cross-validated probes at every layer for both position policies, and early
-    prediction from the first k generated tokens."""
+    prediction from the first k generated tokens; the tables of an earlier probe with the same
+    settings are kept (then no states are loaded: the set returned is None)."""
+    record = {"site": site, "n_folds": cfg.n_folds, "n_bootstrap": cfg.n_bootstrap}
+    record["early_ks"] = list(cfg.early_ks)
+    tables = [run.probe_table("layers"), run.probe_table("early")]
+    path = run.probe_fit_record_path
+    if all(t.exists() for t in tables) and path.exists() and read_json(path) == record:
+        return None, read_jsonl(tables[0]), read_jsonl(tables[1])
     probe_cfg = ProbeConfig(n_folds=cfg.n_folds, n_bootstrap=cfg.n_bootstrap)
     aset = _fit_states(bridge, run, cfg, site, data_dir)
     layer_rows = []
@@ -76,7 +90,7 @@ def _probe_fit(bridge: Any, run: RunDir, cfg: ProbeRunConfig, site: str, data_di
         layer_rows += probe_layers(
             aset.at(position), aset.labels, aset.layers, probe_cfg, position=position
         )
-    _write_rows(run.probe_table("layers"), layer_rows)
+    _write_rows(tables[0], layer_rows)
     early_rows = []
     for k in (*cfg.early_ks, "all"):
         states = aset.at("mean_generated" if k == "all" else f"mean_first_{k}")
@@ -84,7 +98,8 @@ def _probe_fit(bridge: Any, run: RunDir, cfg: ProbeRunConfig, site: str, data_di
             states, aset.labels, aset.layers, replace(probe_cfg, shuffled_control=False)
         )
         early_rows += [{**r, "k": k} for r in rows if r["metric"] == "auroc"]
-    _write_rows(run.probe_table("early"), early_rows)
+    _write_rows(tables[1], early_rows)
+    write_json(path, record)
     return aset, layer_rows, early_rows
 
 
@@ -106,6 +121,26 @@ def _fit_states(bridge: Any, run: RunDir, cfg: ProbeRunConfig, site: str, data_d
     )
 
 
+def _pca_fit_states(
+    bridge: Any, run: RunDir, cfg: ProbeRunConfig, layer: int, site: str, data_dir
+) -> ActivationSet:
+    """Fit states at the steered layer for the PCA plane, when the run's own are gone: the
+    first `n_replay` fit generations replayed up to that layer."""
+    own = run.fit_activations_dir
+    if (own / "activations.json").exists():
+        aset = ActivationSet.load(own)
+        if aset.site == site and layer in aset.layers:
+            return aset
+    return cache_activations(
+        bridge,
+        run.problems("fit", data_dir=data_dir)[: cfg.n_replay],
+        run.rows("fit", "cot"),
+        run.probe_states("fit-pca"),
+        CacheConfig(layers=(layer,), site=site, batch_size=run.generation().batch_size),
+        prompt=run.prompt(),
+    )
+
+
 def _fired_steps(tokens: list[dict], bands: list[dict]) -> list[dict]:
     """Steps of the steered trajectories at which steering fired, with its rate there."""
     fired = []
@@ -121,9 +156,10 @@ def _fired_steps(tokens: list[dict], bands: list[dict]) -> list[dict]:
 def _test_trajectories(
     bridge: Any, run: RunDir, cfg: ProbeRunConfig, spec, directions, data_dir
 ) -> tuple:
-    """Test split: cos(h_t, v) trajectories at the steered layer of CoT and ALS generations."""
+    """Test split: cos(h_t, v) trajectories at the steered layer of CoT and ALS generations
+    (the first `n_replay` test problems)."""
     layer = spec.layers[0]
-    test = run.problems("test", data_dir=data_dir)
+    test = run.problems("test", data_dir=data_dir)[: cfg.n_replay]
     traj_cfg = CacheConfig(
         layers=(layer,),
         trajectory_layers=(layer,),
@@ -207,6 +243,8 @@ def probe_run(
         bridge, run, cfg, spec, directions, data_dir
     )
     position = run.results()["config"]["position"]
+    if aset is None or layer not in aset.layers:
+        aset = _pca_fit_states(bridge, run, cfg, layer, spec.site, data_dir)
     basis, cents = _pca_plane(run, aset, cot_set, als_set, by_id, directions, layer, position)
     summary = _summary(layer_rows, early_rows, drift, layer, basis, cents)
     summary["tau"] = float(spec.tau) if not isinstance(spec.tau, tuple) else float(spec.tau[0])

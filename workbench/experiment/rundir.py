@@ -41,7 +41,7 @@ __all__ = ["RunDir", "provenance"]
 SPLITS = ("fit", "val", "test")
 PROBE_TABLES = ("layers", "early", "trajectory_bands", "steering_fired", "drift", "pca_points")
 """The tables `als probe` writes (`probe/<name>.jsonl`)."""
-PROBE_STATES = ("fit-early", "test-cot", "test-als")
+PROBE_STATES = ("fit-early", "fit-pca", "test-cot", "test-als")
 """The residual sets `als probe` caches (`probe/<name>/`)."""
 EXPORTS = {"gguf": "control-vector.gguf", "lm-eval": "lm-eval-steer.pt"}
 """`als export` formats and their default files under `export/`."""
@@ -169,6 +169,11 @@ class RunDir:
     def probe_states(self, name: str) -> Path:
         """A residual set cached by `als probe` (see `PROBE_STATES`)."""
         return self.probe_dir / _known("probe state set", name, PROBE_STATES)
+
+    @property
+    def probe_fit_record_path(self) -> Path:
+        """The settings the fit split's probe tables were made with (they are reused if equal)."""
+        return self.probe_dir / "fit.json"
 
     @property
     def probe_summary_path(self) -> Path:
