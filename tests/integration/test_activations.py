@@ -202,3 +202,31 @@ def test_a_pass_interrupted_between_its_two_writes_is_cached_again(
     for path in (resid, final):
         loaded = ActivationSet.load(path)
         assert sorted(loaded.problem_ids) == sorted(p.id for p in tiny_problems)
+
+
+def test_stop_after_ends_the_pass_there_and_removes_its_hook(tiny_bridge):
+    from helpers import n_hooks
+
+    from workbench.core.hooks import FINAL_HOOK, stop_after
+
+    seen = []
+
+    def spy(label):
+        def hook(x, hook):
+            seen.append(label)
+            return x
+
+        return hook
+
+    last = resid_hook(tiny_bridge.cfg.n_layers - 1)
+    spies = [(last, spy(last)), (FINAL_HOOK, spy(FINAL_HOOK))]
+    before = n_hooks(tiny_bridge)
+    with torch.inference_mode(), tiny_bridge.hooks(fwd_hooks=spies):
+        with stop_after(tiny_bridge, last):
+            tiny_bridge(torch.tensor([[1, 2, 3]]))
+        assert seen == [last]  # the last block ran, ln_final did not
+        tiny_bridge(torch.tensor([[1, 2, 3]]))
+    assert seen == [last, last, FINAL_HOOK]  # outside the context the pass runs to the end
+    assert n_hooks(tiny_bridge) == before
+    with pytest.raises(WorkbenchError, match="hook"), stop_after(tiny_bridge, "blocks.0.nonsense"):
+        pass

@@ -15,7 +15,6 @@ gathers the shards.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -30,7 +29,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from workbench.core.generation import DecodeStep, left_pad, publish_step
-from workbench.core.hooks import Site, check_hook_names, check_layers, resid_hook
+from workbench.core.hooks import Site, check_hook_names, check_layers, resid_hook, stop_after
 from workbench.core.native_attention import native_attention
 from workbench.core.problems import Problem
 from workbench.core.prompts import PromptConfig, encode_prompts
@@ -127,10 +126,6 @@ class ActivationSet:
         )
 
 
-class _StopForward(Exception):
-    """Raised by the last hook a pass needs: nothing after it (later blocks, unembedding) runs."""
-
-
 @dataclass
 class _Reducer:
     """Reduces one hooked tensor of a teacher-forced batch to the cached position policies."""
@@ -205,8 +200,6 @@ def _batch_states(
             reduce(layer, x)
             if final and layer == layers[-1]:
                 reduce_final(layer, bridge.ln_final(x))
-            if layer == layers[-1]:
-                raise _StopForward
             return x
 
         return hook
@@ -218,7 +211,7 @@ def _batch_states(
         bridge.hooks(fwd_hooks=hooks),
         publish_step(step),
         native_attention(bridge),
-        contextlib.suppress(_StopForward),
+        stop_after(bridge, hooks[-1][0]),  # nothing after the last hooked layer runs
     ):
         bridge(ids, attention_mask=mask)
     return reduce.tensors(layers), reduce_final.tensors(layers) if final else None

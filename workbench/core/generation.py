@@ -27,6 +27,7 @@ from torch import Tensor
 
 from workbench.core.batching import RunningBatch, left_pad
 from workbench.core.config import check_finite
+from workbench.core.hooks import resid_hook, stop_after
 from workbench.core.kv_cache import cache_kwargs, cached_length, new_cache, truncate_cache
 from workbench.core.native_attention import native_attention
 from workbench.errors import WorkbenchError
@@ -228,7 +229,8 @@ def _forward(bridge: Any, ids: Tensor, mask: Tensor, cache: Any, step: DecodeSte
         # the nudged states stay out of the cache: recompute them without interventions
         keep = mask.shape[1] - ids.shape[1] + step.transient_from
         truncate_cache(cache, keep)
-        with _suppress_interventions(), publish_step(step):
+        last = resid_hook(bridge.cfg.n_layers - 1)  # the cache is whole once the last block ran
+        with _suppress_interventions(), publish_step(step), stop_after(bridge, last):
             bridge(ids[:, step.transient_from :], return_type="logits", **kwargs)
     if cache is not None and cached_length(cache) != mask.shape[1]:
         raise WorkbenchError(

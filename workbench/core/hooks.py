@@ -3,7 +3,8 @@ names silently, so every name we hook is verified here first)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from typing import Any, Literal, get_args
 
 from workbench.errors import WorkbenchError
@@ -16,6 +17,7 @@ __all__ = [
     "check_layers",
     "model_shape",
     "resid_hook",
+    "stop_after",
 ]
 
 Site = Literal["resid_pre", "resid_mid", "resid_post", "final"]
@@ -60,3 +62,21 @@ def check_hook_names(bridge: Any, names: Iterable[str]) -> None:
         raise WorkbenchError(
             f"hook point(s) {', '.join(missing)} not found on this model (e.g. {examples})"
         )
+
+
+class _Stopped(Exception):
+    """Ends a forward pass at the hook of `stop_after`."""
+
+
+def _stop(x: Any, hook: Any) -> Any:
+    raise _Stopped
+
+
+@contextlib.contextmanager
+def stop_after(bridge: Any, name: str) -> Iterator[None]:
+    """While open, a forward pass that reaches hook `name` ends there (after the hooks added
+    before this one ran): nothing after it runs, e.g. later blocks or the unembedding. The call
+    that ran the pass is cut short and the context closes quietly; hooks are always removed."""
+    check_hook_names(bridge, [name])
+    with contextlib.suppress(_Stopped), bridge.hooks(fwd_hooks=[(name, _stop)]):
+        yield
