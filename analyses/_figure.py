@@ -10,7 +10,8 @@ from jsonargparse import ArgumentParser, set_parsing_settings
 
 from workbench.core.artifacts import save_figure
 from workbench.errors import WorkbenchError
-from workbench.report.run_report import run_figures
+from workbench.experiment.rundir import RunDir
+from workbench.report.run_report import fit_probe_figures, run_figures
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,7 +32,9 @@ def main(figure: str, out_name: str, needs: str, description: str) -> int:
     parser.add_class_arguments(FigureConfig, as_group=False)
     cfg = FigureConfig(**parser.parse_args().as_dict())
     try:
-        figs, _ = run_figures(cfg.run)
+        run = RunDir.of(cfg.run)
+        # a run still decoding has no results yet: its fit-split probe figures are there already
+        figs = run_figures(run)[0] if run.results_path.exists() else fit_probe_figures(run)
         if figure not in figs:
             raise WorkbenchError(f"{cfg.run} has no data for {figure!r}: run `{needs}` first")
         written = save_figure(figs[figure], Path(cfg.out_dir) / (cfg.name or out_name))

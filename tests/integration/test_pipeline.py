@@ -430,6 +430,11 @@ def test_probe_of_the_fit_split_needs_no_finished_run_and_no_pass_of_its_own(
     assert {r["k"] for r in read_jsonl(run.probe_table("early"))} == {1, 4, 16, 64, "all"}
     assert not run.probe_states("fit-early").exists()  # the fit stage's states, early means in
     assert not run.probe_summary_path.exists()
+    from workbench.report.run_report import fit_probe_figures
+
+    figs = fit_probe_figures(run)  # figures of the unfinished run, from the two tables alone
+    assert {"probe_auroc", "probe_early"} <= set(figs)
+    assert len(figs["probe_early"].data) == 1  # one layer: the best
 
 
 def test_a_full_probe_after_a_fit_probe_keeps_its_tables_and_replays_at_most_n(
@@ -438,17 +443,21 @@ def test_a_full_probe_after_a_fit_probe_keeps_its_tables_and_replays_at_most_n(
     import shutil
 
     from workbench.core.activations import ActivationSet
+    from workbench.core.artifacts import gzipped
     from workbench.experiment.probe_run import ProbeRunConfig, probe_run
+    from workbench.experiment.publish import publish_run
     from workbench.experiment.rundir import RunDir
 
     cfg = ALSRunConfig(n_fit=16, n_val=2, n_test=6, alphas=(0.2,), n_candidate_layers=1)
-    run_als(tiny_bridge, tmp_path, cfg, generation=GenerationConfig(max_new_tokens=5, batch_size=4))
-    run = RunDir(tmp_path)
+    gen = GenerationConfig(max_new_tokens=5, batch_size=4)
+    run = RunDir(tmp_path / "run")
+    run_als(tiny_bridge, run.root, cfg, generation=gen)
     probe_run(tiny_bridge, run, ProbeRunConfig(n_bootstrap=50, fit_only=True))
-    made = run.probe_table("layers").stat().st_mtime_ns
-    shutil.rmtree(run.fit_activations_dir)  # as in a published copy
+    publish_run(run, tmp_path / "published")  # no activations; the tables gzipped
+    run = RunDir(shutil.copytree(tmp_path / "published", tmp_path / "copy"))
+    made = gzipped(run.probe_table("layers")).stat().st_mtime_ns
     summary = probe_run(tiny_bridge, run, ProbeRunConfig(n_bootstrap=50, n_replay=3))
-    assert run.probe_table("layers").stat().st_mtime_ns == made  # same settings: kept
+    assert gzipped(run.probe_table("layers")).stat().st_mtime_ns == made  # same settings: kept
     assert len(ActivationSet.load(run.probe_states("fit-pca"))) == 3
     assert len(ActivationSet.load(run.probe_states("test-cot"))) == 3
     assert {r["id"] for r in read_jsonl(run.probe_table("drift"))} <= {
@@ -456,6 +465,8 @@ def test_a_full_probe_after_a_fit_probe_keeps_its_tables_and_replays_at_most_n(
     }
     assert summary["best_layer"] in range(tiny_bridge.cfg.n_layers)
     assert not run.probe_states("fit-early").exists()
-    # other settings: the tables are made again
+    layers_before = read_jsonl(run.probe_table("layers"))
+    # other settings: the tables are made again (from a replay of the fit split)
     probe_run(tiny_bridge, run, ProbeRunConfig(n_bootstrap=60, n_replay=3))
-    assert run.probe_table("layers").stat().st_mtime_ns != made
+    assert not gzipped(run.probe_table("layers")).exists()
+    assert len(read_jsonl(run.probe_table("layers"))) == len(layers_before)

@@ -36,6 +36,11 @@ def gzipped(path: str | Path) -> Path:
     return path.with_name(path.name + ".gz")
 
 
+def jsonl_exists(path: str | Path) -> bool:
+    """Whether JSONL rows are at `path`, plain or gzipped (as `read_jsonl` reads them)."""
+    return Path(path).exists() or gzipped(path).exists()
+
+
 def write_jsonl_gz(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> None:
     """Rows as gzipped JSONL, byte-for-byte reproducible (no time stamp in the gzip header)."""
     path = Path(path)

@@ -23,7 +23,14 @@ from typing import Any
 import torch
 
 from workbench.core.activations import ActivationSet, CacheConfig, cache_activations
-from workbench.core.artifacts import append_jsonl, read_json, read_jsonl, write_json
+from workbench.core.artifacts import (
+    append_jsonl,
+    gzipped,
+    jsonl_exists,
+    read_json,
+    read_jsonl,
+    write_json,
+)
 from workbench.core.probing import EARLY_KS, ProbeConfig, probe_layers
 from workbench.core.projection import fit_pca, step_bands, trajectory_rows
 from workbench.core.steering import steer
@@ -70,6 +77,7 @@ class ProbeRunConfig:
 
 def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
     path.unlink(missing_ok=True)
+    gzipped(path).unlink(missing_ok=True)  # a published copy's
     append_jsonl(path, rows)
 
 
@@ -81,7 +89,7 @@ def _probe_fit(bridge: Any, run: RunDir, cfg: ProbeRunConfig, site: str, data_di
     record["early_ks"] = list(cfg.early_ks)
     tables = [run.probe_table("layers"), run.probe_table("early")]
     path = run.probe_fit_record_path
-    if all(t.exists() for t in tables) and path.exists() and read_json(path) == record:
+    if all(map(jsonl_exists, tables)) and path.exists() and read_json(path) == record:
         return None, read_jsonl(tables[0]), read_jsonl(tables[1])
     probe_cfg = ProbeConfig(n_folds=cfg.n_folds, n_bootstrap=cfg.n_bootstrap)
     aset = _fit_states(bridge, run, cfg, site, data_dir)
@@ -254,7 +262,7 @@ def probe_run(
 
 def _probe_fit_only(bridge: Any, run: RunDir, cfg: ProbeRunConfig, data_dir) -> dict:
     """The fit split's tables of a run that need not be finished, and their best layer."""
-    if not run.rows_path("fit", "cot").exists():
+    if not jsonl_exists(run.rows_path("fit", "cot")):
         raise WorkbenchError(f"{run.root} has no fit generations yet: run `als stage fit` first")
     site = run.settings()["als"]["site"]
     _, layer_rows, early_rows = _probe_fit(bridge, run, cfg, site, data_dir)

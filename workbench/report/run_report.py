@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from workbench.core.artifacts import read_json, read_jsonl, save_figure
+from workbench.core.artifacts import jsonl_exists, read_json, read_jsonl, save_figure
 from workbench.core.directions import cosine_matrix
+from workbench.errors import WorkbenchError
 from workbench.experiment.rundir import RunDir
 from workbench.report.html import Section, write_report
 from workbench.report.plotting import (
@@ -28,7 +29,7 @@ from workbench.report.sweep_plots import (
     sweep_heatmaps,
 )
 
-__all__ = ["build_run_report", "run_figures"]
+__all__ = ["build_run_report", "fit_probe_figures", "run_figures"]
 
 
 def _headline(results: dict[str, Any], selection: dict[str, Any]) -> str:
@@ -80,6 +81,25 @@ def _layer_figures(layers: list[dict[str, Any]], figs: dict[str, Any]) -> None:
         title="Effect size by layer",
         y_label="Cohen's d",
     )
+
+
+def fit_probe_figures(run: str | Path | RunDir) -> dict[str, Any]:
+    """The fit split's probe figures from `probe/layers` and `probe/early` alone (what `als probe
+    --probe.fit_only true` leaves in a run that is not finished): the per-layer curves, and early
+    prediction at the layer with the best out-of-fold AUROC."""
+    run = RunDir.of(run)
+    if not jsonl_exists(run.probe_table("layers")):
+        raise WorkbenchError(f"{run.root} has no probe tables: run `als probe` first")
+    layers = read_jsonl(run.probe_table("layers"))
+    figs: dict[str, Any] = {}
+    _layer_figures(layers, figs)
+    auroc = [r for r in layers if r["metric"] == "auroc" and r["position"] == "mean_generated"]
+    best = max(auroc, key=lambda r: r["value"])["layer"]
+    figs["probe_early"] = early_curve(
+        [r for r in read_jsonl(run.probe_table("early")) if r["layer"] == best],
+        title=f"How early does the state tell success from failure (layer {best}, fit split)",
+    )
+    return figs
 
 
 def _probe_section(run: RunDir, figs: dict[str, Any]) -> Section | None:
