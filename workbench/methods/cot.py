@@ -148,15 +148,21 @@ class _ArmsJob:
         desc = next(iter(arms)) if len(arms) == 1 else f"{len(arms)} arms"
         bar = tqdm(total=n_all, initial=n_all - len(todo), desc=desc, disable=not self.progress)
 
+        tally = [
+            sum(len(d) for d in done.values()),
+            sum(r["correct"] for d in done.values() for r in d.values()),
+        ]
+
         def finished(k: int, completion: Completion) -> None:
             name, i = todo[k]
             row = _row(self.problems[i], completion, name)
             if outs.get(name) is not None:
                 append_jsonl(outs[name], [row])
             done[name][row["id"]] = row
+            tally[0] += 1
+            tally[1] += bool(row["correct"])
             bar.update(1)
-            rows = [r for d in done.values() for r in d.values()]
-            bar.set_postfix(acc=f"{sum(r['correct'] for r in rows) / len(rows):.2f}")
+            bar.set_postfix(acc=f"{tally[1] / tally[0]:.2f}")
 
         if todo:
             ids = encode_prompts(
