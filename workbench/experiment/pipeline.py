@@ -67,6 +67,7 @@ __all__ = [
     "record_run_settings",
     "run_als",
     "select_stage",
+    "selection_plan",
 ]
 
 logger = logging.getLogger(__name__)
