@@ -17,6 +17,9 @@ from workbench.errors import WorkbenchError
 from workbench.experiment.pipeline import ALSRunConfig, run_als
 from workbench.report.run_report import build_run_report
 
+SMALL = {"n_fit": 16, "n_val": 4, "n_test": 6, "alphas": (0.2,), "n_candidate_layers": 1}
+"""A run small enough for the tiny model, with a one-layer, one-alpha grid."""
+
 
 @pytest.fixture
 def planted_grader(monkeypatch):
@@ -304,15 +307,7 @@ def test_reference_arm_is_the_authors_configuration(tiny_bridge, planted_grader,
     from workbench.experiment.rundir import RunDir
     from workbench.methods.cot import run_cot
 
-    cfg = ALSRunConfig(
-        n_fit=16,
-        n_val=4,
-        n_test=6,
-        alphas=(0.2,),
-        n_candidate_layers=1,
-        reference=True,
-        reference_alpha=0.5,
-    )
+    cfg = ALSRunConfig(**SMALL, reference=True, reference_alpha=0.5)
     gen = GenerationConfig(max_new_tokens=6, batch_size=4)
     results = run_als(tiny_bridge, tmp_path, cfg, generation=gen)
     assert [r["method"] for r in results["test"]] == ["cot", "als", "als-reference"]
@@ -378,15 +373,7 @@ def test_selection_plan_lets_select_and_test_resume_without_fit_states(
     from workbench.core.activations import ActivationSet
     from workbench.experiment.rundir import RunDir
 
-    cfg = ALSRunConfig(
-        n_fit=16,
-        n_val=4,
-        n_test=6,
-        alphas=(0.2,),
-        n_candidate_layers=1,
-        control=True,
-        n_tau_fit=5,
-    )
+    cfg = ALSRunConfig(**SMALL, control=True, n_tau_fit=5)
     gen = GenerationConfig(max_new_tokens=6, batch_size=4)
     results = run_als(tiny_bridge, tmp_path, cfg, generation=gen)
     run = RunDir(tmp_path)
