@@ -15,7 +15,8 @@ settings are the run's own (`config.json`), so a stage cannot silently use other
 | stage      | reads                      | writes                                          |
 |------------|----------------------------|-------------------------------------------------|
 | splits     | settings, the dataset      | splits/                                         |
-| fit        | splits                     | fit/cot.jsonl, fit/activations/, fit/final/     |
+| fit        | splits                     | fit/cot.jsonl, fit/activations/, fit/final/,    |
+|            |                            | val/cot.jsonl, test/cot.jsonl (same batch)      |
 | labels     | fit/cot.jsonl              | fit/labels.jsonl (self-verification)            |
 | directions | fit/activations/           | directions/                                     |
 | select     | fit/, directions/          | fit/trajectories/, selection-plan.json, val/,   |

@@ -13,6 +13,7 @@ import workbench.methods.cot as cot
 from workbench.core.artifacts import read_jsonl
 from workbench.core.generation import GenerationConfig
 from workbench.core.grading import Verdict
+from workbench.core.prompts import PromptConfig
 from workbench.errors import WorkbenchError
 from workbench.experiment.pipeline import ALSRunConfig, run_als
 from workbench.report.run_report import build_run_report
@@ -299,6 +300,29 @@ def test_self_verification_labels_stage(tiny_bridge, planted_grader, tmp_path, m
     )
     assert set(real) == {r["id"] for r in run.rows("fit", "cot")}
     assert all(r["verifier_tokens"] > 0 for r in read_jsonl(run.labels_path))
+
+
+def test_fit_stage_decodes_every_split_s_cot_in_its_batch(tiny_bridge, planted_grader, tmp_path):
+    from workbench.experiment.pipeline import fit_stage, make_splits, record_run_settings
+    from workbench.experiment.rundir import RunDir
+    from workbench.methods.cot import run_cot
+    from workbench.sources.models import model_config_of
+
+    cfg = ALSRunConfig(**SMALL)
+    gen = GenerationConfig(max_new_tokens=6, batch_size=4)
+    run = RunDir(tmp_path)
+    record_run_settings(run, model_config_of(tiny_bridge), cfg, gen, PromptConfig())
+    make_splits(run, cfg)
+    fit_stage(tiny_bridge, run, cfg)
+    for split, method in (("fit", "cot-fit"), ("val", "cot"), ("test", "cot")):
+        rows = {r["id"]: r for r in run.rows(split, "cot")}  # in the order they finished
+        alone = run_cot(tiny_bridge, run.problems(split), generation=gen, progress=False)
+        assert [rows[r["id"]]["tokens"] for r in alone] == [r["tokens"] for r in alone], split
+        assert {r["method"] for r in rows.values()} == {method}
+    # the later stages resume those rows: the whole run's CoT files are not written again
+    before = {s: run.rows_path(s, "cot").stat().st_mtime_ns for s in ("val", "test")}
+    run_als(tiny_bridge, tmp_path, cfg, generation=gen)
+    assert {s: run.rows_path(s, "cot").stat().st_mtime_ns for s in before} == before
 
 
 def test_reference_arm_is_the_authors_configuration(tiny_bridge, planted_grader, tmp_path):

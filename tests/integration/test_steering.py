@@ -257,6 +257,29 @@ def test_arms_in_one_decode_equal_each_arm_alone(tiny_bridge, directions, tiny_p
     assert [r["tokens"] for r in together["als-a"]] != [r["tokens"] for r in together["cot"]]
 
 
+@pytest.mark.parametrize("do_sample", [False, True])
+def test_jobs_on_different_problems_equal_each_alone(
+    tiny_bridge, directions, tiny_problems, do_sample
+):
+    from workbench.methods.cot import Job, run_cot, run_jobs
+
+    arm = (SteeringSpec(layers=(1,), alpha=2.0, tau=0.0), directions)
+    jobs = {
+        "first": Job(tiny_problems[:3], method="cot"),
+        "rest": Job(tiny_problems[3:], method="cot"),
+        "steered": Job(tiny_problems[1:4], arm, method="als"),
+    }
+    gen = GenerationConfig(max_new_tokens=12, batch_size=4, do_sample=do_sample, temperature=1.0)
+    together = run_jobs(tiny_bridge, jobs, generation=gen, progress=False)
+    for name, job in jobs.items():
+        ctx = contextlib.nullcontext() if job.arm is None else steer(tiny_bridge, *job.arm)
+        alone = run_cot(tiny_bridge, job.problems, generation=gen, intervention=ctx)
+        assert [r["tokens"] for r in together[name]] == [r["tokens"] for r in alone], name
+        assert [r["id"] for r in together[name]] == [p.id for p in job.problems]
+        assert all(r["method"] == job.method for r in together[name])
+    assert sum(r["interventions"] for r in together["steered"]) > 0
+
+
 def test_arms_resume_each_from_its_own_file(tiny_bridge, directions, tiny_problems, tmp_path):
     from workbench.core.artifacts import read_jsonl
     from workbench.methods.cot import run_arms

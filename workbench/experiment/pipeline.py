@@ -47,7 +47,7 @@ from workbench.errors import WorkbenchError
 from workbench.experiment.labels import LabelSource, fit_labels, label_agreement, self_verify_fit
 from workbench.experiment.rundir import RunDir
 from workbench.experiment.sweeps import control_directions
-from workbench.methods.cot import Arm, run_arms, run_cot
+from workbench.methods.cot import Arm, Job, run_arms, run_cot, run_jobs
 from workbench.sources.data import (
     EXPERIMENT_SPLITS,
     check_disjoint,
@@ -59,6 +59,7 @@ from workbench.sources.models import ModelConfig, model_config_of
 
 __all__ = [
     "ALSRunConfig",
+    "cot_jobs",
     "directions_stage",
     "evaluate_stage",
     "fit_stage",
@@ -200,17 +201,16 @@ def fit_stage(
 ) -> ActivationSet | None:
     """Graded CoT on the fit split and its states at every layer, with the early means `als
     probe` reads, and the final normalised state for the reference arm, in one teacher-forced
-    pass (resumable). The pass is skipped once nothing needs it (`_fit_states_needed`)."""
+    pass (resumable). The pass is skipped once nothing needs it (`_fit_states_needed`).
+
+    The validation and test splits' plain CoT, which need no direction, decode in the same
+    continuous batch (`cot_jobs`): their stages then resume them, and decode only their steered
+    arms."""
     generation, prompt = run.generation(), run.prompt()
+    rows = run_jobs(bridge, cot_jobs(run, data_dir=data_dir), generation=generation, prompt=prompt)[
+        "fit"
+    ]
     problems = run.problems("fit", data_dir=data_dir)
-    rows = run_cot(
-        bridge,
-        problems,
-        generation=generation,
-        prompt=prompt,
-        out=run.rows_path("fit", "cot"),
-        method="cot-fit",
-    )
     if not _fit_states_needed(run, cfg):
         return None
     meta = {"model": run.settings()["model"]["name"], "prompt": asdict(prompt), "split": "fit"}
@@ -234,6 +234,19 @@ def fit_stage(
         meta=meta,
         final_out=final,  # in the same forward passes
     )
+
+
+def cot_jobs(run: RunDir, *, data_dir=None) -> dict[str, Job]:
+    """Plain CoT on every split, each to the rows file its stage reads ('cot-fit' rows on fit,
+    'cot' on validation and test)."""
+    return {
+        split: Job(
+            run.problems(split, data_dir=data_dir),
+            out=run.rows_path(split, "cot"),
+            method="cot-fit" if split == "fit" else "cot",
+        )
+        for split in ("fit", "val", "test")
+    }
 
 
 def _fit_states_needed(run: RunDir, cfg: ALSRunConfig) -> bool:

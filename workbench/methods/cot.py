@@ -28,7 +28,7 @@ from workbench.core.prompts import PromptConfig, answer_complete, encode_prompts
 from workbench.core.records import GradedRow
 from workbench.core.steering import SteeringSpec, steer
 
-__all__ = ["Arm", "completion_from_row", "run_arms", "run_cot"]
+__all__ = ["Arm", "Job", "completion_from_row", "run_arms", "run_cot", "run_jobs"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,12 +83,26 @@ def run_cot(
     With `out`, each row goes to that JSONL file as its sequence finishes, and problems that already
     have a row there are skipped. `intervention` (e.g. a steering context) is active throughout.
     """
-    job = _ArmsJob(bridge, problems, generation, prompt, stop_at_answer, progress)
-    return job.run({method: None}, {method: out}, intervention)[method]
+    job = _Decoder(bridge, generation, prompt, stop_at_answer, progress)
+    return job.run({method: Job(problems, out=out, method=method)}, intervention)[method]
 
 
 Arm = tuple[SteeringSpec, LayerDirections] | None
 """A decoding arm: a steering spec with its directions, or None for plain CoT."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One share of a continuously batched decode: its problems, its arm, its rows file."""
+
+    problems: Sequence[Problem]
+    """The problems this share decodes (rows come back in this order)."""
+    arm: Arm = None
+    """Steering on this share's rows only, or None for plain CoT."""
+    out: str | Path | None = None
+    """JSONL file its rows are appended to as they finish, and resumed from."""
+    method: str = "cot"
+    """The rows' `method` field."""
 
 
 def run_arms(
@@ -105,47 +119,68 @@ def run_arms(
     """`run_cot` for several arms on the same problems, in one continuously batched decode: each
     steered arm's hooks act on its own rows only (`steer(..., rows=...)`), so the batch stays full
     while the arms' rows finish at different times. Rows, per arm, in the order of `problems`;
-    `outs` maps an arm to its JSONL file (written as rows finish, resumed per arm). A sequence's
-    sampling seed is its problem's number, as when each arm decodes alone. A transient arm (its
-    KV cache refilled unsteered for every row of the batch) decodes in a call of its own."""
+    `outs` maps an arm to its JSONL file (written as rows finish, resumed per arm). See
+    `run_jobs`, which this calls with one job per arm (`method` = the arm's name)."""
     outs = outs or {}
-    transient = [n for n, a in arms.items() if a is not None and a[0].persistence == "transient"]
-    groups = [[n for n in arms if n not in transient], *([n] for n in transient)]
-    job = _ArmsJob(bridge, problems, generation, prompt, stop_at_answer, progress)
+    jobs = {n: Job(problems, arm, outs.get(n), method=n) for n, arm in arms.items()}
+    return run_jobs(
+        bridge,
+        jobs,
+        generation=generation,
+        prompt=prompt,
+        stop_at_answer=stop_at_answer,
+        progress=progress,
+    )
+
+
+def run_jobs(
+    bridge: Any,
+    jobs: Mapping[str, Job],
+    *,
+    generation: GenerationConfig = GenerationConfig(),
+    prompt: PromptConfig = PromptConfig(),
+    stop_at_answer: bool = True,
+    progress: bool = True,
+) -> dict[str, list[dict[str, Any]]]:
+    """Several jobs (problems, arm, rows file), each on its own problems, decoded as one
+    continuous batch; rows per job in the order of its problems. A sequence's sampling seed is
+    its problem's number in its job, as when each job decodes alone. A job whose arm is transient
+    (its KV cache refilled unsteered for every row of the batch) decodes in a call of its own."""
+    transient = [
+        n for n, j in jobs.items() if j.arm is not None and j.arm[0].persistence == "transient"
+    ]
+    groups = [[n for n in jobs if n not in transient], *([n] for n in transient)]
+    decoder = _Decoder(bridge, generation, prompt, stop_at_answer, progress)
     rows: dict[str, list[dict[str, Any]]] = {}
     for names in filter(None, groups):
-        rows.update(job.run({n: arms[n] for n in names}, {n: outs.get(n) for n in names}))
-    return {n: rows[n] for n in arms}
+        rows.update(decoder.run({n: jobs[n] for n in names}))
+    return {n: rows[n] for n in jobs}
 
 
 @dataclass(frozen=True)
-class _ArmsJob:
-    """Problems decoded and graded under a decoding setup, for one or more arms at once."""
+class _Decoder:
+    """Jobs decoded and graded under one decoding setup."""
 
     bridge: Any
-    problems: Sequence[Problem]
     generation: GenerationConfig
     prompt: PromptConfig
     stop_at_answer: bool
     progress: bool
 
     def run(
-        self,
-        arms: Mapping[str, Arm],
-        outs: Mapping[str, str | Path | None],
-        intervention: ContextManager[Any] | None = None,
+        self, jobs: Mapping[str, Job], intervention: ContextManager[Any] | None = None
     ) -> dict[str, list[dict[str, Any]]]:
-        """Decode what the arms' files lack (one call; `intervention` and each steered arm's
+        """Decode what the jobs' files lack (one call; `intervention` and each steered job's
         hooks on its own rows active throughout), write rows as they finish, return all."""
-        done = {name: self._resumed(outs.get(name)) for name in arms}
+        done = {name: self._resumed(job.out) for name, job in jobs.items()}
         todo = [
             (name, i)
-            for name in arms
-            for i, p in enumerate(self.problems)
+            for name, job in jobs.items()
+            for i, p in enumerate(job.problems)
             if p.id not in done[name]
         ]
-        n_all = len(arms) * len(self.problems)
-        desc = next(iter(arms)) if len(arms) == 1 else f"{len(arms)} arms"
+        n_all = sum(len(job.problems) for job in jobs.values())
+        desc = "+".join(jobs) if len(jobs) <= 3 else f"{len(jobs)} arms"
         bar = tqdm(total=n_all, initial=n_all - len(todo), desc=desc, disable=not self.progress)
 
         tally = [
@@ -155,9 +190,10 @@ class _ArmsJob:
 
         def finished(k: int, completion: Completion) -> None:
             name, i = todo[k]
-            row = _row(self.problems[i], completion, name)
-            if outs.get(name) is not None:
-                append_jsonl(outs[name], [row])
+            job = jobs[name]
+            row = _row(job.problems[i], completion, job.method)
+            if job.out is not None:
+                append_jsonl(job.out, [row])
             done[name][row["id"]] = row
             tally[0] += 1
             tally[1] += bool(row["correct"])
@@ -165,19 +201,18 @@ class _ArmsJob:
             bar.set_postfix(acc=f"{tally[1] / tally[0]:.2f}")
 
         if todo:
-            ids = encode_prompts(
-                self.bridge.tokenizer, [p.question for p in self.problems], self.prompt
-            )
+            tokenizer = self.bridge.tokenizer
+            questions = [jobs[n].problems[i].question for n, i in todo]
             with contextlib.ExitStack() as stack:
                 if intervention is not None:
                     stack.enter_context(intervention)
-                for name, arm in arms.items():
-                    if arm is not None:
+                for name, job in jobs.items():
+                    if job.arm is not None:
                         rows = [k for k, (n, _) in enumerate(todo) if n == name]
-                        stack.enter_context(steer(self.bridge, *arm, rows=rows))
+                        stack.enter_context(steer(self.bridge, *job.arm, rows=rows))
                 decode(
                     self.bridge,
-                    [ids[i] for _, i in todo],
+                    encode_prompts(tokenizer, questions, self.prompt),
                     self.generation,
                     stop=answer_complete if self.stop_at_answer else None,
                     indices=range(len(todo)),
@@ -185,7 +220,7 @@ class _ArmsJob:
                     on_complete=finished,
                 )
         bar.close()
-        return {name: [done[name][p.id] for p in self.problems] for name in arms}
+        return {name: [done[name][p.id] for p in job.problems] for name, job in jobs.items()}
 
     @staticmethod
     def _resumed(out: str | Path | None) -> dict[str, dict[str, Any]]:
