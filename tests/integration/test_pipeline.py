@@ -368,7 +368,7 @@ def test_random_control_arm_pushes_as_hard_along_a_random_direction(
     random = control_directions(run.directions(), "random:0")
     layer = best["layer"]
     torch.testing.assert_close(random.vector(layer).norm(), run.directions().vector(layer).norm())
-    traj = ActivationSet.load(run.fit_trajectories_dir)
+    traj = ActivationSet.load(run.fit_activations_dir)  # every layer's token states, kept
     states = torch.cat(
         [t[:, traj.trajectory_layers.index(layer)].float() for t in traj.trajectories]
     )
@@ -421,6 +421,34 @@ def test_selection_plan_lets_select_and_test_resume_without_fit_states(
     assert untimed(again["test"]) == untimed(results["test"])  # the control arm decoded again
     assert not run.fit_activations_dir.exists()  # and no teacher-forced pass ran
     assert again["fit_separation"] == results["fit_separation"]
+
+
+def test_tau_from_the_fit_pass_s_token_states_equals_a_replay(
+    tiny_bridge, planted_grader, tmp_path, monkeypatch
+):
+    import workbench.experiment.pipeline as pipeline
+    from workbench.core.activations import ActivationSet
+    from workbench.experiment.rundir import RunDir
+
+    cfg = ALSRunConfig(**SMALL, control=True)
+    gen = GenerationConfig(max_new_tokens=6, batch_size=4)
+    kept = run_als(tiny_bridge, tmp_path / "kept", cfg, generation=gen)
+    run = RunDir(tmp_path / "kept")
+    aset = ActivationSet.load(run.fit_activations_dir)
+    assert aset.trajectory_layers == tuple(range(tiny_bridge.cfg.n_layers))
+    assert not run.fit_trajectories_dir.exists()  # no second pass
+    monkeypatch.setattr(pipeline, "TOKEN_STATES_BUDGET", 0)  # over budget: replay for tau
+    replayed = run_als(tiny_bridge, tmp_path / "replayed", cfg, generation=gen)
+    again = RunDir(tmp_path / "replayed")
+    assert ActivationSet.load(again.fit_activations_dir).trajectory_layers == ()
+    assert again.fit_trajectories_dir.exists()
+    plans = [json.loads(r.selection_plan_path.read_text()) for r in (run, again)]
+    assert plans[0]["candidates"] == plans[1]["candidates"]
+    for arm in ("als", "random-control"):
+        for layer, taus in plans[0]["taus"][arm].items():
+            for q, tau in taus.items():
+                assert tau == pytest.approx(plans[1]["taus"][arm][layer][q], abs=1e-6)
+    assert [r["accuracy"] for r in kept["test"]] == [r["accuracy"] for r in replayed["test"]]
 
 
 def test_probe_of_the_fit_split_needs_no_finished_run_and_no_pass_of_its_own(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +35,7 @@ from workbench.core.problems import Problem
 from workbench.core.prompts import PromptConfig, encode_prompts
 from workbench.errors import WorkbenchError
 
-__all__ = ["POSITIONS", "ActivationSet", "CacheConfig", "cache_activations", "cached_early_ks"]
+__all__ = ["POSITIONS", "ActivationSet", "CacheConfig", "cache_activations", "cached_settings"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,19 @@ class ActivationSet:
         if position not in self.states:
             raise WorkbenchError(f"no states for position {position!r}; have {sorted(self.states)}")
         return self.states[position]
+
+    def with_trajectory_layers(self, layers: Sequence[int]) -> ActivationSet:
+        """The same set with its token trajectories cut to `layers` (each must be among
+        `trajectory_layers`)."""
+        missing = set(layers) - set(self.trajectory_layers)
+        if missing:
+            raise WorkbenchError(f"no token trajectories cached at layers {sorted(missing)}")
+        cols = torch.tensor([self.trajectory_layers.index(layer) for layer in layers])
+        return replace(
+            self,
+            trajectory_layers=tuple(layers),
+            trajectories=tuple(t[:, cols] for t in self.trajectories),
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> ActivationSet:
@@ -217,13 +230,15 @@ def _batch_states(
     return reduce.tensors(layers), reduce_final.tensors(layers) if final else None
 
 
-def cached_early_ks(path: str | Path) -> tuple[int, ...] | None:
-    """The early means (`CacheConfig.early_ks`) of the states cached in `path`; None if none are
-    (a resumed pass must keep what it began with)."""
+def cached_settings(path: str | Path) -> dict[str, Any] | None:
+    """The settings the states in `path` were cached with (layers, site, trajectory_layers,
+    early_ks, as `CacheConfig` names them); None if nothing is cached there. A resumed pass must
+    keep what it began with."""
     index_path = Path(path) / "activations.json"
     if not index_path.exists():
         return None
-    return tuple(json.loads(index_path.read_text()).get("early_ks", []))
+    index = json.loads(index_path.read_text())
+    return {k: index.get(k, []) for k in ("layers", "site", "trajectory_layers", "early_ks")}
 
 
 def _resumed_index(

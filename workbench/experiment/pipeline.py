@@ -31,7 +31,7 @@ from workbench.core.activations import (
     ActivationSet,
     CacheConfig,
     cache_activations,
-    cached_early_ks,
+    cached_settings,
 )
 from workbench.core.artifacts import read_json, write_json
 from workbench.core.config import check_finite, check_quantiles
@@ -219,7 +219,11 @@ def fit_stage(
         final_cfg = CacheConfig(site="final", batch_size=generation.batch_size)
         cache_activations(bridge, problems, rows, final, final_cfg, prompt=prompt, meta=meta)
         final = None
-    early = cached_early_ks(run.fit_activations_dir)  # a resumed pass keeps what it began with
+    cached = cached_settings(run.fit_activations_dir)  # a resumed pass keeps what it began with
+    if cached is None:
+        early, kept = EARLY_KS, _kept_token_layers(bridge, run, cfg)
+    else:
+        early, kept = tuple(cached["early_ks"]), tuple(cached["trajectory_layers"])
     return cache_activations(
         bridge,
         problems,
@@ -227,13 +231,31 @@ def fit_stage(
         run.fit_activations_dir,
         CacheConfig(
             site=cfg.site,
-            early_ks=EARLY_KS if early is None else early,
+            trajectory_layers=kept,
+            early_ks=early,
             batch_size=generation.batch_size,
         ),
         prompt=prompt,
         meta=meta,
         final_out=final,  # in the same forward passes
     )
+
+
+TOKEN_STATES_BUDGET = 1 << 30
+"""Bytes (float16, at the token cap) the fit pass may spend on keeping every generated token's
+state at every layer, so that tau needs no pass of its own (`selection_plan`)."""
+
+
+def _kept_token_layers(bridge: Any, run: RunDir, cfg: ALSRunConfig) -> tuple[int, ...]:
+    """Layers at which the fit pass keeps every generated token's state: all of them when tau
+    reads the whole fit split (n_fit <= n_tau_fit) and those states fit `TOKEN_STATES_BUDGET`,
+    else none (the selection plan then replays the first n_tau_fit generations to the
+    candidate layers)."""
+    n_layers = bridge.cfg.n_layers
+    size = cfg.n_fit * run.generation().max_new_tokens * n_layers * bridge.cfg.d_model * 2
+    if cfg.n_fit > cfg.n_tau_fit or size > TOKEN_STATES_BUDGET or cfg.site == "final":
+        return ()
+    return tuple(range(n_layers))
 
 
 def cot_jobs(run: RunDir, *, data_dir=None) -> dict[str, Job]:
@@ -381,19 +403,22 @@ def selection_plan(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
     aset = ActivationSet.load(run.fit_activations_dir)
     labels = fit_labels(run, cfg.label_source, aset)
     candidates, cv = _candidate_layers(aset, labels, cfg)
-    traj = cache_activations(
-        bridge,
-        run.problems("fit", data_dir=data_dir)[: cfg.n_tau_fit],
-        run.rows("fit", "cot"),
-        run.fit_trajectories_dir,
-        CacheConfig(
-            layers=candidates,
-            trajectory_layers=candidates,
-            site=cfg.site,
-            batch_size=run.generation().batch_size,
-        ),
-        prompt=run.prompt(),
-    )
+    if len(aset) <= cfg.n_tau_fit and set(candidates) <= set(aset.trajectory_layers):
+        traj = aset.with_trajectory_layers(candidates)  # kept by the fit pass
+    else:
+        traj = cache_activations(
+            bridge,
+            run.problems("fit", data_dir=data_dir)[: cfg.n_tau_fit],
+            run.rows("fit", "cot"),
+            run.fit_trajectories_dir,
+            CacheConfig(
+                layers=candidates,
+                trajectory_layers=candidates,
+                site=cfg.site,
+                batch_size=run.generation().batch_size,
+            ),
+            prompt=run.prompt(),
+        )
     directions = run.directions()
     taus = {"als": _quantile_taus(traj, directions, cfg)}
     if cfg.control:

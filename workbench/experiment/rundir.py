@@ -9,7 +9,8 @@ one. The layout::
     generations.jsonl           (an `als generate` folder: its rows, and summary.json)
     fit/labels.jsonl            gold and self-verification labels of the fit generations
     fit/activations/            residuals of the fit generations (safetensors shards)
-    fit/trajectories/           per-token residuals at the candidate layers (first n_tau_fit)
+    fit/trajectories/           per-token residuals at the candidate layers (first n_tau_fit),
+                                unless fit/activations/ kept them at every layer (small runs)
     directions/                 the fitted `LayerDirections`
     selection-plan.json         candidate layers and taus from the fit states (selection's input)
     selection.json              the validation grid and the chosen condition
