@@ -11,7 +11,7 @@ from jsonargparse import ArgumentParser, set_parsing_settings
 from workbench.core.artifacts import save_figure
 from workbench.errors import WorkbenchError
 from workbench.experiment.rundir import RunDir
-from workbench.report.run_report import fit_probe_figures, run_figures
+from workbench.report.run_report import run_figures, unfinished_figures
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,8 +33,8 @@ def main(figure: str, out_name: str, needs: str, description: str) -> int:
     cfg = FigureConfig(**parser.parse_args().as_dict())
     try:
         run = RunDir.of(cfg.run)
-        # a run still decoding has no results yet: its fit-split probe figures are there already
-        figs = run_figures(run)[0] if run.results_path.exists() else fit_probe_figures(run)
+        # a run still decoding has no results yet: its fit-split probe and validation grid may be
+        figs = run_figures(run)[0] if run.results_path.exists() else unfinished_figures(run)
         if figure not in figs:
             raise WorkbenchError(f"{cfg.run} has no data for {figure!r}: run `{needs}` first")
         written = save_figure(figs[figure], Path(cfg.out_dir) / (cfg.name or out_name))

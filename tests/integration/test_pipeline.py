@@ -469,11 +469,12 @@ def test_probe_of_the_fit_split_needs_no_finished_run_and_no_pass_of_its_own(
     assert {r["k"] for r in read_jsonl(run.probe_table("early"))} == {1, 4, 16, 64, "all"}
     assert not run.probe_states("fit-early").exists()  # the fit stage's states, early means in
     assert not run.probe_summary_path.exists()
-    from workbench.report.run_report import fit_probe_figures
+    from workbench.report.run_report import fit_probe_figures, unfinished_figures
 
     figs = fit_probe_figures(run)  # figures of the unfinished run, from the two tables alone
     assert {"probe_auroc", "probe_early"} <= set(figs)
     assert len(figs["probe_early"].data) == 1  # one layer: the best
+    assert {"probe_auroc", "selection_grid"} <= set(unfinished_figures(run))  # selection is done
 
 
 def test_a_full_probe_after_a_fit_probe_keeps_its_tables_and_replays_at_most_n(

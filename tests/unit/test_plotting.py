@@ -10,6 +10,7 @@ from workbench.report.plotting import (
     frontier,
     layer_curve,
     pca_scatter,
+    selection_grid,
     trajectory_plot,
 )
 
@@ -66,3 +67,27 @@ def test_other_builders():
         for i, c in enumerate(cs)
     ]
     assert agreement_heatmap(verdicts).data[0].z[0][1] == 0.5
+
+
+def test_selection_grid_has_a_point_per_condition_a_colour_per_layer_and_cot_as_a_band():
+    def acc(a, **extra):
+        return {"accuracy": a, "ci_low": a - 0.1, "ci_high": a + 0.1, "n": 64, **extra}
+
+    grid = [
+        acc(0.3, layer=ly, alpha=a, tau_quantile=q)
+        for ly in (15, 16)
+        for a in (0.1, 0.2)
+        for q in (0.5, 1.0)
+    ]
+    fig = selection_grid(acc(0.25, method="cot"), grid, acc(0.2, method="random-control"))
+    points = [t for t in fig.data if t.mode == "markers"]
+    assert [t.name for t in points] == ["layer 15", "layer 16", "random direction"]
+    assert list(points[0].x) == [
+        "L15 a0.1 q0.5",
+        "L15 a0.1 always",
+        "L15 a0.2 q0.5",
+        "L15 a0.2 always",
+    ]
+    assert list(points[2].x) == ["random control"] and list(points[2].y) == [0.2]
+    cot = next(t for t in fig.data if t.mode == "lines")
+    assert set(cot.y) == {0.25} and len(cot.x) == len(grid) + 1

@@ -17,6 +17,7 @@ __all__ = [
     "frontier",
     "layer_curve",
     "pca_scatter",
+    "selection_grid",
     "trajectory_plot",
 ]
 
@@ -296,3 +297,58 @@ def agreement_heatmap(
     fig = layout(fig, title, "method", "method")
     fig.update_layout(width=560, height=520)
     return fig
+
+
+def _condition(row: Mapping[str, Any]) -> str:
+    q = "always" if row["tau_quantile"] >= 1 else f"q{row['tau_quantile']:g}"
+    return f"L{row['layer']} a{row['alpha']:g} {q}"
+
+
+def selection_grid(
+    cot: Mapping[str, Any],
+    grid: Sequence[Mapping[str, Any]],
+    control: Mapping[str, Any] | None = None,
+    *,
+    title: str = "Validation accuracy of every condition (95% Wilson CI)",
+) -> go.Figure:
+    """Each grid condition's accuracy (`layer`, `alpha`, `tau_quantile`, `accuracy`, `ci_low`,
+    `ci_high`) as a point with its interval, one colour per layer, against CoT's accuracy and
+    interval as a horizontal band; the random-direction control, if given, as its own point."""
+    x_all = [_condition(r) for r in grid] + (["random control"] if control else [])
+    fig = go.Figure(
+        _band(x_all, [cot["ci_low"]] * len(x_all), [cot["ci_high"]] * len(x_all), "grey")
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x_all,
+            y=[cot["accuracy"]] * len(x_all),
+            mode="lines",
+            name=f"CoT {cot['accuracy']:.2f}",
+            line={"color": "grey", "dash": "dash"},
+        )
+    )
+    points = [(f"layer {ly}", [r for r in grid if r["layer"] == ly]) for ly in _layers(grid)]
+    if control:
+        points.append(("random direction", [control]))
+    for i, (name, rows) in enumerate(points):
+        fig.add_trace(
+            go.Scatter(
+                x=[_condition(r) if r is not control else "random control" for r in rows],
+                y=[r["accuracy"] for r in rows],
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [r["ci_high"] - r["accuracy"] for r in rows],
+                    "arrayminus": [r["accuracy"] - r["ci_low"] for r in rows],
+                },
+                mode="markers",
+                name=name,
+                marker={"color": COLORS[i % len(COLORS)], "size": 9},
+            )
+        )
+    fig.update_yaxes(range=[0, 1])
+    return layout(fig, title, "condition (layer, alpha, tau quantile)", "accuracy")
+
+
+def _layers(grid: Sequence[Mapping[str, Any]]) -> list[int]:
+    return sorted({r["layer"] for r in grid})

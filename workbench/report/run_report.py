@@ -19,6 +19,7 @@ from workbench.report.plotting import (
     frontier,
     layer_curve,
     pca_scatter,
+    selection_grid,
     trajectory_plot,
 )
 from workbench.report.sweep_plots import (
@@ -29,7 +30,7 @@ from workbench.report.sweep_plots import (
     sweep_heatmaps,
 )
 
-__all__ = ["build_run_report", "fit_probe_figures", "run_figures"]
+__all__ = ["build_run_report", "fit_probe_figures", "run_figures", "unfinished_figures"]
 
 
 def _headline(results: dict[str, Any], selection: dict[str, Any]) -> str:
@@ -99,6 +100,28 @@ def fit_probe_figures(run: str | Path | RunDir) -> dict[str, Any]:
         [r for r in read_jsonl(run.probe_table("early")) if r["layer"] == best],
         title=f"How early does the state tell success from failure (layer {best}, fit split)",
     )
+    return figs
+
+
+def _selection_figure(selection: dict[str, Any]) -> Any:
+    return selection_grid(selection["val_cot"], selection["grid"], selection.get("val_control"))
+
+
+def unfinished_figures(run: str | Path | RunDir) -> dict[str, Any]:
+    """The figures a run that is still decoding already has data for: the fit split's probe
+    (`fit_probe_figures`) once `als probe --probe.fit_only true` ran, and the validation grid
+    once selection is done."""
+    run = RunDir.of(run)
+    figs: dict[str, Any] = {}
+    if jsonl_exists(run.probe_table("layers")):
+        figs.update(fit_probe_figures(run))
+    if run.selection_path.exists():
+        figs["selection_grid"] = _selection_figure(run.selection())
+    if not figs:
+        raise WorkbenchError(
+            f"{run.root} has no results, probe tables or selection yet: run `als run` (or "
+            "`als probe --probe.fit_only true`) first"
+        )
     return figs
 
 
@@ -234,6 +257,7 @@ def run_figures(run: str | Path | RunDir) -> tuple[dict[str, Any], list[Section]
         "direction_cosines": cosine_heatmap(
             cosine_matrix(directions.vectors).tolist(), directions.layers
         ),
+        "selection_grid": _selection_figure(selection),
     }
     sections: list[Section] = [
         ("Result", _headline(results, selection), [figs["test_accuracy"]], results["test"]),
@@ -255,7 +279,7 @@ def run_figures(run: str | Path | RunDir) -> tuple[dict[str, Any], list[Section]
                 if "val_control" in selection
                 else ""
             ),
-            [],
+            [figs["selection_grid"]],
             [selection["val_cot"], *selection["grid"]]
             + ([selection["val_control"]] if "val_control" in selection else []),
         ),
