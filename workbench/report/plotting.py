@@ -14,6 +14,7 @@ __all__ = [
     "agreement_heatmap",
     "cosine_heatmap",
     "early_curve",
+    "error_bars",
     "frontier",
     "layer_curve",
     "pca_scatter",
@@ -36,6 +37,16 @@ def layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
         legend={"orientation": "h", "y": -0.2},
     )
     return fig
+
+
+def error_bars(rows: Sequence[Mapping[str, Any]], key: str = "accuracy") -> dict[str, Any]:
+    """Plotly `error_y` from each row's `key` and its `ci_low` / `ci_high`."""
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": [r["ci_high"] - r[key] for r in rows],
+        "arrayminus": [r[key] - r["ci_low"] for r in rows],
+    }
 
 
 def _band(x: list, low: list, high: list, color: str) -> go.Scatter:
@@ -84,12 +95,7 @@ def accuracy_bars(
         go.Bar(
             x=[r["method"] for r in rows],
             y=[r["accuracy"] for r in rows],
-            error_y={
-                "type": "data",
-                "symmetric": False,
-                "array": [r["ci_high"] - r["accuracy"] for r in rows],
-                "arrayminus": [r["accuracy"] - r["ci_low"] for r in rows],
-            },
+            error_y=error_bars(rows),
             text=[f"{r['accuracy']:.2f} (n={r['n']})" for r in rows],
             textposition="outside",
             marker_color=COLORS[: len(rows)],
@@ -133,12 +139,7 @@ def early_curve(rows: Sequence[Mapping[str, Any]], *, title: str = "Early predic
             go.Scatter(
                 x=[str(r["k"]) for r in sub],
                 y=[r["value"] for r in sub],
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": [r["ci_high"] - r["value"] for r in sub],
-                    "arrayminus": [r["value"] - r["ci_low"] for r in sub],
-                },
+                error_y=error_bars(sub, "value"),
                 mode="lines+markers",
                 name=f"layer {layer}",
                 line={"color": COLORS[i % len(COLORS)]},
@@ -242,12 +243,7 @@ def frontier(
                 name=label,
                 text=[label],
                 textposition="top center" if i % 2 == 0 else "bottom center",  # neighbours apart
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": [r["ci_high"] - r["accuracy"]],
-                    "arrayminus": [r["accuracy"] - r["ci_low"]],
-                },
+                error_y=error_bars([r]),
                 marker={"size": 11, "color": COLORS[i % len(COLORS)]},
             )
         )
@@ -335,12 +331,7 @@ def selection_grid(
             go.Scatter(
                 x=[_condition(r) if r is not control else "random control" for r in rows],
                 y=[r["accuracy"] for r in rows],
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": [r["ci_high"] - r["accuracy"] for r in rows],
-                    "arrayminus": [r["accuracy"] - r["ci_low"] for r in rows],
-                },
+                error_y=error_bars(rows),
                 mode="markers",
                 name=name,
                 marker={"color": COLORS[i % len(COLORS)], "size": 9},

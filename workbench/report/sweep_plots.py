@@ -9,7 +9,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from workbench.report.plotting import COLORS, layout
+from workbench.report.plotting import COLORS, error_bars, layout
 
 __all__ = ["rule_deltas", "sweep_by_alpha", "sweep_deltas", "sweep_frontier", "sweep_heatmaps"]
 
@@ -19,15 +19,6 @@ _KIND_NAMES = {"als": "ALS direction", "random": "random", "shuffled": "shuffled
 def _kind(row: Mapping[str, Any]) -> str:
     kind = row["direction"].split(":")[0]
     return _KIND_NAMES.get(kind, kind)
-
-
-def _ci(sub: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    return {
-        "type": "data",
-        "symmetric": False,
-        "array": [r["ci_high"] - r["accuracy"] for r in sub],
-        "arrayminus": [r["accuracy"] - r["ci_low"] for r in sub],
-    }
 
 
 def _by_kind(
@@ -41,7 +32,7 @@ def _by_kind(
             go.Scatter(
                 x=[r[x] for r in sub],
                 y=[r[y] for r in sub],
-                error_y=_ci(sub),
+                error_y=error_bars(sub),
                 mode="markers",
                 name=kind,
                 text=[r["name"] for r in sub],
@@ -188,7 +179,7 @@ def sweep_frontier(
             go.Scatter(
                 x=[cot["tokens_per_problem"]],
                 y=[cot["accuracy"]],
-                error_y=_ci([cot]),
+                error_y=error_bars([cot]),
                 mode="markers+text",
                 text=["CoT"],
                 textposition="top center",
