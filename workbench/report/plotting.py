@@ -337,8 +337,11 @@ def selection_grid(
                 marker={"color": COLORS[i % len(COLORS)], "size": 9},
             )
         )
-    fig.update_yaxes(range=[0, 1])
-    return layout(fig, title, "condition (layer, alpha, tau quantile)", "accuracy")
+    top = max(r["ci_high"] for r in [cot, *grid, *([control] if control else [])])
+    fig.update_yaxes(range=[0, min(1.0, top + 0.1)])
+    fig = layout(fig, title, "condition (layer, alpha, tau quantile)", "accuracy")
+    fig.update_layout(height=520, legend={"orientation": "h", "y": -0.5})
+    return fig
 
 
 def _layers(grid: Sequence[Mapping[str, Any]]) -> list[int]:
