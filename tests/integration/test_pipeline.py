@@ -325,6 +325,49 @@ def test_fit_stage_decodes_every_split_s_cot_in_its_batch(tiny_bridge, planted_g
     assert {s: run.rows_path(s, "cot").stat().st_mtime_ns for s in before} == before
 
 
+def test_fit_stage_records_the_fit_states_while_decoding(
+    tiny_bridge, planted_grader, tmp_path, monkeypatch
+):
+    import workbench.core.activations as activations
+    from workbench.experiment.pipeline import fit_stage, make_splits, record_run_settings
+    from workbench.experiment.rundir import RunDir
+    from workbench.sources.models import model_config_of
+
+    cfg = ALSRunConfig(**SMALL, reference=True)
+    gen = GenerationConfig(max_new_tokens=6, batch_size=4)
+    run = RunDir(tmp_path / "run")
+    record_run_settings(run, model_config_of(tiny_bridge), cfg, gen, PromptConfig())
+    make_splits(run, cfg)
+    with monkeypatch.context() as patch:  # no teacher-forced pass may run
+        patch.setattr(activations, "_batch_states", lambda *a, **k: pytest.fail("forced pass"))
+        recorded = fit_stage(tiny_bridge, run, cfg)
+    settings = activations.cached_settings(run.fit_activations_dir)
+    cache_cfg = activations.CacheConfig(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+    )
+    assert cache_cfg.trajectory_layers and cache_cfg.early_ks
+    forced = activations.cache_activations(
+        tiny_bridge,
+        run.problems("fit"),
+        run.rows("fit", "cot"),
+        tmp_path / "forced",
+        cache_cfg,
+        final_out=tmp_path / "forced-final",
+        progress=False,
+    )
+    assert recorded.problem_ids == forced.problem_ids
+    for key, states in forced.states.items():
+        torch.testing.assert_close(recorded.states[key], states, atol=1e-4, rtol=1e-4)
+    for got, want in zip(recorded.trajectories, forced.trajectories, strict=True):
+        torch.testing.assert_close(got.float(), want.float(), atol=2e-2, rtol=2e-3)
+    final = activations.ActivationSet.load(run.fit_final_dir)
+    want = activations.ActivationSet.load(tmp_path / "forced-final")
+    order = [final.problem_ids.index(pid) for pid in want.problem_ids]
+    torch.testing.assert_close(
+        final.at("mean_generated")[order], want.at("mean_generated"), atol=1e-4, rtol=1e-4
+    )
+
+
 def test_reference_arm_is_the_authors_configuration(tiny_bridge, planted_grader, tmp_path):
     from workbench.core.directions import LayerDirections
     from workbench.core.steering import SteeringSpec, steer

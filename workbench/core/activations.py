@@ -35,7 +35,16 @@ from workbench.core.problems import Problem
 from workbench.core.prompts import PromptConfig, encode_prompts
 from workbench.errors import WorkbenchError
 
-__all__ = ["POSITIONS", "ActivationSet", "CacheConfig", "cache_activations", "cached_settings"]
+__all__ = [
+    "POSITIONS",
+    "ActivationSet",
+    "CacheConfig",
+    "cache_activations",
+    "cache_targets",
+    "cached_settings",
+    "paired_indexes",
+    "write_shard",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -292,24 +301,9 @@ def cache_activations(
     missing = [p.id for p in problems if p.id not in by_id]
     if missing:
         raise WorkbenchError(f"{len(missing)} problems have no generation (e.g. {missing[0]})")
-    layers = check_layers(bridge, range(bridge.cfg.n_layers) if cfg.layers is None else cfg.layers)
-    if cfg.site == "final":  # one state per model, filed under the last layer
-        layers = (bridge.cfg.n_layers - 1,)
-    bad = set(cfg.trajectory_layers) - set(layers)
-    if bad:
-        raise WorkbenchError(f"trajectory layers {sorted(bad)} are not among the cached layers")
-    last_resid = cfg.site == "resid_post" and layers[-1] == bridge.cfg.n_layers - 1
-    if final_out is not None and not last_resid:
-        raise WorkbenchError(
-            "final_out needs the last layer's resid_post among the cached states (it goes through "
-            "ln_final); cache site 'final' on its own instead"
-        )
-    check_hook_names(bridge, [resid_hook(layer, cfg.site) for layer in layers])
-    targets = [(out, layers, cfg)]
-    if final_out is not None:
-        final_cfg = CacheConfig(site="final", early_ks=cfg.early_ks, batch_size=cfg.batch_size)
-        targets.append((Path(final_out), (bridge.cfg.n_layers - 1,), final_cfg))
-    indexes = _paired_indexes(targets, meta)
+    targets = cache_targets(bridge, out, cfg, final_out)
+    layers = targets[0][1]
+    indexes = paired_indexes(targets, meta)
     done = {pid for s in indexes[0]["shards"] for pid in s["ids"]}
     todo = [p for p in problems if p.id not in done]
     # longest generations first, so that each teacher-forced batch holds similar lengths and
@@ -326,7 +320,7 @@ def cache_activations(
         labels = torch.tensor([bool(by_id[p.id]["correct"]) for p in chunk])
         written = states if final_out is not None else states[:1]
         for (path, _, _), index, tensors in zip(targets, indexes, written, strict=True):
-            _write_shard(path, index, {**tensors, "labels": labels}, [p.id for p in chunk])
+            write_shard(path, index, {**tensors, "labels": labels}, [p.id for p in chunk])
         bar.update(len(chunk))
     bar.close()
     aset = ActivationSet.load(out)
@@ -337,8 +331,37 @@ def cache_activations(
     return _subset(aset, wanted)
 
 
-def _paired_indexes(
-    targets: Sequence[tuple[Path, Sequence[int], CacheConfig]], meta: Mapping[str, Any] | None
+Target = tuple[Path, tuple[int, ...], CacheConfig]
+"""A folder of cached states, the layers it holds, and what it caches."""
+
+
+def cache_targets(
+    bridge: Any, out: Path, cfg: CacheConfig, final_out: str | Path | None = None
+) -> list[Target]:
+    """The folders a cache of `cfg` writes (`out`, and `final_out` for the final normalised
+    state), each with its layers, checked against the bridge."""
+    layers = check_layers(bridge, range(bridge.cfg.n_layers) if cfg.layers is None else cfg.layers)
+    if cfg.site == "final":  # one state per model, filed under the last layer
+        layers = (bridge.cfg.n_layers - 1,)
+    bad = set(cfg.trajectory_layers) - set(layers)
+    if bad:
+        raise WorkbenchError(f"trajectory layers {sorted(bad)} are not among the cached layers")
+    last_resid = cfg.site == "resid_post" and layers[-1] == bridge.cfg.n_layers - 1
+    if final_out is not None and not last_resid:
+        raise WorkbenchError(
+            "final_out needs the last layer's resid_post among the cached states (it goes through "
+            "ln_final); cache site 'final' on its own instead"
+        )
+    check_hook_names(bridge, [resid_hook(layer, cfg.site) for layer in layers])
+    targets: list[Target] = [(out, layers, cfg)]
+    if final_out is not None:
+        final_cfg = CacheConfig(site="final", early_ks=cfg.early_ks, batch_size=cfg.batch_size)
+        targets.append((Path(final_out), (bridge.cfg.n_layers - 1,), final_cfg))
+    return targets
+
+
+def paired_indexes(
+    targets: Sequence[Target], meta: Mapping[str, Any] | None
 ) -> list[dict[str, Any]]:
     """The shard index of each target folder, resumed; shards that not every folder finished
     (a pass interrupted between their writes) are dropped from all, to be cached again."""
@@ -352,7 +375,7 @@ def _paired_indexes(
     return indexes
 
 
-def _write_shard(
+def write_shard(
     out: Path, index: dict[str, Any], tensors: Mapping[str, Tensor], ids: Sequence[str]
 ) -> None:
     """One batch's shard, then the index that lists it (replaced atomically)."""

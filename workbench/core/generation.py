@@ -273,9 +273,11 @@ class _Decoder:
         stop: Callable[[str], bool] | None,
         on_complete: Callable[[int, Completion], None] | None,
         seeds: list[int],
+        feed_final: bool,
     ) -> None:
         self.bridge, self.prompts, self.indices, self.cfg = bridge, prompts, indices, cfg
-        self.stop, self.on_complete = stop, on_complete
+        self.stop, self.on_complete, self.feed_final = stop, on_complete, feed_final
+        self.closing: set[int] = set()  # finished, kept one more pass to feed their last token
         tok = bridge.tokenizer
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         self.eos_ids = _eos_ids(bridge)
@@ -349,9 +351,25 @@ class _Decoder:
             for j in step.fired_last.nonzero().flatten().tolist():
                 seq = batch.seqs[j]
                 self.tally.steered[seq].append(len(self.tally.out[seq]) - 1)
-        keep = [j for j, t in enumerate(nxt.tolist()) if not self._finished(batch.seqs[j], t)]
+        keep = []
+        for j, t in enumerate(nxt.tolist()):
+            seq = batch.seqs[j]
+            if seq in self.closing:  # its last token was fed in this pass: its states are whole
+                self.closing.discard(seq)
+                self._report(seq)
+            elif not self._finished(seq, t):
+                keep.append(j)
+            elif self.feed_final and self.done[seq].finish != "eos":
+                self.closing.add(seq)  # the token that ended it is fed in one more pass
+                keep.append(j)
+            else:
+                self._report(seq)
         batch.pending = nxt
         batch.keep(keep)
+
+    def _report(self, seq: int) -> None:
+        if self.on_complete is not None:
+            self.on_complete(seq, self.done[seq])
 
     def _finished(self, seq: int, token_id: int) -> bool:
         """Record `token_id` for `seq`; True (and the completion made) if the sequence ends."""
@@ -381,8 +399,6 @@ class _Decoder:
             interventions=self.tally.interventions[seq],
             steered_steps=tuple(self.tally.steered[seq]),
         )
-        if self.on_complete is not None:
-            self.on_complete(seq, self.done[seq])
         return True
 
 
@@ -410,6 +426,7 @@ def decode(
     indices: Sequence[int] | None = None,
     on_complete: Callable[[int, Completion], None] | None = None,
     seeds: Sequence[int] | None = None,
+    feed_final: bool = False,
 ) -> list[Completion]:
     """Decode every prompt (token-id lists), at most `cfg.batch_size` at a time, with continuous
     batching: the longest prompts start first, and whenever rows finish, waiting prompts are
@@ -422,7 +439,11 @@ def decode(
     `seeds` (default: the indices) give the sampling seeds instead, e.g. the problem's number
     for each of several arms decoding the same problems in one call.
     `on_complete(i, completion)` is called as soon as sequence `i` (its place in `prompts`)
-    finishes, so that a caller can write results as they come. Attention runs on the HF module's
+    finishes, so that a caller can write results as they come. With `feed_final`, a sequence that
+    ends on a token of its own (answer complete, or the cap; not EOS) stays for one more pass
+    that feeds that token and whose prediction is discarded, so that hooks see the state at every
+    generated token's position, as a teacher-forced pass over the generation would
+    (`workbench.core.recording`); `on_complete` is then called after that pass. Attention runs on the HF module's
     kernel unless a hook sits inside attention (`workbench.core.native_attention`).
     """
     if not prompts or any(len(p) == 0 for p in prompts):
@@ -439,4 +460,5 @@ def decode(
         intervention or contextlib.nullcontext(),
         native_attention(bridge),
     ):
-        return _Decoder(bridge, prompts, indices, cfg, stop, on_complete, seeds).run()
+        decoder = _Decoder(bridge, prompts, indices, cfg, stop, on_complete, seeds, feed_final)
+        return decoder.run()

@@ -20,7 +20,7 @@ library.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +40,7 @@ from workbench.core.generation import GenerationConfig
 from workbench.core.hooks import Site
 from workbench.core.probing import EARLY_KS, ProbeConfig, probe_layers
 from workbench.core.prompts import PromptConfig
+from workbench.core.recording import StateRecorder
 from workbench.core.records import summarize
 from workbench.core.selection import pick_best, tau_from_quantile
 from workbench.core.steering import SteeringSpec, steer
@@ -200,45 +201,64 @@ def fit_stage(
     bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
 ) -> ActivationSet | None:
     """Graded CoT on the fit split and its states at every layer, with the early means `als
-    probe` reads, and the final normalised state for the reference arm, in one teacher-forced
-    pass (resumable). The pass is skipped once nothing needs it (`_fit_states_needed`).
+    probe` reads, and the final normalised state for the reference arm (resumable). The states
+    are recorded while the fit split decodes (`workbench.core.recording`); only generations
+    decoded by an earlier, interrupted call go through a teacher-forced pass. Nothing is cached
+    once nothing needs it (`_fit_states_needed`).
 
     The validation and test splits' plain CoT, which need no direction, decode in the same
     continuous batch (`cot_jobs`): their stages then resume them, and decode only their steered
     arms."""
     generation, prompt = run.generation(), run.prompt()
-    rows = run_jobs(bridge, cot_jobs(run, data_dir=data_dir), generation=generation, prompt=prompt)[
-        "fit"
-    ]
-    problems = run.problems("fit", data_dir=data_dir)
-    if not _fit_states_needed(run, cfg):
-        return None
+    jobs = cot_jobs(run, data_dir=data_dir)
+    needed = _fit_states_needed(run, cfg)
     meta = {"model": run.settings()["model"]["name"], "prompt": asdict(prompt), "split": "fit"}
-    final = run.fit_final_dir if cfg.reference else None  # the reference arm's site
-    if final is not None and cfg.site != "resid_post":
+    cache_cfg, final = _fit_cache_config(bridge, run, cfg) if needed else (None, None)
+    if cache_cfg is not None:
+        recorder = StateRecorder(
+            bridge, run.fit_activations_dir, cache_cfg, final_out=final, meta=meta
+        )
+        jobs["fit"] = replace(jobs["fit"], recorder=recorder)
+    rows = run_jobs(bridge, jobs, generation=generation, prompt=prompt)["fit"]
+    if cache_cfg is None:
+        return None
+    problems = run.problems("fit", data_dir=data_dir)
+    if cfg.reference and final is None:  # the reference arm's site, cached on its own
         final_cfg = CacheConfig(site="final", batch_size=generation.batch_size)
-        cache_activations(bridge, problems, rows, final, final_cfg, prompt=prompt, meta=meta)
-        final = None
-    cached = cached_settings(run.fit_activations_dir)  # a resumed pass keeps what it began with
-    if cached is None:
-        early, kept = EARLY_KS, _kept_token_layers(bridge, run, cfg)
-    else:
-        early, kept = tuple(cached["early_ks"]), tuple(cached["trajectory_layers"])
-    return cache_activations(
+        cache_activations(
+            bridge, problems, rows, run.fit_final_dir, final_cfg, prompt=prompt, meta=meta
+        )
+    return cache_activations(  # loads the recorded states; teacher-forces what is missing
         bridge,
         problems,
         rows,
         run.fit_activations_dir,
-        CacheConfig(
-            site=cfg.site,
-            trajectory_layers=kept,
-            early_ks=early,
-            batch_size=generation.batch_size,
-        ),
+        cache_cfg,
         prompt=prompt,
         meta=meta,
-        final_out=final,  # in the same forward passes
+        final_out=final,
     )
+
+
+def _fit_cache_config(
+    bridge: Any, run: RunDir, cfg: ALSRunConfig
+) -> tuple[CacheConfig, Path | None]:
+    """What the fit states hold (a resumed cache keeps what it began with), and the folder of
+    the final normalised state cached in the same passes (None: not wanted, or not at the run's
+    site)."""
+    cached = cached_settings(run.fit_activations_dir)
+    if cached is None:
+        early, kept = EARLY_KS, _kept_token_layers(bridge, run, cfg)
+    else:
+        early, kept = tuple(cached["early_ks"]), tuple(cached["trajectory_layers"])
+    cache_cfg = CacheConfig(
+        site=cfg.site,
+        trajectory_layers=kept,
+        early_ks=early,
+        batch_size=run.generation().batch_size,
+    )
+    final = run.fit_final_dir if cfg.reference and cfg.site == "resid_post" else None
+    return cache_cfg, final
 
 
 TOKEN_STATES_BUDGET = 1 << 30

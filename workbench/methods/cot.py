@@ -25,6 +25,7 @@ from workbench.core.generation import Completion, GenerationConfig, decode
 from workbench.core.grading import grade
 from workbench.core.problems import Problem
 from workbench.core.prompts import PromptConfig, answer_complete, encode_prompts
+from workbench.core.recording import StateRecorder
 from workbench.core.records import GradedRow
 from workbench.core.steering import SteeringSpec, steer
 
@@ -103,6 +104,10 @@ class Job:
     """JSONL file its rows are appended to as they finish, and resumed from."""
     method: str = "cot"
     """The rows' `method` field."""
+    recorder: StateRecorder | None = None
+    """Records the states of this job's rows while they decode (`workbench.core.recording`):
+    what a teacher-forced `cache_activations` pass over them would cache, without the pass.
+    Rows whose states the recorder's folder holds already are not recorded again."""
 
 
 def run_arms(
@@ -194,12 +199,15 @@ class _Decoder:
             row = _row(job.problems[i], completion, job.method)
             if job.out is not None:
                 append_jsonl(job.out, [row])
+            if k in recorded:
+                job.recorder.complete(k, row["id"], len(row["tokens"]), bool(row["correct"]))
             done[name][row["id"]] = row
             tally[0] += 1
             tally[1] += bool(row["correct"])
             bar.update(1)
             bar.set_postfix(acc=f"{tally[1] / tally[0]:.2f}")
 
+        recorded = self._recorded(jobs, todo)
         if todo:
             tokenizer = self.bridge.tokenizer
             questions = [jobs[n].problems[i].question for n, i in todo]
@@ -210,6 +218,8 @@ class _Decoder:
                     if job.arm is not None:
                         rows = [k for k, (n, _) in enumerate(todo) if n == name]
                         stack.enter_context(steer(self.bridge, *job.arm, rows=rows))
+                for recorder, rows in _by_recorder(jobs, todo, recorded):
+                    stack.enter_context(recorder.recording(rows))
                 decode(
                     self.bridge,
                     encode_prompts(tokenizer, questions, self.prompt),
@@ -218,9 +228,20 @@ class _Decoder:
                     indices=range(len(todo)),
                     seeds=[i for _, i in todo],
                     on_complete=finished,
+                    feed_final=bool(recorded),
                 )
         bar.close()
         return {name: [done[name][p.id] for p in job.problems] for name, job in jobs.items()}
+
+    @staticmethod
+    def _recorded(jobs: Mapping[str, Job], todo: list[tuple[str, int]]) -> set[int]:
+        """The decode sequences (places in `todo`) whose states a job's recorder records."""
+        recorded = set()
+        for k, (name, i) in enumerate(todo):
+            recorder = jobs[name].recorder
+            if recorder is not None and jobs[name].problems[i].id not in recorder.recorded_ids:
+                recorded.add(k)
+        return recorded
 
     @staticmethod
     def _resumed(out: str | Path | None) -> dict[str, dict[str, Any]]:
@@ -230,3 +251,14 @@ class _Decoder:
         if done:
             logger.info("%s: resuming, %d problems already done", out, len(done))
         return done
+
+
+def _by_recorder(
+    jobs: Mapping[str, Job], todo: list[tuple[str, int]], recorded: set[int]
+) -> list[tuple[StateRecorder, list[int]]]:
+    """Each recorder with the decode sequences it records."""
+    groups: dict[int, tuple[StateRecorder, list[int]]] = {}
+    for k in sorted(recorded):
+        recorder = jobs[todo[k][0]].recorder
+        groups.setdefault(id(recorder), (recorder, []))[1].append(k)
+    return list(groups.values())

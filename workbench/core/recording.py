@@ -1,0 +1,224 @@
+"""States of graded generations recorded while they decode, instead of a teacher-forced pass.
+
+`cache_activations` runs every generation once more, teacher-forced, to cache its states; for the
+fit split that pass costs as much compute as decoding it did (on the 2-core CPU, 2 min 14 s of the
+main job's 13.9 min). The decoder computes those very states, one new position per pass: a
+`StateRecorder` hooks the same sites while `decode` runs (with `feed_final`, so that the token
+that ended each sequence is fed too) and reduces them on the spot, per sequence, to what
+`cache_activations` keeps: the last prompt token's state, the mean over the generated tokens'
+states, the means over the first k, every token's state at the trajectory layers, and optionally
+the final normalised state. Completed sequences go to the same shards in the same folder format,
+as they finish, so that `cache_activations` over the same folder then only loads them (and
+teacher-forces whatever an interrupted decode did not record). The states equal the
+teacher-forced ones up to float rounding (KV-cached incremental attention; tested).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from workbench.core.activations import CacheConfig, cache_targets, paired_indexes, write_shard
+from workbench.core.generation import current_step, interventions_suppressed
+from workbench.core.hooks import resid_hook
+from workbench.errors import WorkbenchError
+
+__all__ = ["StateRecorder"]
+
+
+class _Sums:
+    """Running per-sequence reductions of one folder's states, over the rows of one decode."""
+
+    def __init__(self, n_rows: int, n_layers: int, d_model: int, cfg: CacheConfig) -> None:
+        shape = (n_layers, n_rows, d_model)
+        self.cfg = cfg
+        self.last_prompt = torch.zeros(shape)
+        self.total = torch.zeros(shape)
+        self.early = {k: torch.zeros(shape) for k in cfg.early_ks}
+        self.counts = torch.zeros(n_rows, dtype=torch.long)  # generated states seen per row
+        self.traj_log: list[tuple[Tensor, Tensor, Tensor]] = []  # (slots, token index, states)
+
+    def add(
+        self,
+        j: int,
+        slots: Int[Tensor, " rows"],
+        index: Int[Tensor, " rows"],
+        x: Float[Tensor, "rows d_model"],
+    ) -> None:
+        """States `x` of rows `slots` at generated-token `index` (-1: the last prompt token),
+        layer number `j` of this folder."""
+        xf = x.float().cpu()
+        slots, index = slots.cpu(), index.cpu()
+        prompt = index < 0
+        if bool(prompt.any()):
+            self.last_prompt[j, slots[prompt]] = xf[prompt]
+        gen = ~prompt
+        if not bool(gen.any()):
+            return
+        s, g, v = slots[gen], index[gen], xf[gen]
+        if j == 0:
+            self.counts.index_add_(0, s, torch.ones_like(s))
+        self.total[j].index_add_(0, s, v)
+        for k, acc in self.early.items():
+            first = g < k
+            acc[j].index_add_(0, s[first], v[first])
+
+    def log_trajectory(self, col: int, slots: Tensor, index: Tensor, x: Tensor) -> None:
+        """Generated tokens' states at trajectory column `col`: the first trajectory layer (the
+        hooks fire in layer order) opens an entry (rows, traj_layer, d) that the others fill."""
+        gen = index >= 0
+        if not bool(gen.any()):
+            return
+        states = x[gen.to(x.device)].half().cpu()
+        if col == 0:
+            width = len(self.cfg.trajectory_layers)
+            entry = states.new_zeros((len(states), width, states.shape[-1]))
+            self.traj_log.append((slots[gen], index[gen], entry))
+        self.traj_log[-1][2][:, col] = states
+
+    def take(self, slots: list[int], lengths: list[int]) -> dict[str, Tensor]:
+        """The cached tensors of completed rows `slots` (`lengths` generated tokens each), in the
+        layout `cache_activations` writes; their trajectory entries leave the log."""
+        idx = torch.tensor(slots)
+        seen = self.counts[idx].tolist()
+        if seen != lengths:
+            raise WorkbenchError(
+                f"recorded {seen} generated states for generations of {lengths} tokens: decode "
+                "with feed_final=True while recording"
+            )
+        n = torch.tensor(lengths, dtype=torch.float32)[None, :, None]
+        prompt = self.last_prompt[:, idx]
+        none = n == 0  # no generated token: every mean falls back to the prompt's end
+        out = {
+            "last_prompt": prompt,
+            "mean_generated": torch.where(none, prompt, self.total[:, idx] / n.clamp(min=1)),
+        }
+        for k, acc in self.early.items():
+            out[f"mean_first_{k}"] = torch.where(none, prompt, acc[:, idx] / n.clamp(1, k))
+        out = {key: v.transpose(0, 1).contiguous() for key, v in out.items()}
+        if self.cfg.trajectory_layers:
+            out.update(self._take_trajectories(idx, lengths))
+        return out
+
+    def _take_trajectories(self, idx: Tensor, lengths: list[int]) -> dict[str, Tensor]:
+        if not self.traj_log:
+            width = len(self.cfg.trajectory_layers)
+            empty = torch.zeros((0, width, self.last_prompt.shape[-1]), dtype=torch.float16)
+            return {"trajectory": empty, "traj_lengths": torch.tensor(lengths)}
+        s = torch.cat([e[0] for e in self.traj_log])
+        g = torch.cat([e[1] for e in self.traj_log])
+        v = torch.cat([e[2] for e in self.traj_log])
+        mine = torch.isin(s, idx)
+        rest = ~mine
+        self.traj_log = [(s[rest], g[rest], v[rest])]
+        s, g, v = s[mine], g[mine], v[mine]
+        rank = torch.empty(int(idx.max()) + 1, dtype=torch.long)
+        rank[idx] = torch.arange(len(idx))
+        order = torch.argsort(rank[s] * (int(g.max()) + 1 if len(g) else 1) + g)
+        return {"trajectory": v[order], "traj_lengths": torch.tensor(lengths)}
+
+
+class StateRecorder:
+    """What `cache_activations(bridge, ..., out, cfg, final_out=...)` would cache, recorded while
+    the generations decode (see the module docstring). Use: enter `recording(rows)` around the
+    `decode` call (with ``feed_final=True``) whose sequences `rows` are to be recorded, and call
+    `complete` for each of them once its row is graded; shards are written every
+    `cfg.batch_size` completions and when the recording closes."""
+
+    def __init__(
+        self,
+        bridge: Any,
+        out: str | Path,
+        cfg: CacheConfig,
+        *,
+        final_out: str | Path | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.bridge, self.cfg = bridge, cfg
+        self.targets = cache_targets(bridge, Path(out), cfg, final_out)
+        self.indexes = paired_indexes(self.targets, meta)
+        self.layers = self.targets[0][1]
+        self._sums: list[_Sums] = []
+        self._slot: dict[int, int] = {}
+        self._slot_of = torch.empty(0, dtype=torch.long)
+        self._ready: list[tuple[int, str, int, bool]] = []
+
+    @property
+    def recorded_ids(self) -> set[str]:
+        """Problem ids whose states are already in the folder (from this or an earlier run)."""
+        return {pid for s in self.indexes[0]["shards"] for pid in s["ids"]}
+
+    @contextlib.contextmanager
+    def recording(self, rows: Sequence[int]) -> Iterator[StateRecorder]:
+        """Hooks that record the states of decode sequences `rows` (their `DecodeStep.rows`
+        numbers) for the passes inside the context; always removed. What completed and is not
+        yet written is written on the way out."""
+        d_model = self.bridge.cfg.d_model
+        n = len(rows)
+        self._slot = {int(r): i for i, r in enumerate(rows)}
+        self._slot_of = torch.full((max(self._slot, default=-1) + 1,), -1, dtype=torch.long)
+        self._slot_of[list(self._slot)] = torch.arange(n)
+        self._sums = [_Sums(n, len(self.layers), d_model, self.cfg)]
+        if len(self.targets) > 1:
+            self._sums.append(_Sums(n, 1, d_model, self.targets[1][2]))
+        hooks = [
+            (resid_hook(layer, self.cfg.site), self._hook(j)) for j, layer in enumerate(self.layers)
+        ]
+        try:
+            with self.bridge.hooks(fwd_hooks=hooks):
+                yield self
+        finally:
+            self.flush()
+            self._sums = []
+
+    def _hook(self, j: int):
+        traj = sorted(self.cfg.trajectory_layers)  # stored in layer order, as cached
+        col = traj.index(self.layers[j]) if self.layers[j] in traj else None
+        final = len(self.targets) > 1 and j == len(self.layers) - 1
+
+        def hook(x: Float[Tensor, "batch pos d_model"], hook: Any) -> Tensor:
+            step = current_step()
+            if step is None or interventions_suppressed():
+                return x
+            rows = step.rows
+            known = rows < len(self._slot_of)
+            slots = torch.full_like(rows, -1)
+            slots[known] = self._slot_of[rows[known]]
+            mine = (slots >= 0).to(x.device)
+            if not bool(mine.any()):
+                return x
+            # the newest position of each row: the last prompt token in a prefill, else the
+            # generated token this pass consumes (index -1 = the prompt's end)
+            newest = x[:, -1][mine]
+            index = (step.offset + x.shape[1] - 1 - step.n_prompt)[mine].cpu()
+            s = slots[mine.cpu()]
+            self._sums[0].add(j, s, index, newest)
+            if col is not None:
+                self._sums[0].log_trajectory(col, s, index, newest)
+            if final:
+                self._sums[1].add(0, s, index, self.bridge.ln_final(newest[:, None])[:, 0])
+            return x
+
+        return hook
+
+    def complete(self, row: int, problem_id: str, n_generated: int, correct: bool) -> None:
+        """Decode sequence `row` has finished (with `n_generated` tokens) and is graded."""
+        self._ready.append((self._slot[row], problem_id, n_generated, correct))
+        if len(self._ready) >= self.cfg.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the completed sequences not yet written as one shard per folder."""
+        if not self._ready or not self._sums:
+            return
+        slots, ids, lengths, labels = (list(c) for c in zip(*self._ready, strict=True))
+        label_t = torch.tensor(labels)
+        for (path, _, _), index, sums in zip(self.targets, self.indexes, self._sums, strict=True):
+            write_shard(path, index, {**sums.take(slots, lengths), "labels": label_t}, ids)
+        self._ready = []
