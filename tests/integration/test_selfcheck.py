@@ -17,7 +17,10 @@ def broken_cache(monkeypatch):
     before `models._read_renamed_cache`, here for either attention path."""
     from transformers.cache_utils import DynamicLayer
 
-    monkeypatch.setattr(DynamicLayer, "update", lambda self, k, v, *args, **kwargs: (k, v))
+    from workbench.core.kv_cache import growing_layer
+
+    for layer in (DynamicLayer, growing_layer()):  # the transformers layer and the workbench's
+        monkeypatch.setattr(layer, "update", lambda self, k, v, *args, **kwargs: (k, v))
 
 
 def test_sound_stack_passes_with_float32_rounding_only(tiny_bridge):

@@ -8,6 +8,12 @@ This module owns the cache on the decoding side: `decode` makes the cache itself
 hands it to the bridge under the keyword the loaded model's forward declares (`cache_kwargs`), and
 so never depends on the name of the field the cache comes back in. For continuous batching it pads,
 trims and joins caches row-wise (`pad_cache_left`, `trim_cache_left`, `join_caches`).
+
+The layers of its caches grow in place (`GrowingLayer`): transformers' `DynamicLayer` appends each
+step's keys and values with `torch.cat`, copying the whole cache at every layer of every step; on
+the 2-core CPU that copy costs about as much as the rest of a step once rows hold a few hundred
+positions (`benchmarks/step_cost.py --cache`). A growing layer writes into spare room at the end of
+a buffer and hands attention views of it, reallocating only when the room runs out.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ __all__ = [
     "cache_keyword",
     "cache_kwargs",
     "cached_length",
+    "growing_layer",
     "join_caches",
     "new_cache",
     "pad_cache_left",
@@ -43,11 +50,71 @@ def cache_keyword(bridge: Any) -> str:
     return _keyword_of(type(bridge.original_model))
 
 
-def new_cache(bridge: Any) -> Any:
-    """An empty dynamic KV cache for the bridge's model, filled in place by each forward pass."""
-    from transformers import DynamicCache
+_HEADROOM = 128
+"""Least spare room (positions) a growing layer adds when it reallocates (else half its length)."""
 
-    return DynamicCache(config=bridge.original_model.config)
+
+@memoize
+def growing_layer() -> type:
+    """The `GrowingLayer` class (made on first use: transformers is imported lazily)."""
+    from transformers.cache_utils import DynamicLayer
+
+    class GrowingLayer(DynamicLayer):
+        """A `DynamicLayer` whose keys and values are views of a larger buffer: appending writes
+        in place (see the module docstring). Whoever replaces `keys` / `values` by other
+        tensors (row selection, padding, trimming) is welcome to: the next append notices that
+        they are no longer a prefix of the buffer and copies them into a new one."""
+
+        _kbuf: torch.Tensor | None = None
+        _vbuf: torch.Tensor | None = None
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            n, m = self.get_seq_length(), key_states.shape[-2]
+            if not self._holds(n + m):
+                self._kbuf = self._rebuffer(self.keys, key_states, n + m)
+                self._vbuf = self._rebuffer(self.values, value_states, n + m)
+            self._kbuf[:, :, n : n + m] = key_states
+            self._vbuf[:, :, n : n + m] = value_states
+            self.keys, self.values = self._kbuf[:, :, : n + m], self._vbuf[:, :, : n + m]
+            return self.keys, self.values
+
+        def _holds(self, length: int) -> bool:
+            """Whether keys and values are prefixes of the buffers, with room up to `length`."""
+            pairs = ((self.keys, self._kbuf), (self.values, self._vbuf))
+            return all(
+                buf is not None
+                and t.numel() > 0
+                and t.data_ptr() == buf.data_ptr()
+                and t.shape[:2] == buf.shape[:2]
+                and t.stride() == buf.stride()
+                and buf.shape[2] >= length
+                for t, buf in pairs
+            )
+
+        @staticmethod
+        def _rebuffer(old: torch.Tensor, new: torch.Tensor, length: int) -> torch.Tensor:
+            n = length - new.shape[-2]
+            room = length + max(_HEADROOM, length // 2)
+            buf = new.new_empty((*new.shape[:2], room, new.shape[-1]))
+            if n:
+                buf[:, :, :n] = old
+            return buf
+
+    return GrowingLayer
+
+
+def new_cache(bridge: Any) -> Any:
+    """An empty KV cache for the bridge's model, filled in place by each forward pass: a
+    `DynamicCache` whose full-attention layers grow in place (`GrowingLayer`)."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    cache = DynamicCache(config=bridge.original_model.config)
+    grow = growing_layer()
+    cache.layers = [grow() if type(layer) is DynamicLayer else layer for layer in cache.layers]
+    return cache
 
 
 def cache_kwargs(bridge: Any, cache: Any) -> dict[str, Any]:
@@ -64,7 +131,11 @@ def _layers(cache: Any) -> list[Any]:
     from transformers.cache_utils import DynamicLayer
 
     layers = list(cache.layers)
-    odd = {type(layer).__name__ for layer in layers if type(layer) is not DynamicLayer}
+    odd = {
+        type(layer).__name__
+        for layer in layers
+        if type(layer) not in (DynamicLayer, growing_layer())
+    }
     if odd:
         raise WorkbenchError(
             f"continuous batching joins plain dynamic KV caches only, not {sorted(odd)} layers "
