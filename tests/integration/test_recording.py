@@ -72,11 +72,10 @@ def test_feeding_the_final_token_leaves_the_generations_unchanged(tiny_bridge, t
 def test_recording_without_the_final_token_fed_is_an_error(tiny_bridge, tiny_problems, tmp_path):
     prompts = encode_prompts(tiny_bridge.tokenizer, [p.question for p in tiny_problems[:2]])
     recorder = StateRecorder(tiny_bridge, tmp_path, CacheConfig(layers=(0,), batch_size=2))
-    with pytest.raises(WorkbenchError, match="feed_final"):
-        with recorder.recording([0, 1]):
-            out = decode(tiny_bridge, prompts, GenerationConfig(max_new_tokens=4))
-            for i, c in enumerate(out):
-                recorder.complete(i, f"p{i}", len(c.tokens), False)
+    with pytest.raises(WorkbenchError, match="feed_final"), recorder.recording([0, 1]):
+        out = decode(tiny_bridge, prompts, GenerationConfig(max_new_tokens=4))
+        for i, c in enumerate(out):
+            recorder.complete(i, f"p{i}", len(c.tokens), False)
 
 
 def test_a_resumed_decode_records_only_what_is_new(tiny_bridge, tiny_problems, tmp_path):

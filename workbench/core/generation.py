@@ -443,8 +443,8 @@ def decode(
     ends on a token of its own (answer complete, or the cap; not EOS) stays for one more pass
     that feeds that token and whose prediction is discarded, so that hooks see the state at every
     generated token's position, as a teacher-forced pass over the generation would
-    (`workbench.core.recording`); `on_complete` is then called after that pass. Attention runs on the HF module's
-    kernel unless a hook sits inside attention (`workbench.core.native_attention`).
+    (`workbench.core.recording`); `on_complete` is then called after that pass. Attention runs on
+    the HF module's kernel unless a hook sits inside attention (`workbench.core.native_attention`).
     """
     if not prompts or any(len(p) == 0 for p in prompts):
         raise WorkbenchError("decode needs at least one prompt, and no prompt may be empty")
