@@ -51,12 +51,13 @@ class GenerationConfig:
 
     max_new_tokens: int = 384
     """Hard cap on generated tokens per sequence."""
-    batch_size: int = 32
+    batch_size: int = 64
     """Most sequences decoded together (continuous batching: a finished row's place goes to a
-    waiting prompt). On the 2-core CPU a step of the embedded model costs 0.32 s at 8 rows,
-    0.44 s at 32 and 0.71 s at 64 (`benchmarks/README.md`): larger batches give more tokens per
-    second, as long as there are prompts to fill them. Greedy output does not depend on it
-    (tested), so a run may resume with another."""
+    waiting prompt). On the 2-core CPU a step of the embedded model costs more with more rows but
+    less per row, up to 64 at least (`benchmarks/README.md`, `benchmarks/step_cost.py`), and the
+    first 64 GSM8K problems decode faster at 64 than at 32, by both the workbench and `generate`
+    (`benchmarks/workload_throughput.py`). Greedy output does not depend on it (tested), so a run
+    may resume with another."""
     do_sample: bool = False
     """False: greedy. True: temperature / top-p sampling."""
     temperature: float = 0.7
