@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from workbench.core.activations import CacheConfig, cache_targets, paired_indexes, write_shard
@@ -32,55 +33,74 @@ from workbench.errors import WorkbenchError
 __all__ = ["StateRecorder"]
 
 
+@dataclass(frozen=True)
+class _Pass:
+    """Where one forward pass's newest states go, worked out once for all layers."""
+
+    mine: Bool[Tensor, " batch"]
+    """Batch rows that are recorded (on the states' device)."""
+    prompt_rows: Int[Tensor, " p"]
+    """Recorded rows (numbered among `mine`) whose newest position is the last prompt token..."""
+    prompt_slots: Int[Tensor, " p"]
+    """...and their slots."""
+    src: Int[Tensor, " e"]
+    """Recorded rows (among `mine`) whose generated state enters a running sum, once per sum..."""
+    dst: Int[Tensor, " e"]
+    """...and the place in the flattened (sum, slot) axis it is added to."""
+    gen_rows: Int[Tensor, " g"]
+    """Recorded rows (among `mine`) at a generated token: its trajectory entry's rows."""
+
+
 class _Sums:
-    """Running per-sequence reductions of one folder's states, over the rows of one decode."""
+    """Running per-sequence reductions of one folder's states, over the rows of one decode: per
+    layer, the last prompt state and, on one flattened axis, the sum over every generated token
+    (block 0) and over the first k (block i for the i-th of `early_ks`)."""
 
     def __init__(self, n_rows: int, n_layers: int, d_model: int, cfg: CacheConfig) -> None:
-        shape = (n_layers, n_rows, d_model)
-        self.cfg = cfg
-        self.last_prompt = torch.zeros(shape)
-        self.total = torch.zeros(shape)
-        self.early = {k: torch.zeros(shape) for k in cfg.early_ks}
+        self.cfg, self.n_rows = cfg, n_rows
+        self.last_prompt = torch.zeros((n_layers, n_rows, d_model))
+        self.sums = torch.zeros((n_layers, (1 + len(cfg.early_ks)) * n_rows, d_model))
         self.counts = torch.zeros(n_rows, dtype=torch.long)  # generated states seen per row
         self.traj_log: list[tuple[Tensor, Tensor, Tensor]] = []  # (slots, token index, states)
 
-    def add(
-        self,
-        j: int,
-        slots: Int[Tensor, " rows"],
-        index: Int[Tensor, " rows"],
-        x: Float[Tensor, "rows d_model"],
-    ) -> None:
-        """States `x` of rows `slots` at generated-token `index` (-1: the last prompt token),
-        layer number `j` of this folder."""
-        xf = x.float().cpu()
-        slots, index = slots.cpu(), index.cpu()
-        prompt = index < 0
-        if bool(prompt.any()):
-            self.last_prompt[j, slots[prompt]] = xf[prompt]
-        gen = ~prompt
-        if not bool(gen.any()):
-            return
-        s, g, v = slots[gen], index[gen], xf[gen]
-        if j == 0:
-            self.counts.index_add_(0, s, torch.ones_like(s))
-        self.total[j].index_add_(0, s, v)
-        for k, acc in self.early.items():
-            first = g < k
-            acc[j].index_add_(0, s[first], v[first])
-
-    def log_trajectory(self, col: int, slots: Tensor, index: Tensor, x: Tensor) -> None:
-        """Generated tokens' states at trajectory column `col`: the first trajectory layer (the
-        hooks fire in layer order) opens an entry (rows, traj_layer, d) that the others fill."""
+    def plan(self, slots: Int[Tensor, " batch"], index: Int[Tensor, " batch"], device) -> _Pass:
+        """The pass's routing, from each batch row's slot (-1: not recorded) and the index of its
+        newest position among the generated tokens (-1: the last prompt token); counts the
+        generated states and opens the pass's trajectory entry."""
+        mine = slots >= 0
+        slots, index = slots[mine], index[mine]
+        rows = torch.arange(len(slots))
         gen = index >= 0
-        if not bool(gen.any()):
-            return
-        states = x[gen.to(x.device)].half().cpu()
-        if col == 0:
+        s, g, r = slots[gen], index[gen], rows[gen]
+        self.counts.index_add_(0, s, torch.ones_like(s))
+        src, dst = [r], [s]
+        for i, k in enumerate(self.cfg.early_ks, start=1):
+            first = g < k
+            src.append(r[first])
+            dst.append(s[first] + i * self.n_rows)
+        if self.cfg.trajectory_layers and len(s):
             width = len(self.cfg.trajectory_layers)
-            entry = states.new_zeros((len(states), width, states.shape[-1]))
-            self.traj_log.append((slots[gen], index[gen], entry))
-        self.traj_log[-1][2][:, col] = states
+            entry = torch.zeros((len(s), width, self.last_prompt.shape[-1]), dtype=torch.float16)
+            self.traj_log.append((s, g, entry))
+        return _Pass(
+            mine=mine.to(device),
+            prompt_rows=rows[~gen],
+            prompt_slots=slots[~gen],
+            src=torch.cat(src),
+            dst=torch.cat(dst),
+            gen_rows=r,
+        )
+
+    def add(self, j: int, route: _Pass, x: Float[Tensor, "rows d_model"], col: int | None) -> None:
+        """The recorded rows' newest states `x` at layer number `j` of this folder (and its
+        trajectory column `col`, if kept)."""
+        xf = x.float().cpu()
+        if len(route.prompt_rows):
+            self.last_prompt[j, route.prompt_slots] = xf[route.prompt_rows]
+        if len(route.src):
+            self.sums[j].index_add_(0, route.dst, xf[route.src])
+        if col is not None and len(route.gen_rows):
+            self.traj_log[-1][2][:, col] = xf[route.gen_rows].half()
 
     def take(self, slots: list[int], lengths: list[int]) -> dict[str, Tensor]:
         """The cached tensors of completed rows `slots` (`lengths` generated tokens each), in the
@@ -95,12 +115,13 @@ class _Sums:
         n = torch.tensor(lengths, dtype=torch.float32)[None, :, None]
         prompt = self.last_prompt[:, idx]
         none = n == 0  # no generated token: every mean falls back to the prompt's end
+        block = self.sums.unflatten(1, (-1, self.n_rows))  # layer, sum, slot, d
         out = {
             "last_prompt": prompt,
-            "mean_generated": torch.where(none, prompt, self.total[:, idx] / n.clamp(min=1)),
+            "mean_generated": torch.where(none, prompt, block[:, 0, idx] / n.clamp(min=1)),
         }
-        for k, acc in self.early.items():
-            out[f"mean_first_{k}"] = torch.where(none, prompt, acc[:, idx] / n.clamp(1, k))
+        for i, k in enumerate(self.cfg.early_ks, start=1):
+            out[f"mean_first_{k}"] = torch.where(none, prompt, block[:, i, idx] / n.clamp(1, k))
         out = {key: v.transpose(0, 1).contiguous() for key, v in out.items()}
         if self.cfg.trajectory_layers:
             out.update(self._take_trajectories(idx, lengths))
@@ -148,6 +169,7 @@ class StateRecorder:
         self._slot: dict[int, int] = {}
         self._slot_of = torch.empty(0, dtype=torch.long)
         self._ready: list[tuple[int, str, int, bool]] = []
+        self._route: tuple[_Pass, ...] | None = None
 
     @property
     def recorded_ids(self) -> set[str]:
@@ -186,26 +208,31 @@ class StateRecorder:
             step = current_step()
             if step is None or interventions_suppressed():
                 return x
-            rows = step.rows
-            known = rows < len(self._slot_of)
-            slots = torch.full_like(rows, -1)
-            slots[known] = self._slot_of[rows[known]]
-            mine = (slots >= 0).to(x.device)
-            if not bool(mine.any()):
+            if j == 0:  # the pass's first recorded layer: route its rows once for all layers
+                self._route = self._plan(step, x)
+            route = self._route
+            if route is None:
                 return x
-            # the newest position of each row: the last prompt token in a prefill, else the
-            # generated token this pass consumes (index -1 = the prompt's end)
-            newest = x[:, -1][mine]
-            index = (step.offset + x.shape[1] - 1 - step.n_prompt)[mine].cpu()
-            s = slots[mine.cpu()]
-            self._sums[0].add(j, s, index, newest)
-            if col is not None:
-                self._sums[0].log_trajectory(col, s, index, newest)
+            newest = x[:, -1][route[0].mine]
+            self._sums[0].add(j, route[0], newest, col)
             if final:
-                self._sums[1].add(0, s, index, self.bridge.ln_final(newest[:, None])[:, 0])
+                self._sums[1].add(0, route[1], self.bridge.ln_final(newest[:, None])[:, 0], None)
             return x
 
         return hook
+
+    def _plan(self, step: Any, x: Tensor) -> tuple[_Pass, ...] | None:
+        """Each folder's routing of this pass's newest states (None: no row of it is recorded).
+        The newest position of a row is the last prompt token in a prefill, else the generated
+        token this pass consumes."""
+        rows = step.rows
+        known = rows < len(self._slot_of)
+        slots = torch.full_like(rows, -1)
+        slots[known] = self._slot_of[rows[known]]
+        if not bool((slots >= 0).any()):
+            return None
+        index = (step.offset + x.shape[1] - 1 - step.n_prompt).cpu()  # -1: the prompt's end
+        return tuple(sums.plan(slots, index, x.device) for sums in self._sums)
 
     def complete(self, row: int, problem_id: str, n_generated: int, correct: bool) -> None:
         """Decode sequence `row` has finished (with `n_generated` tokens) and is graded."""
