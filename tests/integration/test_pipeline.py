@@ -356,6 +356,8 @@ def test_fit_stage_records_the_fit_states_while_decoding(
         progress=False,
     )
     assert recorded.problem_ids == forced.problem_ids
+    # shards hold rows as they finished; what the stages read is in the fit split's order
+    assert run.fit_states().problem_ids == tuple(p.id for p in run.problems("fit"))
     for key, states in forced.states.items():
         torch.testing.assert_close(recorded.states[key], states, atol=1e-4, rtol=1e-4)
     for got, want in zip(recorded.trajectories, forced.trajectories, strict=True):

@@ -119,6 +119,12 @@ class ActivationSet:
             trajectories=tuple(t[:, cols] for t in self.trajectories),
         )
 
+    def in_order(self, ids: Sequence[str]) -> ActivationSet:
+        """The rows of `ids` that the set holds, in that order (shards hold rows in the order
+        they were written, which order-dependent estimates such as CV folds must not see)."""
+        place = {pid: i for i, pid in enumerate(self.problem_ids)}
+        return _subset(self, [place[pid] for pid in ids if pid in place])
+
     @classmethod
     def load(cls, path: str | Path) -> ActivationSet:
         """Gather the shards that `cache_activations` wrote to `path`."""

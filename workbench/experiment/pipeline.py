@@ -420,7 +420,7 @@ def selection_plan(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
     fit generations' tokens), and the fit separation per layer."""
     if run.selection_plan_path.exists():
         return read_json(run.selection_plan_path)
-    aset = ActivationSet.load(run.fit_activations_dir)
+    aset = run.fit_states()
     labels = fit_labels(run, cfg.label_source, aset)
     candidates, cv = _candidate_layers(aset, labels, cfg)
     if len(aset) <= cfg.n_tau_fit and set(candidates) <= set(aset.trajectory_layers):

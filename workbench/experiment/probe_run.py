@@ -116,7 +116,7 @@ def _fit_states(bridge: Any, run: RunDir, cfg: ProbeRunConfig, site: str, data_d
     default `EARLY_KS`) where they have what is asked, else a teacher-forced pass of its own."""
     own = run.fit_activations_dir
     if (own / "activations.json").exists():
-        aset = ActivationSet.load(own)
+        aset = run.fit_states()
         if aset.site == site and all(f"mean_first_{k}" in aset.states for k in cfg.early_ks):
             return aset
     return cache_activations(

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench import __version__
+from workbench.core.activations import ActivationSet
 from workbench.core.artifacts import check_settings, read_json, read_jsonl
 from workbench.core.directions import LayerDirections
 from workbench.core.generation import GenerationConfig
@@ -298,6 +299,15 @@ class RunDir:
         source = test_source if split == "test" else fit_source
         by_id = {p.id: p for p in load_problems(dataset, source, data_dir=data_dir)}
         return [by_id[i] for i in load_split(self.split_path(split))]
+
+    def fit_states(self) -> ActivationSet:
+        """The fit stage's cached states in the fit split's order, whatever order their shards
+        were written in (as sequences finished, when recorded while decoding; longest first,
+        when teacher-forced), so that cross-validated estimates do not depend on how they were
+        cached."""
+        return ActivationSet.load(self.fit_activations_dir).in_order(
+            load_split(self.split_path("fit"))
+        )
 
     def directions(self) -> LayerDirections:
         return LayerDirections.load(self.directions_path)

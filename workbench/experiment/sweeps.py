@@ -218,7 +218,7 @@ class _Context:
             bridge=bridge,
             run=run,
             directions=run.directions(),
-            fit=ActivationSet.load(run.fit_activations_dir),
+            fit=run.fit_states(),
             fit_problems=run.problems("fit", data_dir=data_dir),
             position=run.results()["config"]["position"],
             generation=run.generation(),
