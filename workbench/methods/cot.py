@@ -236,10 +236,10 @@ class _Decoder:
     @staticmethod
     def _recorded(jobs: Mapping[str, Job], todo: list[tuple[str, int]]) -> set[int]:
         """The decode sequences (places in `todo`) whose states a job's recorder records."""
+        have = {n: j.recorder.recorded_ids for n, j in jobs.items() if j.recorder is not None}
         recorded = set()
         for k, (name, i) in enumerate(todo):
-            recorder = jobs[name].recorder
-            if recorder is not None and jobs[name].problems[i].id not in recorder.recorded_ids:
+            if name in have and jobs[name].problems[i].id not in have[name]:
                 recorded.add(k)
         return recorded
 
