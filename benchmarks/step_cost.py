@@ -4,8 +4,10 @@ Prefills `--width` random tokens per row (KV cache), then times `--steps` single
 keeps the median, for each `--batch-sizes` value, with the HF module's attention kernel (what the
 workbench's passes use: `workbench.core.native_attention`) and, unless `--sdpa-only`, with
 TransformerLens's own eager attention (forced by a no-op hook on ``blocks.0.attn.hook_pattern``),
-and with `--concat-cache`, with transformers' own `DynamicLayer` cache, which appends by
-concatenation, instead of the workbench's in-place growing layers (`workbench.core.kv_cache`).
+with `--concat-cache`, with transformers' own `DynamicLayer` cache, which appends by
+concatenation, instead of the workbench's in-place growing layers (`workbench.core.kv_cache`), and
+with `--hf`, on a separate Hugging Face copy of the weights called directly, as `generate` calls it
+(its own sdpa attention and concatenating cache, no bridge): what the bridge costs a step.
 Last line: ``step_s=<median seconds per step at the largest batch, sdpa>``.
 
     python benchmarks/step_cost.py --model embedded --batch-sizes 1,8,16,32,64
@@ -15,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import statistics
 import time
 from collections.abc import Sequence
 
 import torch
+from generation_throughput import hf_copy
 
 from workbench.core.kv_cache import cache_kwargs, new_cache
 from workbench.core.native_attention import native_attention
@@ -34,25 +38,55 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--sdpa-only", action="store_true")
     parser.add_argument("--concat-cache", action="store_true")
+    parser.add_argument("--hf", action="store_true", help="also time the bare HF model")
     return parser.parse_args(argv)
 
 
 def step_seconds(bridge, rows: int, width: int, steps: int, path, make_cache=new_cache) -> float:
     """Median seconds of a single-token step over `rows` rows with `width` cached positions."""
+
+    def forward(ids, mask, cache):
+        kwargs = {"return_type": "logits", "logits_to_keep": 1, **cache_kwargs(bridge, cache)}
+        bridge(ids, attention_mask=mask, **kwargs)
+
+    with path(bridge):
+        return _median_step(
+            forward, lambda: make_cache(bridge), bridge.cfg.d_vocab, rows, width, steps
+        )
+
+
+def hf_step_seconds(model, rows: int, width: int, steps: int) -> float:
+    """As `step_seconds`, for a bare Hugging Face model and its own dynamic cache."""
+    from transformers import DynamicCache
+
+    def forward(ids, mask, cache):
+        model(
+            input_ids=ids,
+            attention_mask=mask,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+
+    vocab = model.config.vocab_size
+    return _median_step(
+        forward, lambda: DynamicCache(config=model.config), vocab, rows, width, steps
+    )
+
+
+def _median_step(forward, make_cache, vocab: int, rows: int, width: int, steps: int) -> float:
     g = torch.Generator().manual_seed(0)
-    vocab = int(bridge.cfg.d_vocab)
+    vocab = int(vocab)
     ids = torch.randint(min(100, vocab - 1), min(20_000, vocab), (rows, width + steps), generator=g)
     mask = torch.ones(rows, width, dtype=torch.long)
-    kwargs = {"return_type": "logits", "logits_to_keep": 1}
     times = []
-    with torch.inference_mode(), path(bridge):
-        cache = make_cache(bridge)
-        bridge(ids[:, :width], attention_mask=mask, **kwargs, **cache_kwargs(bridge, cache))
+    with torch.inference_mode():
+        cache = make_cache()
+        forward(ids[:, :width], mask, cache)
         for i in range(steps):
             mask = torch.cat([mask, mask.new_ones((rows, 1))], dim=1)
             start = time.perf_counter()
-            step = ids[:, width + i : width + i + 1]
-            bridge(step, attention_mask=mask, **kwargs, **cache_kwargs(bridge, cache))
+            forward(ids[:, width + i : width + i + 1], mask, cache)
             times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -79,11 +113,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         paths["sdpa, concatenating cache"] = (native_attention, concat_cache)
     if not args.sdpa_only:
         paths["bridge"] = (bridge_attention, new_cache)
+    timers = {
+        name: functools.partial(step_seconds, bridge, path=path, make_cache=make_cache)
+        for name, (path, make_cache) in paths.items()
+    }
+    if args.hf:
+        hf_model = hf_copy(args.model, torch.device(bridge.cfg.device), bridge.cfg.dtype)
+        timers["bare HF model"] = functools.partial(hf_step_seconds, hf_model)
     last = 0.0
     for rows in (int(b) for b in args.batch_sizes.split(",")):
         cells = []
-        for name, (path, make_cache) in paths.items():
-            s = step_seconds(bridge, rows, args.width, args.steps, path, make_cache)
+        for name, timer in timers.items():
+            s = timer(rows=rows, width=args.width, steps=args.steps)
             cells.append(f"{name} {s:.3f} s ({rows / s:.1f} tok/s)")
             if name == "sdpa":
                 last = s
