@@ -51,7 +51,7 @@ def step_seconds(bridge, rows: int, width: int, steps: int, path, make_cache=new
 
     with path(bridge):
         return _median_step(
-            forward, lambda: make_cache(bridge), bridge.cfg.d_vocab, rows, width, steps
+            forward, lambda: make_cache(bridge), int(bridge.cfg.d_vocab), rows, width, steps
         )
 
 
@@ -76,7 +76,6 @@ def hf_step_seconds(model, rows: int, width: int, steps: int) -> float:
 
 def _median_step(forward, make_cache, vocab: int, rows: int, width: int, steps: int) -> float:
     g = torch.Generator().manual_seed(0)
-    vocab = int(vocab)
     ids = torch.randint(min(100, vocab - 1), min(20_000, vocab), (rows, width + steps), generator=g)
     mask = torch.ones(rows, width, dtype=torch.long)
     times = []
