@@ -21,7 +21,7 @@ from torch import Tensor
 
 from workbench.core.kv_cache import join_caches, pad_cache_left, trim_cache_left
 
-__all__ = ["RunningBatch", "left_pad"]
+__all__ = ["RunningBatch", "left_pad", "prefill_groups"]
 
 
 def left_pad(
@@ -35,6 +35,27 @@ def left_pad(
         ids[i, width - len(p) :] = torch.tensor(p, dtype=torch.long)
         mask[i, width - len(p) :] = 1
     return ids.to(device), mask.to(device)
+
+
+def prefill_groups(lengths: list[int], pass_cost: int) -> list[list[int]]:
+    """Split prompts of `lengths` (indices into it) into groups prefilled one pass each, so that
+    the positions computed (each group's rows times its longest prompt: padding included) plus
+    `pass_cost` positions per pass are fewest. Groups hold prompts of neighbouring lengths,
+    longest first; found exactly by dynamic programming over the prompts sorted by length."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    n = len(order)
+    best = [0.0] + [float("inf")] * n  # best[j]: cheapest split of the first j prompts
+    start = [0] * (n + 1)
+    for j in range(1, n + 1):
+        for i in range(j):
+            cost = best[i] + pass_cost + (j - i) * lengths[order[i]]
+            if cost < best[j]:
+                best[j], start[j] = cost, i
+    groups, j = [], n
+    while j:
+        groups.append(order[start[j] : j])
+        j = start[j]
+    return groups[::-1]
 
 
 @dataclass
