@@ -321,8 +321,10 @@ class _Decoder:
         joined: RunningBatch | None = None
         for group in prefill_groups(lengths, _PREFILL_PASS_COST):
             new = self._prefill([seqs[k] for k in group])
-            if new is None or joined is None:
-                joined = joined or new
+            if new is None:  # every row of the group ended at its first token
+                continue
+            if joined is None:
+                joined = new
             else:
                 joined.join(new, self.pad_id)
         return joined
