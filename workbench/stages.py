@@ -20,7 +20,7 @@ settings are the run's own (`config.json`), so a stage cannot silently use other
 | labels     | fit/cot.jsonl              | fit/labels.jsonl (self-verification)            |
 | directions | fit/activations/           | directions/                                     |
 | select     | fit/, directions/          | fit/trajectories/, selection-plan.json, val/,   |
-|            |                            | selection.json                                  |
+|            |                            | selection.json, reference-selection.json        |
 | test       | selection(-plan).json, directions/ | test/, results.json                     |
 | probe      | a finished run             | probe/                                          |
 | compare    | a finished run             | compare/                                        |
@@ -87,9 +87,14 @@ def directions(run: RunDir):
 
 
 def select(run: RunDir, bridge: Any = None, *, data_dir: str | None = None) -> dict:
-    from workbench.experiment.pipeline import select_stage
+    """Our grid on validation, then (with --als.reference) the reference arm's alphas."""
+    from workbench.experiment.pipeline import reference_select_stage, select_stage
 
-    return select_stage(bridge or run.load_model(), run, _als_config(run), data_dir=data_dir)
+    bridge, cfg = bridge or run.load_model(), _als_config(run)
+    selection = select_stage(bridge, run, cfg, data_dir=data_dir)
+    if cfg.reference:
+        reference_select_stage(bridge, run, cfg, data_dir=data_dir)
+    return selection
 
 
 def test(run: RunDir, bridge: Any = None, *, data_dir: str | None = None) -> dict:

@@ -372,27 +372,41 @@ def test_fit_stage_records_the_fit_states_while_decoding(
     )
 
 
-def test_reference_arm_is_the_authors_configuration(tiny_bridge, planted_grader, tmp_path):
+def test_reference_arm_is_the_authors_gated_configuration(tiny_bridge, planted_grader, tmp_path):
+    from workbench.core.artifacts import read_json
     from workbench.core.directions import LayerDirections
     from workbench.core.steering import SteeringSpec, steer
     from workbench.experiment.rundir import RunDir
     from workbench.methods.cot import run_cot
 
-    cfg = ALSRunConfig(**SMALL, reference=True, reference_alpha=0.5)
+    alphas = (0.5, 2.0)
+    cfg = ALSRunConfig(
+        **SMALL, reference=True, reference_alphas=alphas, reference_always=True, reference_alpha=0.5
+    )
     gen = GenerationConfig(max_new_tokens=6, batch_size=4)
     results = run_als(tiny_bridge, tmp_path, cfg, generation=gen)
-    assert [r["method"] for r in results["test"]] == ["cot", "als", "als-reference"]
+    methods = ["cot", "als", "als-reference", "als-reference-always"]
+    assert [r["method"] for r in results["test"]] == methods
     run = RunDir(tmp_path)
     last = tiny_bridge.cfg.n_layers - 1
     final = LayerDirections.load(run.reference_directions_path)
     assert final.layers == (last,) and final.provenance["site"] == "final"
-    spec = SteeringSpec.authors(last, 0.5)
+    # alpha chosen on validation, among the grid, by the selection rule; test untouched by it
+    chosen = read_json(run.reference_selection_path)
+    assert [row["alpha"] for row in chosen["grid"]] == list(alphas)
+    assert chosen["best"]["alpha"] in alphas
+    assert all(run.rows_path("val", f"als-reference-a{a:g}").exists() for a in alphas)
+    spec = SteeringSpec.authors(last, chosen["best"]["alpha"], 0.1)
     assert results["reference_steering"] == asdict(spec)
-    with steer(tiny_bridge, spec, final):
+    assert results["reference_steering"]["tau"] == 0.1
+    with steer(tiny_bridge, spec, final):  # decoded alone: as in the shared batch
         again = run_cot(tiny_bridge, run.problems("test"), generation=gen, progress=False)
     assert [r["tokens"] for r in run.rows("test", "als-reference")] == [r["tokens"] for r in again]
-    assert results["test"][2]["intervention_rate"] == 1.0  # always on
-    build_run_report(tmp_path)  # the report takes the third arm
+    always = SteeringSpec.authors(last, 0.5, 2.0)
+    assert results["reference_always_steering"] == asdict(always)
+    assert results["test"][3]["intervention_rate"] == 1.0  # always on
+    assert results["validation"]["reference"]["best"] == chosen["best"]
+    build_run_report(tmp_path)  # the report takes the extra arms
 
 
 def test_random_control_arm_pushes_as_hard_along_a_random_direction(

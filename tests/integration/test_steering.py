@@ -168,7 +168,9 @@ def test_continuous_batching_under_steering_equals_one_by_one(tiny_bridge, direc
     assert sum(c.interventions for c in runs[3]) > 0
 
 
-def _recompute_nudging_newest(bridge, prompt: list[int], layer: int, vec, n: int) -> list[int]:
+def _recompute_nudging_newest(
+    bridge, prompt: list[int], layer: int, vec, n: int, site: str = "resid_pre"
+) -> list[int]:
     """The ALS authors' decoding, written naively: no KV cache; every step recomputes the whole
     sequence and adds `vec` to the newest position's residual at `layer` only."""
 
@@ -180,7 +182,7 @@ def _recompute_nudging_newest(bridge, prompt: list[int], layer: int, vec, n: int
     ids = list(prompt)
     with (
         torch.inference_mode(),
-        bridge.hooks(fwd_hooks=[(f"blocks.{layer}.hook_resid_pre", nudge)]),
+        bridge.hooks(fwd_hooks=[(f"blocks.{layer}.hook_{site}", nudge)]),
     ):
         for _ in range(n):
             logits = bridge(torch.tensor([ids]), return_type="logits")
@@ -209,6 +211,62 @@ def test_transient_newest_steering_equals_a_full_recompute(tiny_bridge, directio
     with steer(tiny_bridge, SteeringSpec(**AUTHORS, alpha=0.5), directions):  # persistent
         kept = [list(c.tokens) for c in decode(tiny_bridge, prompts, cfg)]
     assert (kept == got) == (not use_kv_cache)  # without a cache nothing persists anyway
+
+
+@pytest.mark.parametrize(
+    ("layer", "site"), [(0, "resid_pre"), (1, "resid_post"), (0, "resid_mid"), (2, "resid_post")]
+)
+def test_transient_repair_at_every_site_equals_a_full_recompute(
+    tiny_bridge, directions, layer, site
+):
+    """The cache repair reruns only the blocks a nudge reached (from block 0 at its input, from
+    the next block at an output, a whole pass at a block's middle, nothing after the last block):
+    every case decodes as the naive full recompute does, in a batch of 2 with a KV cache."""
+    prompts = encode_prompts(tiny_bridge.tokenizer, QUESTIONS)
+    kwargs = {**AUTHORS, "layers": (layer,), "site": site}
+    spec = SteeringSpec(**kwargs, alpha=1.5, persistence="transient")
+    cfg = GenerationConfig(max_new_tokens=10, batch_size=2)
+    with steer(tiny_bridge, spec, directions):
+        got = [list(c.tokens) for c in decode(tiny_bridge, prompts, cfg)]
+    vec = 1.5 * directions.unit(layer)
+    want = [_recompute_nudging_newest(tiny_bridge, p, layer, vec, 10, site) for p in prompts]
+    assert got == want
+    plain = [_recompute_nudging_newest(tiny_bridge, p, layer, 0 * vec, 10, site) for p in prompts]
+    assert got != plain  # the nudge changed the output
+
+
+@pytest.mark.parametrize("reference_first", [True, False])
+def test_gated_transient_arm_shares_a_batch_with_persistent_arms(
+    tiny_bridge, directions, tiny_problems, reference_first
+):
+    """A gated transient arm (the nudge fires on some rows of a pass, not others) decodes in one
+    batch with a persistent arm steered at the same block, its hook before or after the
+    persistent one's: each arm's rows as when alone."""
+    from workbench.methods.cot import run_arms, run_cot
+
+    ref = SteeringSpec(**{**AUTHORS, "tau": 0.05}, alpha=0.5, persistence="transient")
+    arms = {
+        "cot": None,
+        "persistent": (SteeringSpec(**AUTHORS, alpha=0.5), directions),
+        "reference": (ref, directions),
+    }
+    if reference_first:
+        arms = {name: arms[name] for name in ("reference", "cot", "persistent")}
+    gen = GenerationConfig(max_new_tokens=12, batch_size=5)
+    together = run_arms(tiny_bridge, tiny_problems, arms, generation=gen, progress=False)
+    for name, arm in arms.items():
+        ctx = contextlib.nullcontext() if arm is None else steer(tiny_bridge, *arm)
+        alone = run_cot(tiny_bridge, tiny_problems, generation=gen, intervention=ctx, method=name)
+        assert [r["tokens"] for r in together[name]] == [r["tokens"] for r in alone], name
+        assert [r["interventions"] for r in together[name]] == [r["interventions"] for r in alone]
+    # the persistent arm's cached nudges matter: unsteered in the cache, its output differs
+    always = SteeringSpec(**AUTHORS, alpha=0.5, persistence="transient")
+    with steer(tiny_bridge, always, directions):
+        transient = run_cot(tiny_bridge, tiny_problems, generation=gen, progress=False)
+    assert [r["tokens"] for r in transient] != [r["tokens"] for r in together["persistent"]]
+    fired = sum(r["interventions"] for r in together["reference"])
+    candidates = sum(r["generated_tokens"] + 1 for r in together["reference"])
+    assert 0 < fired < candidates  # the gate fired on some tokens, not all
 
 
 @pytest.mark.parametrize("persistence", ["transient", "persistent"])

@@ -18,11 +18,11 @@ import contextvars
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager as ContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
-from jaxtyping import Bool, Int
+from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from workbench.core.batching import RunningBatch, left_pad, prefill_groups
@@ -30,6 +30,7 @@ from workbench.core.config import check_finite
 from workbench.core.hooks import resid_hook, stop_after
 from workbench.core.kv_cache import cache_kwargs, cached_length, new_cache, truncate_cache
 from workbench.core.native_attention import native_attention
+from workbench.core.transient import rerun_unsteered
 from workbench.errors import WorkbenchError
 
 __all__ = [
@@ -120,12 +121,40 @@ class DecodeStep:
     """Whether an intervention fired at the newest position of each row; hooks set it."""
     transient_from: int | None = None
     """The first position of this pass (0 = its first) where a transient intervention fired:
-    `decode` then refills the KV cache from there without interventions."""
+    `decode` then repairs the KV cache (`workbench.core.transient`)."""
+    transient_block: int | None = None
+    """The first block whose cache a transient intervention of this pass changed (None: one
+    fired where no block input is known, and the cache is refilled by a whole pass)."""
+    transient_state: Float[Tensor, "batch pos d_model"] | None = None
+    """The input of `transient_block` in this pass, before any transient nudge."""
+    transient_rows: Bool[Tensor, " batch"] | None = None
+    """Rows where a transient intervention fired in this pass."""
+    block_calls: dict[int, tuple[tuple, dict]] = field(default_factory=dict)
+    """Arguments of each block's call in this pass, where `capture_block_calls` records them."""
+    _whole_refill: bool = False
 
-    def mark_transient(self, position: int) -> None:
-        """A transient intervention fired at `position` of this pass."""
+    def mark_transient(
+        self,
+        position: int,
+        rows: Bool[Tensor, " batch"],
+        block: int | None = None,
+        state: Tensor | None = None,
+    ) -> None:
+        """A transient intervention fired at `position` of this pass, on `rows`; `block` is the
+        first block whose cache it changed and `state` that block's unsteered input (None: not
+        known, so the cache is refilled by a whole pass)."""
         if self.transient_from is None or position < self.transient_from:
             self.transient_from = position
+        self.transient_rows = rows if self.transient_rows is None else self.transient_rows | rows
+        if block is None or state is None:
+            self._whole_refill = True
+        elif self.transient_block is None or block < self.transient_block:
+            self.transient_block, self.transient_state = block, state
+
+    @property
+    def whole_refill(self) -> bool:
+        """Whether the cache must be refilled by a whole pass (see `mark_transient`)."""
+        return self._whole_refill
 
     @classmethod
     def whole_sequence(cls, n_rows: int, n_prompt: int, device: torch.device) -> DecodeStep:
@@ -230,7 +259,10 @@ def _forward(bridge: Any, ids: Tensor, mask: Tensor, cache: Any, step: DecodeSte
         kwargs.update(cache_kwargs(bridge, cache))
     with publish_step(step):
         logits = bridge(ids, return_type="logits", **kwargs)
-    if cache is not None and step.transient_from is not None:
+    if cache is not None and step.transient_from is not None and not step.whole_refill:
+        with _suppress_interventions(), publish_step(step):
+            rerun_unsteered(bridge, cache, step)  # only the blocks and rows the nudge reached
+    elif cache is not None and step.transient_from is not None:
         # the nudged states stay out of the cache: recompute them without interventions
         keep = mask.shape[1] - ids.shape[1] + step.transient_from
         truncate_cache(cache, keep)

@@ -30,6 +30,7 @@ from workbench.core.config import check_finite
 from workbench.core.directions import LayerDirections
 from workbench.core.generation import current_step, interventions_suppressed
 from workbench.core.hooks import Site, check_hook_names, check_layers, model_shape, resid_hook
+from workbench.core.transient import capture_block_calls, first_reached_block
 from workbench.errors import WorkbenchError
 
 __all__ = ["RULES", "SteeringSpec", "SteeringStats", "steer"]
@@ -91,15 +92,22 @@ class SteeringSpec:
     """Update rule, one of `RULES`."""
 
     @classmethod
-    def authors(cls, layer: int, alpha: float = 0.3) -> SteeringSpec:
+    def authors(cls, layer: int, alpha: float = 0.3, tau: float = 0.1) -> SteeringSpec:
         """The ALS authors' update at the input of block `layer` (they use the last block):
-        `alpha` times the unit vector, always, on the newest position of each pass, never
-        persisting (their code recomputes the sequence at every step and nudges only its end)."""
+        where the raw cosine of that input with the unit vector is below `tau` (0.1, theirs),
+        `alpha` times the unit vector is added at the newest position of the pass, never
+        persisting. Their code (negbuna/ALS `src/steered_generation.py`, read through the
+        copy BurnyCoder/ALS) takes ``hidden_states[num_layers - 1]``, nudges only
+        ``[:, -1, :]`` when ``cosine_similarity(last_token_hs, steering_vector) <
+        similarity_threshold`` (default 0.1; paper section 3.2: tau chosen on 200 held-out
+        examples), reruns the last block from there and recomputes the whole sequence at the
+        next step, so nothing persists. `tau` above 1 gives the always-on variant that earlier
+        runs of this workbench called the reference arm (`als-reference-always`)."""
         return cls(
             layers=(layer,),
             alpha=alpha,
             alpha_units="absolute",
-            tau=2.0,
+            tau=tau,
             site="resid_pre",
             positions="newest",
             persistence="transient",
@@ -179,8 +187,10 @@ def _make_hook(
     spec: SteeringSpec,
     stats: SteeringStats,
     rows: Tensor | None,
+    n_layers: int,
 ):
     rule = RULES[spec.rule]
+    first_block = first_reached_block(layer, spec.site, n_layers)
     by_device: dict[torch.device, tuple[Tensor, Tensor]] = {}
 
     def hook(x: Float[Tensor, "batch pos d_model"], hook: Any) -> Tensor:
@@ -210,7 +220,12 @@ def _make_hook(
             step.counts += counted.sum(dim=1)
             step.fired_last |= fire[:, -1]
             if spec.persistence == "transient" and bool(fire.any()):
-                step.mark_transient(int(fire.any(dim=0).long().argmax()))
+                step.mark_transient(
+                    int(fire.any(dim=0).long().argmax()),
+                    fire.any(dim=1),
+                    block=first_block,
+                    state=x.clone() if first_block is not None else None,
+                )
         stats.add(layer, counted.sum(), (allowed & new).sum())
         return torch.where(fire[..., None], rule(x, v, cos.to(x.dtype), alpha), x)
 
@@ -240,7 +255,7 @@ def steer(
     `rows` restricts the steering to those sequences of a `decode` call (their indices,
     `DecodeStep.rows`), so that several arms share one continuously batched decode; a transient
     arm (refilled KV cache) must not share it with a persistent one (`decode_arms` checks)."""
-    _, d_model = model_shape(bridge)
+    n_layers, d_model = model_shape(bridge)
     if directions.d_model != d_model:
         raise WorkbenchError(
             f"directions have width {directions.d_model} but the model's residual stream has "
@@ -256,7 +271,12 @@ def steer(
         scale = float(directions.mean_norm[directions.index(layer)])
         alpha = spec.alpha * scale if spec.alpha_units == "relative" else spec.alpha
         only = None if rows is None else torch.tensor(list(rows), dtype=torch.long)
-        hook = _make_hook(layer, directions.unit(layer), alpha, float(tau), spec, stats, only)
+        unit = directions.unit(layer)
+        hook = _make_hook(layer, unit, alpha, float(tau), spec, stats, only, n_layers)
         fwd_hooks.append((name, hook))
-    with bridge.hooks(fwd_hooks=fwd_hooks):
+    with contextlib.ExitStack() as stack:
+        if spec.persistence == "transient":
+            reached = [first_reached_block(layer, spec.site, n_layers) for layer in layers]
+            stack.enter_context(capture_block_calls(bridge, min(b or 0 for b in reached)))
+        stack.enter_context(bridge.hooks(fwd_hooks=fwd_hooks))
         yield stats

@@ -42,7 +42,7 @@ from workbench.core.probing import EARLY_KS, ProbeConfig, probe_layers
 from workbench.core.prompts import PromptConfig
 from workbench.core.recording import StateRecorder
 from workbench.core.records import summarize
-from workbench.core.selection import pick_best, tau_from_quantile
+from workbench.core.selection import ALWAYS_ON_TAU, pick_best, tau_from_quantile
 from workbench.core.steering import SteeringSpec, steer
 from workbench.errors import WorkbenchError
 from workbench.experiment.labels import LabelSource, fit_labels, label_agreement, self_verify_fit
@@ -67,6 +67,7 @@ __all__ = [
     "labels_stage",
     "make_splits",
     "record_run_settings",
+    "reference_select_stage",
     "run_als",
     "select_stage",
     "selection_plan",
@@ -113,16 +114,32 @@ class ALSRunConfig:
     at each quantile: their teacher-forced pass runs up to the last candidate layer, so on a
     large fit split all of them would cost as much as caching the fit split again."""
     reference: bool = False
-    """Also test the ALS authors' configuration beside ours, as 'als-reference': their vector
-    (success minus failure centroid of the final normalised state, the unembedding's input,
-    averaged over generated tokens) applied at the last block's input with `reference_alpha` times
-    the unit vector, always on, newest position only, never persisting (README: "Steering the
-    authors' way"). Departures from their code: the run's label source (gold by default; theirs
-    is 'self'); the mean over the generated tokens' own states rather than the states that
-    produced them; a KV cache refilled without the nudge instead of a full recompute (equal up
-    to float rounding, tested); the run's prompt, stop rule and token cap."""
+    """Also test the ALS authors' configuration beside ours, as 'als-reference' (README: "The
+    authors' configuration"): their vector (success minus failure centroid of the final
+    normalised state, the unembedding's input, averaged over generated tokens) added at the last
+    block's input, `alpha` times the unit vector, at the newest position only, never persisting,
+    where the raw cosine of that input with the vector is below `reference_tau` (theirs: 0.1);
+    alpha chosen on the validation split among `reference_alphas` (their grid; Table 1 reports
+    the best alpha per setting). Departures from their code (negbuna/ALS, src/): labels from the
+    run's label source (gold by default; theirs: self-verification); the mean over the generated
+    tokens' own states rather than the states that produced them; a KV cache repaired without
+    the nudge instead of a full recompute at every step (equal, tested); the run's prompt (the
+    workbench's own unless --prompt.format says p1 / p2), its stop rule (at the first complete
+    answer; theirs: EOS or the cap) and its token cap (theirs: 1,024); the run's grader (theirs:
+    exact string match for GSM8K, math-verify, Qwen's grader and MATH's normaliser for MATH-500);
+    float32 on the embedded model, a de-quantised Q4_K_M GGUF (theirs: Qwen2.5-7B-Instruct and
+    Llama-3.1-8B)."""
+    reference_alphas: tuple[float, ...] = (0.1, 0.3, 0.6)
+    """The reference arm's strengths (absolute, on the unit vector) decoded on validation; the
+    best accuracy is tested (ties: the smaller alpha, then fewer interventions)."""
+    reference_tau: float = 0.1
+    """The reference arm's gate: nudge where cos(h, v) < tau at the last block's input."""
+    reference_always: bool = False
+    """Also test the always-on variant of the reference arm ('als-reference-always': tau above
+    every cosine, alpha `reference_alpha`): what runs before 2026-12-03 called the reference arm,
+    from a reading of the follow-up repository (negbuna/latense) that does not hold for ALS."""
     reference_alpha: float = 0.3
-    """Strength of the reference arm, absolute (the authors' default)."""
+    """Strength of the always-on variant, absolute (the authors' default alpha)."""
     control: bool = False
     """Also run a random direction of the same norm at the selected layer, alpha and tau
     quantile ('random-control', seed 0; its tau at that quantile of its own fit-token cosines) on
@@ -223,7 +240,7 @@ def fit_stage(
     if cache_cfg is None:
         return None
     problems = run.problems("fit", data_dir=data_dir)
-    if cfg.reference and final is None:  # the reference arm's site, cached on its own
+    if _wants_reference(cfg) and final is None:  # the reference arm's site, on its own
         final_cfg = CacheConfig(site="final", batch_size=generation.batch_size)
         cache_activations(
             bridge, problems, rows, run.fit_final_dir, final_cfg, prompt=prompt, meta=meta
@@ -257,7 +274,7 @@ def _fit_cache_config(
         early_ks=early,
         batch_size=run.generation().batch_size,
     )
-    final = run.fit_final_dir if cfg.reference and cfg.site == "resid_post" else None
+    final = run.fit_final_dir if _wants_reference(cfg) and cfg.site == "resid_post" else None
     return cache_cfg, final
 
 
@@ -278,6 +295,11 @@ def _kept_token_layers(bridge: Any, run: RunDir, cfg: ALSRunConfig) -> tuple[int
     return tuple(range(n_layers))
 
 
+def _wants_reference(cfg: ALSRunConfig) -> bool:
+    """Whether the run tests a reference arm (and so fits the final state's direction)."""
+    return cfg.reference or cfg.reference_always
+
+
 def cot_jobs(run: RunDir, *, data_dir=None) -> dict[str, Job]:
     """Plain CoT on every split, each to the rows file its stage reads ('cot-fit' rows on fit,
     'cot' on validation and test)."""
@@ -296,7 +318,7 @@ def _fit_states_needed(run: RunDir, cfg: ALSRunConfig) -> bool:
     reference arm's) and the selection plan exist, e.g. in a published copy of a run, which
     holds no states (`als probe` caches what it needs)."""
     made = [run.directions_path, run.selection_plan_path]
-    if cfg.reference:
+    if _wants_reference(cfg):
         made.append(run.reference_directions_path)
     return not all(path.exists() for path in made)
 
@@ -315,7 +337,7 @@ def directions_stage(run: RunDir, cfg: ALSRunConfig) -> LayerDirections:
     run's label source; with `reference`, also the reference arm's direction (final state)."""
     if not _fit_states_needed(run, cfg):
         return run.directions()
-    if cfg.reference:
+    if _wants_reference(cfg):
         _fit_and_save(run, cfg, run.fit_final_dir, "final", run.reference_directions_path)
     return _fit_and_save(run, cfg, run.fit_activations_dir, cfg.site, run.directions_path)
 
@@ -480,8 +502,7 @@ def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
     arms: dict[str, Arm] = {"cot": None, "als": _selected_arm(run, cfg, best)}
     if cfg.control:
         arms["random-control"] = _control_arm(run, cfg, best, plan)
-    if cfg.reference:  # transient: decoded in a call of its own
-        arms["als-reference"] = _reference_arm(run, cfg)
+    arms.update(_test_reference_arms(run, cfg))  # transient arms share the batch
     common = {"generation": run.generation(), "prompt": run.prompt()}
     outs = {name: run.rows_path("test", name) for name in arms}
     rows = run_arms(bridge, problems, arms, outs=outs, **common)
@@ -494,7 +515,7 @@ def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
         "steering": asdict(_selected_arm(run, cfg, best)[0]),
         **extra,
         "test": test_rows,
-        "validation": {"cot": selection["val_cot"], "best": best},
+        "validation": {"cot": selection["val_cot"], "best": best, **_reference_validation(run)},
         "fit_cv_auroc": selection.get("fit_cv_auroc", {}),
         "fit_separation": plan["fit_separation"],
         "label_agreement": label_agreement(run),
@@ -503,7 +524,18 @@ def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
     return results
 
 
-_SPEC_KEYS = {"random-control": "control_steering", "als-reference": "reference_steering"}
+def _reference_validation(run: RunDir) -> dict[str, Any]:
+    """The reference arm's alpha grid on validation, where the run decoded it."""
+    if not run.reference_selection_path.exists():
+        return {}
+    return {"reference": read_json(run.reference_selection_path)}
+
+
+_SPEC_KEYS = {
+    "random-control": "control_steering",
+    "als-reference": "reference_steering",
+    "als-reference-always": "reference_always_steering",
+}
 """Where results.json records the steering of each extra test arm."""
 
 
@@ -524,10 +556,47 @@ def _control_arm(run: RunDir, cfg: ALSRunConfig, best: dict, plan: dict) -> Arm:
     return spec, directions
 
 
-def _reference_arm(run: RunDir, cfg: ALSRunConfig) -> Arm:
-    """The ALS authors' configuration (see `ALSRunConfig.reference`)."""
+def _reference_arm(run: RunDir, cfg: ALSRunConfig, alpha: float, tau: float) -> Arm:
+    """The ALS authors' configuration (see `ALSRunConfig.reference`) at `alpha` and `tau`."""
     directions = LayerDirections.load(run.reference_directions_path)
-    return SteeringSpec.authors(directions.layers[0], cfg.reference_alpha), directions
+    return SteeringSpec.authors(directions.layers[0], alpha, tau), directions
+
+
+def reference_select_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None) -> dict:
+    """Decode the reference arm at each of `reference_alphas` on the validation split (one
+    continuous batch, beside the run's CoT rows) and pick its alpha (`pick_best`); writes
+    `reference-selection.json`. The test split is not touched."""
+    problems = run.problems("val", data_dir=data_dir)
+    arms: dict[str, Arm] = {"cot": None}
+    for alpha in cfg.reference_alphas:
+        arms[f"als-reference-a{alpha:g}"] = _reference_arm(run, cfg, alpha, cfg.reference_tau)
+    outs = {name: run.rows_path("val", name) for name in arms}
+    rows = run_arms(
+        bridge, problems, arms, outs=outs, generation=run.generation(), prompt=run.prompt()
+    )
+    grid = [
+        {**_method_row(name, rows[name], rows["cot"]), "alpha": alpha, "tau": cfg.reference_tau}
+        for name, alpha in zip(list(arms)[1:], cfg.reference_alphas, strict=True)
+    ]
+    selection = {
+        "grid": grid,
+        "best": dict(pick_best(grid)),
+        "val_cot": _method_row("cot", rows["cot"], None),
+    }
+    write_json(run.reference_selection_path, selection)
+    return selection
+
+
+def _test_reference_arms(run: RunDir, cfg: ALSRunConfig) -> dict[str, Arm]:
+    """The reference arms the config asks for on test: the gated one at the alpha chosen on
+    validation, the always-on variant."""
+    arms: dict[str, Arm] = {}
+    if cfg.reference:
+        best = read_json(run.reference_selection_path)["best"]
+        arms["als-reference"] = _reference_arm(run, cfg, best["alpha"], cfg.reference_tau)
+    if cfg.reference_always:
+        arms["als-reference-always"] = _reference_arm(run, cfg, cfg.reference_alpha, ALWAYS_ON_TAU)
+    return arms
 
 
 def record_run_settings(
@@ -585,4 +654,6 @@ def run_als(
         labels_stage(bridge, run, cfg, data_dir=data_dir)
     directions_stage(run, cfg)
     select_stage(bridge, run, cfg, data_dir=data_dir)
+    if cfg.reference:
+        reference_select_stage(bridge, run, cfg, data_dir=data_dir)
     return evaluate_stage(bridge, run, cfg, data_dir=data_dir)

@@ -150,6 +150,11 @@ class RunDir:
         return self.root / "fit" / "final"
 
     @property
+    def reference_selection_path(self) -> Path:
+        """The reference arm's alpha grid on validation and its pick."""
+        return self.root / "reference-selection.json"
+
+    @property
     def reference_directions_path(self) -> Path:
         """The reference arm's direction, fit on the final normalised state."""
         return self.root / "directions-final"

@@ -149,10 +149,16 @@ def run_jobs(
 ) -> dict[str, list[dict[str, Any]]]:
     """Several jobs (problems, arm, rows file), each on its own problems, decoded as one
     continuous batch; rows per job in the order of its problems. A sequence's sampling seed is
-    its problem's number in its job, as when each job decodes alone. A job whose arm is transient
-    (its KV cache refilled unsteered for every row of the batch) decodes in a call of its own."""
+    its problem's number in its job, as when each job decodes alone. A transient arm shares the
+    batch (its cache repair touches its own rows only, `workbench.core.transient`), except at
+    ``resid_mid``, whose cache is refilled by a whole pass over every row: such a job decodes in a
+    call of its own."""
     transient = [
-        n for n, j in jobs.items() if j.arm is not None and j.arm[0].persistence == "transient"
+        n
+        for n, j in jobs.items()
+        if j.arm is not None
+        and j.arm[0].persistence == "transient"
+        and j.arm[0].site == "resid_mid"
     ]
     groups = [[n for n in jobs if n not in transient], *([n] for n in transient)]
     decoder = _Decoder(bridge, generation, prompt, stop_at_answer, progress)
