@@ -364,3 +364,46 @@ def test_row_restricted_steering_needs_a_decode_step(tiny_bridge, directions, id
         torch.inference_mode(),
     ):
         tiny_bridge(ids)
+
+
+def test_json_gate_suppresses_the_nudge_exactly_where_the_partial_object_stops_parsing(
+    tiny_bridge, directions
+):
+    """ALS-Gated on planted generations: rows whose text from the first "{" closes into valid
+    JSON (or that have no "{", or are within their first five tokens) are nudged; the others
+    are not, though the cosine gate (always on here) would."""
+    from workbench.core.generation import DecodeStep, publish_step
+    from workbench.core.json_answer import json_gate_open
+
+    tok = tiny_bridge.tokenizer
+    texts = [  # no spaces: the char tokenizer drops them when decoding
+        '{"thought":"Step1"',  # parses once closed: open
+        '{"thought":"Step',  # mid-string: shut
+        "nobraceatall,thinking",  # open
+        '{"a',  # shut, but only 3 tokens generated: open
+        '{"thought":"ok","final":12',  # open
+        '{"thought":"ok",',  # shut
+    ]
+    generated = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+    assert [tok.decode(g) for g in generated] == texts
+    want = [json_gate_open(t, len(g)) for t, g in zip(texts, generated, strict=True)]
+    assert want == [True, False, True, True, True, False]
+    ids = torch.tensor([encode_prompts(tok, ["What is 2+2?"])[0]] * len(texts))
+    for gate in (True, False):
+        spec = SteeringSpec(**AUTHORS, alpha=0.5, json_gate=gate)
+        step = DecodeStep.whole_sequence(len(texts), ids.shape[1], ids.device)
+        step.generated = generated
+        with torch.inference_mode(), steer(tiny_bridge, spec, directions), publish_step(step):
+            tiny_bridge(ids, return_type="logits")
+        fired = [bool(n) for n in step.counts.tolist()]
+        assert fired == (want if gate else [True] * len(texts))
+
+
+def test_json_gate_outside_decode_is_a_clear_error(tiny_bridge, directions, ids):
+    spec = SteeringSpec(**AUTHORS, alpha=0.5, json_gate=True)
+    with (
+        pytest.raises(WorkbenchError, match="steer inside `decode`"),
+        torch.inference_mode(),
+        steer(tiny_bridge, spec, directions),
+    ):
+        tiny_bridge(ids)

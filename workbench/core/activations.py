@@ -32,7 +32,7 @@ from workbench.core.generation import DecodeStep, left_pad, publish_step
 from workbench.core.hooks import Site, check_hook_names, check_layers, resid_hook, stop_after
 from workbench.core.native_attention import native_attention
 from workbench.core.problems import Problem
-from workbench.core.prompts import PromptConfig, encode_prompts
+from workbench.core.prompts import PromptConfig, encode_problems
 from workbench.errors import WorkbenchError
 
 __all__ = [
@@ -320,7 +320,7 @@ def cache_activations(
     )
     for lo in range(0, len(todo), cfg.batch_size):
         chunk = todo[lo : lo + cfg.batch_size]
-        prompts = encode_prompts(bridge.tokenizer, [p.question for p in chunk], prompt)
+        prompts = encode_problems(bridge.tokenizer, chunk, prompt)
         generated = [by_id[p.id]["tokens"] for p in chunk]
         states = _batch_states(bridge, prompts, generated, layers, cfg, final=final_out is not None)
         labels = torch.tensor([bool(by_id[p.id]["correct"]) for p in chunk])

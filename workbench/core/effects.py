@@ -21,7 +21,7 @@ from workbench.core.directions import LayerDirections
 from workbench.core.generation import DecodeStep, publish_step
 from workbench.core.native_attention import native_attention
 from workbench.core.problems import Problem
-from workbench.core.prompts import PromptConfig, encode_prompts
+from workbench.core.prompts import PromptConfig, encode_problems
 from workbench.core.steering import SteeringSpec, steer
 from workbench.errors import WorkbenchError
 
@@ -76,7 +76,7 @@ def next_token_effects(
             if not steps:
                 out.append({**result, "kl": None, "entropy_delta": None, "top1_changed": None})
                 continue
-            p_ids = encode_prompts(bridge.tokenizer, [by_id[row["id"]].question], prompt)[0]
+            p_ids = encode_problems(bridge.tokenizer, [by_id[row["id"]]], prompt)[0]
             ids = torch.tensor([p_ids + fed], device=device)
             keep = torch.tensor([len(p_ids) + s for s in steps], device=device)
             plain, _ = _logits(bridge, ids, keep, len(p_ids))

@@ -129,6 +129,9 @@ class DecodeStep:
     """The input of `transient_block` in this pass, before any transient nudge."""
     transient_rows: Bool[Tensor, " batch"] | None = None
     """Rows where a transient intervention fired in this pass."""
+    generated: Sequence[Sequence[int]] | None = None
+    """Per row, the token ids it has generated so far (what the pass reads last is the newest),
+    where `decode` publishes them (for gates that read the text, e.g. ALS-Gated's JSON gate)."""
     block_calls: dict[int, tuple[tuple, dict]] = field(default_factory=dict)
     """Arguments of each block's call in this pass, where `capture_block_calls` records them."""
     _whole_refill: bool = False
@@ -374,6 +377,7 @@ class _Decoder:
             cache=new_cache(self.bridge) if self.cfg.use_kv_cache else None,
         )
         step = DecodeStep.of_pass(self._rows(batch), batch.gen_start, 0, 0, self.device)
+        step.generated = [self.tally.out[i] for i in batch.seqs]
         self._advance(batch, ids, step, first=True)
         return batch if len(batch) else None
 
@@ -385,6 +389,7 @@ class _Decoder:
         step = DecodeStep.of_pass(
             self._rows(batch), batch.gen_start, offset, batch.width - 1, self.device
         )
+        step.generated = [self.tally.out[i] for i in batch.seqs]
         self._advance(batch, step_input, step, first=False)
 
     def _rows(self, batch: RunningBatch) -> Tensor:
@@ -434,7 +439,7 @@ class _Decoder:
             tok = self.bridge.tokenizer
             if (
                 self.stop is not None
-                and self.stop(tok.decode(out[-48:]))
+                and getattr(self.stop, "tail_check", self.stop)(tok.decode(out[-48:]))
                 and self.stop(tok.decode(out))
             ):
                 finish = "stop"
@@ -485,7 +490,9 @@ def decode(
     prefilled and join the running batch (`workbench.core.batching`). Returns the completions in
     the order of `prompts`.
 
-    `stop(text)` ends a sequence once it returns True on its generated text. `intervention` is
+    `stop(text)` ends a sequence once it returns True on its generated text; it is read on the
+    whole text only where it (or its attribute `tail_check`, for a rule that a tail cannot
+    decide) holds on the text of the last 48 tokens. `intervention` is
     entered once around the whole loop. `indices` number the sequences (per-sequence sampling
     seeds and `DecodeStep.rows`; default 0..n-1) so that a caller decoding in chunks keeps them;
     `seeds` (default: the indices) give the sampling seeds instead, e.g. the problem's number

@@ -57,7 +57,10 @@ from typing import Literal
 from math_verify import parse, verify
 from math_verify.errors import TimeoutException
 
+from workbench.core.json_answer import read_json_answer
+
 __all__ = [
+    "AnswerFormat",
     "Family",
     "Verdict",
     "answers_equivalent",
@@ -71,6 +74,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Family = Literal["gsm8k", "math"]
+AnswerFormat = Literal["boxed", "json"]
+"""'boxed': free-form text graded by the rules above; 'json': the P2 prompt's JSON object."""
 
 _MATH_VERIFY_TIMEOUT_S = 5
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
@@ -249,8 +254,29 @@ def answers_equivalent(predicted: str, gold: str, family: Family) -> bool:
     raise ValueError(f"unknown answer family {family!r}: expected 'gsm8k' or 'math'")
 
 
-def grade(text: str, gold: str, family: Family) -> Verdict:
-    """Extract the final answer from a model output and compare it with the gold answer."""
+def grade(text: str, gold: str, family: Family, answer_format: AnswerFormat = "boxed") -> Verdict:
+    """Extract the final answer from a model output and compare it with the gold answer.
+
+    `answer_format` 'json' (the P2 prompt): the answer is the "final answer" of the output's
+    first JSON object, which must be valid JSON holding both of P2's keys
+    (`workbench.core.json_answer`); method 'json', or 'invalid_json' (incorrect) when it is not.
+    The field itself is read as an answer is (GSM8K: its number, so "18 dollars" is 18; MATH: its
+    box if it has one, else the field without ``$`` delimiters)."""
+    if answer_format == "json":
+        return _grade_json(text, gold, family)
     predicted, method = extract_answer(text, family)
     correct = predicted is not None and answers_equivalent(predicted, gold, family)
     return Verdict(predicted=predicted, correct=correct, method=method)
+
+
+def _grade_json(text: str, gold: str, family: Family) -> Verdict:
+    parsed = read_json_answer(text)
+    if not parsed.valid or not parsed.answer:
+        return Verdict(predicted=None, correct=False, method="invalid_json")
+    field = parsed.answer
+    if family == "gsm8k":
+        predicted, _ = extract_answer(field, family)
+    else:
+        predicted = _clean(first_boxed(field) or field)
+    correct = bool(predicted) and answers_equivalent(predicted, gold, family)
+    return Verdict(predicted=predicted or None, correct=correct, method="json")

@@ -30,6 +30,7 @@ from workbench.core.config import check_finite
 from workbench.core.directions import LayerDirections
 from workbench.core.generation import current_step, interventions_suppressed
 from workbench.core.hooks import Site, check_hook_names, check_layers, model_shape, resid_hook
+from workbench.core.json_answer import json_gate_open
 from workbench.core.transient import capture_block_calls, first_reached_block
 from workbench.errors import WorkbenchError
 
@@ -90,6 +91,11 @@ class SteeringSpec:
     full recompute at every step, which nudges only the newest position."""
     rule: str = "additive"
     """Update rule, one of `RULES`."""
+    json_gate: bool = False
+    """ALS-Gated (the paper's structured-output variant, their `gated_generation.py`): once more
+    than five tokens are generated, steer a row only while the text from its first ``{``,
+    closed with ``}``, parses as JSON (`workbench.core.json_answer.json_gate_open`); composes
+    with the cosine gate (both must allow). Needs `decode` (it reads each row's text)."""
 
     @classmethod
     def authors(cls, layer: int, alpha: float = 0.3, tau: float = 0.1) -> SteeringSpec:
@@ -188,6 +194,7 @@ def _make_hook(
     stats: SteeringStats,
     rows: Tensor | None,
     n_layers: int,
+    tokenizer: Any,
 ):
     rule = RULES[spec.rule]
     first_block = first_reached_block(layer, spec.site, n_layers)
@@ -214,6 +221,8 @@ def _make_hook(
             allowed = allowed & new  # a position seen before is seen unsteered
         if rows is not None:
             allowed = allowed & _rows_mask(step, rows, x.device)[:, None]
+        if spec.json_gate:
+            allowed = allowed & _json_gate(step, tokenizer, allowed)[:, None]
         fire = (cos < tau) & allowed
         counted = fire & new
         if step is not None:
@@ -230,6 +239,19 @@ def _make_hook(
         return torch.where(fire[..., None], rule(x, v, cos.to(x.dtype), alpha), x)
 
     return hook
+
+
+def _json_gate(step: Any, tokenizer: Any, allowed: Tensor) -> Bool[Tensor, " batch"]:
+    """Per row of the pass, whether ALS-Gated's JSON gate is open (rows not allowed anyway are
+    not read)."""
+    if step is None or step.generated is None:
+        raise WorkbenchError("the JSON gate reads each row's generated text: steer inside `decode`")
+    wanted = allowed.any(dim=1).tolist()
+    gate = [
+        not want or json_gate_open(tokenizer.decode(ids, skip_special_tokens=True), len(ids))
+        for want, ids in zip(wanted, step.generated, strict=True)
+    ]
+    return torch.tensor(gate, dtype=torch.bool, device=allowed.device)
 
 
 def _rows_mask(step: Any, rows: Tensor, device: torch.device) -> Bool[Tensor, " batch"]:
@@ -272,7 +294,9 @@ def steer(
         alpha = spec.alpha * scale if spec.alpha_units == "relative" else spec.alpha
         only = None if rows is None else torch.tensor(list(rows), dtype=torch.long)
         unit = directions.unit(layer)
-        hook = _make_hook(layer, unit, alpha, float(tau), spec, stats, only, n_layers)
+        hook = _make_hook(
+            layer, unit, alpha, float(tau), spec, stats, only, n_layers, bridge.tokenizer
+        )
         fwd_hooks.append((name, hook))
     with contextlib.ExitStack() as stack:
         if spec.persistence == "transient":

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from workbench.core.artifacts import append_jsonl, read_jsonl, write_json
 from workbench.core.grading import grade
 from workbench.core.problems import Problem
-from workbench.core.prompts import PromptConfig, encode_prompts
+from workbench.core.prompts import PromptConfig, encode_problems
 from workbench.core.records import GradedRow, summarize
 from workbench.core.steering import steer
 from workbench.errors import WorkbenchError
@@ -101,14 +101,14 @@ def _latentseek_rows(
     for problem in tqdm(todo, desc=f"latentseek-{cfg.latentseek_reward}"):
         row = cot[problem.id]
         initial = completion_from_row(row)
-        prompt = encode_prompts(bridge.tokenizer, [problem.question], prompt_cfg)[0]
+        prompt = encode_problems(bridge.tokenizer, [problem], prompt_cfg)[0]
         reward = (
             oracle_reward(problem)
             if ls_cfg.reward == "oracle"
             else self_reward(bridge, problem, ls_cfg)
         )
         res = latentseek(bridge, prompt, initial, reward, ls_cfg, generation=generation)
-        verdict = grade(res.text, problem.answer, problem.family)
+        verdict = grade(res.text, problem.answer, problem.family, prompt_cfg.answer_format)
         new = GradedRow(
             id=problem.id,
             method=f"latentseek-{ls_cfg.reward}",

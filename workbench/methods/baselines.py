@@ -25,7 +25,7 @@ from workbench.core.config import check_finite
 from workbench.core.generation import GenerationConfig, decode
 from workbench.core.grading import Family, answers_equivalent, extract_answer
 from workbench.core.problems import Problem
-from workbench.core.prompts import PromptConfig, answer_complete, encode_prompts
+from workbench.core.prompts import PromptConfig, encode_problems, stop_rule
 from workbench.core.records import GradedRow
 from workbench.errors import WorkbenchError
 
@@ -126,10 +126,10 @@ def run_self_consistency(
     )
     for lo in range(0, len(todo), per_chunk):
         chunk = todo[lo : lo + per_chunk]
-        ids = encode_prompts(bridge.tokenizer, [p.question for _, p in chunk], prompt)
+        ids = encode_problems(bridge.tokenizer, [p for _, p in chunk], prompt)
         prompts = [ids[c] for c in range(len(chunk)) for _ in range(cfg.k)]
         seeds = [i * cfg.k + j for i, _ in chunk for j in range(cfg.k)]
-        completions = decode(bridge, prompts, sampling, stop=answer_complete, indices=seeds)
+        completions = decode(bridge, prompts, sampling, stop=stop_rule(prompt), indices=seeds)
         rows = [
             _voted_row(problem, completions[c * cfg.k : (c + 1) * cfg.k], method)
             for c, (_, problem) in enumerate(chunk)

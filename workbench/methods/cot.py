@@ -22,9 +22,9 @@ from tqdm.auto import tqdm
 from workbench.core.artifacts import append_jsonl, read_jsonl
 from workbench.core.directions import LayerDirections
 from workbench.core.generation import Completion, GenerationConfig, decode
-from workbench.core.grading import grade
+from workbench.core.grading import AnswerFormat, grade
 from workbench.core.problems import Problem
-from workbench.core.prompts import PromptConfig, answer_complete, encode_prompts
+from workbench.core.prompts import PromptConfig, encode_problems, stop_rule
 from workbench.core.recording import StateRecorder
 from workbench.core.records import GradedRow
 from workbench.core.steering import SteeringSpec, steer
@@ -34,8 +34,10 @@ __all__ = ["Arm", "Job", "completion_from_row", "run_arms", "run_cot", "run_jobs
 logger = logging.getLogger(__name__)
 
 
-def _row(problem: Problem, completion: Any, method: str) -> dict[str, Any]:
-    verdict = grade(completion.text, problem.answer, problem.family)
+def _row(
+    problem: Problem, completion: Any, method: str, answer_format: AnswerFormat = "boxed"
+) -> dict[str, Any]:
+    verdict = grade(completion.text, problem.answer, problem.family, answer_format)
     return GradedRow(
         id=problem.id,
         method=method,
@@ -202,7 +204,7 @@ class _Decoder:
         def finished(k: int, completion: Completion) -> None:
             name, i = todo[k]
             job = jobs[name]
-            row = _row(job.problems[i], completion, job.method)
+            row = _row(job.problems[i], completion, job.method, self.prompt.answer_format)
             if job.out is not None:
                 append_jsonl(job.out, [row])
             if k in recorded:
@@ -216,7 +218,7 @@ class _Decoder:
         recorded = self._recorded(jobs, todo)
         if todo:
             tokenizer = self.bridge.tokenizer
-            questions = [jobs[n].problems[i].question for n, i in todo]
+            problems = [jobs[n].problems[i] for n, i in todo]
             with contextlib.ExitStack() as stack:
                 if intervention is not None:
                     stack.enter_context(intervention)
@@ -228,9 +230,9 @@ class _Decoder:
                     stack.enter_context(recorder.recording(rows))
                 decode(
                     self.bridge,
-                    encode_prompts(tokenizer, questions, self.prompt),
+                    encode_problems(tokenizer, problems, self.prompt),
                     self.generation,
-                    stop=answer_complete if self.stop_at_answer else None,
+                    stop=stop_rule(self.prompt) if self.stop_at_answer else None,
                     indices=range(len(todo)),
                     seeds=[i for _, i in todo],
                     on_complete=finished,

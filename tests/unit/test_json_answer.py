@@ -1,0 +1,123 @@
+"""P2 (structured JSON) answers on planted outputs: grading, the stop rule, the JSON gate."""
+
+from __future__ import annotations
+
+import pytest
+
+from workbench.core.grading import grade
+from workbench.core.json_answer import (
+    json_gate_open,
+    json_object_closed,
+    json_object_span,
+    read_json_answer,
+)
+
+VALID = '{"thought process": "3 apples and 4 more is 7.", "final answer": "7"}'
+BAD = "invalid_json"
+
+
+def _p2(answer: str, reasoning: str = '"x"') -> str:
+    """A P2 object with `answer` (JSON text) as its final answer."""
+    return '{"thought process": ' + reasoning + ', "final answer": ' + answer + "}"
+
+
+@pytest.mark.parametrize(
+    ("text", "gold", "family", "correct", "method", "predicted"),
+    [
+        (VALID, "7", "gsm8k", True, "json", "7"),
+        (VALID, "8", "gsm8k", False, "json", "7"),
+        # a number, not a string, is still the answer
+        (_p2("1200"), "1200", "gsm8k", True, "json", "1200"),
+        # units despite the prompt: the field's number is read, as the authors' extraction does
+        (
+            '{"thought process": "x", "final answer": "18 dollars"}',
+            "18",
+            "gsm8k",
+            True,
+            "json",
+            "18",
+        ),
+        (
+            '{"thought process": "x", "final answer": "$1,200"}',
+            "1200",
+            "gsm8k",
+            True,
+            "json",
+            "1,200",
+        ),
+        # text after the object (and a fence before it) is ignored
+        ("```json\n" + VALID + "\n```\nSo the answer is 9.", "7", "gsm8k", True, "json", "7"),
+        # truncated at the cap: no closed object, no answer
+        ('{"thought process": "3 apples and 4 more is', "7", "gsm8k", False, "invalid_json", None),
+        # closed but not valid JSON (a raw newline in a string, an unquoted key)
+        (
+            '{"thought process": "a\nb", "final answer": "7"}',
+            "7",
+            "gsm8k",
+            False,
+            "invalid_json",
+            None,
+        ),
+        ('{thought process: "a", "final answer": "7"}', "7", "gsm8k", False, "invalid_json", None),
+        # valid JSON without P2's schema
+        ('{"answer": "7"}', "7", "gsm8k", False, "invalid_json", None),
+        ('{"thought process": "x"}', "7", "gsm8k", False, "invalid_json", None),
+        # no JSON at all, even with a correct box: P2 requires the object
+        ("The answer is \\boxed{7}.", "7", "gsm8k", False, "invalid_json", None),
+        # MATH: LaTeX inside the strings, escaped as JSON requires
+        (
+            '{"thought process": "so \\\\frac{1}{2}", "final answer": "\\\\frac{1}{2}"}',
+            "\\frac{1}{2}",
+            "math",
+            True,
+            "json",
+            "\\frac{1}{2}",
+        ),
+        (
+            '{"thought process": "x", "final answer": "$\\\\boxed{3}$"}',
+            "3",
+            "math",
+            True,
+            "json",
+            "3",
+        ),
+    ],
+)
+def test_p2_grading_reads_the_final_answer_of_a_valid_object(
+    text, gold, family, correct, method, predicted
+):
+    verdict = grade(text, gold, family, "json")
+    assert (verdict.correct, verdict.method, verdict.predicted) == (correct, method, predicted)
+
+
+def test_braces_inside_strings_do_not_close_the_object():
+    text = '{"thought process": "use \\\\frac{a}{b} and \\"}\\"", "final answer": "2"} tail'
+    span = json_object_span(text)
+    assert span is not None and text[span[0] : span[1]].endswith('"2"}')
+    assert read_json_answer(text).answer == "2"
+    assert not json_object_closed('{"thought process": "use \\\\frac{a}{b}')
+    assert not json_object_closed("no object yet")
+    assert json_object_closed(VALID)
+
+
+def test_the_stop_rule_ends_a_p2_sequence_when_its_object_closes():
+    assert json_object_closed.tail_check('...more is 7.", "final answer": "7"}')
+    assert not json_object_closed.tail_check("...more is 7.")
+    prefixes = [VALID[:n] for n in range(len(VALID) + 1)]
+    assert [json_object_closed(p) for p in prefixes].index(True) == len(VALID)
+
+
+@pytest.mark.parametrize(
+    ("text", "n", "open_"),
+    [
+        ('{"thought process": "Step', 5, True),  # the first passes are never gated
+        ('{"thought process": "Step', 6, False),  # mid-string: + "}" does not parse
+        ('{"thought process": "Step 1"', 12, True),  # a closed value: parses with "}"
+        ('{"thought process": "Step 1", "final answer": 7', 20, True),
+        ('{"thought process": "Step 1",', 12, False),
+        ("Let me think about it first", 12, True),  # no "{" yet: open
+        ('Sure! {"thought process"', 12, False),
+    ],
+)
+def test_json_gate_is_open_exactly_where_the_partial_object_parses(text, n, open_):
+    assert json_gate_open(text, n) is open_

@@ -1,0 +1,124 @@
+"""Structured (JSON) answers: the ALS paper's prompt format P2 (LatentSeek's), read and gated.
+
+P2 asks the model for a JSON object with the keys "thought process" and "final answer". Three
+things follow from it, all here:
+
+* **where the object ends** (`json_object_span`, the stop rule `json_object_closed`): from the
+  first ``{`` to the brace that closes it, braces inside JSON strings (LaTeX: ``\\frac{1}{2}``)
+  and escaped quotes skipped;
+* **the answer** (`read_json_answer`): that object must parse as JSON (Python's `json`, strict,
+  as the authors' `json.loads`) into an object holding both keys; its "final answer" is the
+  answer, and anything after the object is ignored. An output that is not valid JSON in that
+  schema has no answer. (The authors' extraction, `src/extract_judge_answer/utils.py`, parses
+  the whole output stripped of backticks and, when that fails, falls back to a regular
+  expression after "final answer"; the issue that asked for P2 here counts an answer only when
+  the JSON is valid, and the rate of valid outputs is reported beside accuracy.)
+* **the JSON gate** of ALS-Gated (`json_gate_open`): the authors' `gated_generation.py`
+  suppresses the nudge (alpha 0) once more than five tokens are generated, whenever the text
+  from the first ``{``, closed with one ``}``, does not parse as JSON; before the first ``{``
+  the gate is open.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+__all__ = [
+    "ANSWER_KEY",
+    "GATE_AFTER_TOKENS",
+    "REASONING_KEY",
+    "JsonAnswer",
+    "json_gate_open",
+    "json_object_closed",
+    "json_object_span",
+    "read_json_answer",
+]
+
+ANSWER_KEY = "final answer"
+REASONING_KEY = "thought process"
+GATE_AFTER_TOKENS = 5
+"""The JSON gate acts once more than this many tokens are generated (theirs: ``token_idx > 5``)."""
+
+
+def json_object_span(text: str) -> tuple[int, int] | None:
+    """(start, end) of the first ``{ ... }`` object of `text` (end exclusive), or None while it
+    is not closed (or there is none). Braces inside JSON strings do not count."""
+    start = text.find("{")
+    if start < 0:
+        return None
+    depth, in_string, escaped = 0, False, False
+    for i in range(start, len(text)):
+        c = text[i]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return start, i + 1
+    return None
+
+
+def json_object_closed(text: str) -> bool:
+    """Stop rule of P2: the first JSON object of the generated text is closed."""
+    return json_object_span(text) is not None
+
+
+def _has_closing_brace(tail: str) -> bool:
+    return "}" in tail
+
+
+json_object_closed.tail_check = _has_closing_brace  # type: ignore[attr-defined]
+"""What `decode` checks on the last tokens before reading the whole text: an object closes only
+on a token holding ``}``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class JsonAnswer:
+    """What a P2 output says."""
+
+    valid: bool
+    """Its first object parses as JSON and holds both keys."""
+    answer: str | None
+    """The "final answer" value as text (None when not valid)."""
+
+
+def read_json_answer(text: str) -> JsonAnswer:
+    """The "final answer" of the first JSON object in `text` (see the module docstring)."""
+    span = json_object_span(text)
+    if span is None:
+        return JsonAnswer(valid=False, answer=None)
+    try:
+        obj = json.loads(text[span[0] : span[1]])
+    except json.JSONDecodeError:
+        return JsonAnswer(valid=False, answer=None)
+    if not isinstance(obj, dict) or ANSWER_KEY not in obj or REASONING_KEY not in obj:
+        return JsonAnswer(valid=False, answer=None)
+    value = obj[ANSWER_KEY]
+    answer = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return JsonAnswer(valid=True, answer=answer.strip())
+
+
+def json_gate_open(text: str, n_generated: int) -> bool:
+    """Whether ALS-Gated lets the nudge act after `n_generated` tokens whose text is `text`: open
+    for the first `GATE_AFTER_TOKENS` + 1 passes, and while no ``{`` was written; afterwards only
+    where the text from the first ``{``, closed with ``}``, parses as JSON."""
+    if n_generated <= GATE_AFTER_TOKENS:
+        return True
+    start = text.find("{")
+    if start < 0:
+        return True
+    try:
+        json.loads(text[start:] + "}")
+    except json.JSONDecodeError:
+        return False
+    return True
