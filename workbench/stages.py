@@ -16,12 +16,13 @@ settings are the run's own (`config.json`), so a stage cannot silently use other
 |------------|----------------------------|-------------------------------------------------|
 | splits     | settings, the dataset      | splits/                                         |
 | fit        | splits                     | fit/cot.jsonl, fit/activations/, fit/final/,    |
-|            |                            | val/cot.jsonl, test/cot.jsonl (same batch)      |
+|            |                            | val/cot.jsonl (same batch)                      |
 | labels     | fit/cot.jsonl              | fit/labels.jsonl (self-verification)            |
 | directions | fit/activations/           | directions/                                     |
 | select     | fit/, directions/          | fit/trajectories/, selection-plan.json, val/,   |
 |            |                            | selection.json, reference-selection.json        |
-| test       | selection(-plan).json, directions/ | test/, results.json                     |
+| test       | selection(-plan).json, directions/ | test/ (CoT and every arm in one batch), |
+|            |                            | results.json                                    |
 | probe      | a finished run             | probe/                                          |
 | compare    | a finished run             | compare/                                        |
 | sweep      | a finished run             | sweep/                                          |

@@ -113,7 +113,7 @@ def test_block_n_output_is_our_resid_post_n(tiny_bridge, tiny_dir):
 
 @pytest.fixture
 def finished_run(tiny_bridge, tmp_path, monkeypatch):
-    def grade(text, gold, family):
+    def grade(text, gold, family, answer_format="boxed"):
         return Verdict(predicted="0", correct=sum(map(ord, gold)) % 2 == 0, method="boxed")
 
     monkeypatch.setattr(cot, "grade", grade)

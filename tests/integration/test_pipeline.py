@@ -24,7 +24,7 @@ SMALL = {"n_fit": 16, "n_val": 4, "n_test": 6, "alphas": (0.2,), "n_candidate_la
 
 @pytest.fixture
 def planted_grader(monkeypatch):
-    def grade(text, gold, family):
+    def grade(text, gold, family, answer_format="boxed"):
         return Verdict(predicted="0", correct=sum(map(ord, gold)) % 2 == 0, method="boxed")
 
     monkeypatch.setattr(cot, "grade", grade)
@@ -304,7 +304,9 @@ def test_self_verification_labels_stage(tiny_bridge, planted_grader, tmp_path, m
     assert all(r["verifier_tokens"] > 0 for r in read_jsonl(run.labels_path))
 
 
-def test_fit_stage_decodes_every_split_s_cot_in_its_batch(tiny_bridge, planted_grader, tmp_path):
+def test_fit_stage_decodes_fit_and_val_cot_and_test_cot_shares_the_arms_batch(
+    tiny_bridge, planted_grader, tmp_path
+):
     from workbench.experiment.pipeline import fit_stage, make_splits, record_run_settings
     from workbench.experiment.rundir import RunDir
     from workbench.methods.cot import run_cot
@@ -316,15 +318,28 @@ def test_fit_stage_decodes_every_split_s_cot_in_its_batch(tiny_bridge, planted_g
     record_run_settings(run, model_config_of(tiny_bridge), cfg, gen, PromptConfig())
     make_splits(run, cfg)
     fit_stage(tiny_bridge, run, cfg)
-    for split, method in (("fit", "cot-fit"), ("val", "cot"), ("test", "cot")):
+    assert not run.rows_path("test", "cot").exists()  # test CoT waits for the test stage
+    for split, method in (("fit", "cot-fit"), ("val", "cot")):
         rows = {r["id"]: r for r in run.rows(split, "cot")}  # in the order they finished
         alone = run_cot(tiny_bridge, run.problems(split), generation=gen, progress=False)
         assert [rows[r["id"]]["tokens"] for r in alone] == [r["tokens"] for r in alone], split
         assert {r["method"] for r in rows.values()} == {method}
-    # the later stages resume those rows: the whole run's CoT files are not written again
-    before = {s: run.rows_path(s, "cot").stat().st_mtime_ns for s in ("val", "test")}
-    run_als(tiny_bridge, tmp_path, cfg, generation=gen)
-    assert {s: run.rows_path(s, "cot").stat().st_mtime_ns for s in before} == before
+        assert len({r["decode_call"] for r in rows.values()}) == 1
+    # fit and validation CoT were one decode call; the later stages resume those rows
+    fit_call = run.rows("fit", "cot")[0]["decode_call"]
+    assert run.rows("val", "cot")[0]["decode_call"] == fit_call
+    before = run.rows_path("val", "cot").stat().st_mtime_ns
+    results = run_als(tiny_bridge, tmp_path, cfg, generation=gen)
+    assert run.rows_path("val", "cot").stat().st_mtime_ns == before
+    # test: CoT and ALS in one batch, so their seconds are like for like, and the table says so
+    calls = {r["decode_call"] for m in ("cot", "als") for r in run.rows("test", m)}
+    assert len(calls) == 1 and fit_call not in calls
+    assert [r["timed_with_cot"] for r in results["test"]] == ["is cot", "together"]
+    slowest = max(r["seconds_per_problem"] for r in results["test"])
+    for r in results["test"]:
+        want = (100 * r["accuracy"] + 100 - 100 * r["seconds_per_problem"] / slowest) / 2
+        assert r["tradeoff"] == pytest.approx(want)
+    assert results["test"][0]["tradeoff_change_vs_cot"] == 0
 
 
 def test_fit_stage_records_the_fit_states_while_decoding(
@@ -476,8 +491,10 @@ def test_selection_plan_lets_select_and_test_resume_without_fit_states(
         done.unlink()
     again = run_als(tiny_bridge, tmp_path, cfg, generation=gen)
 
+    timed = {"seconds_per_problem", "tradeoff", "tradeoff_change_vs_cot", "timed_with_cot"}
+
     def untimed(rows):
-        return [{k: v for k, v in r.items() if k != "seconds_per_problem"} for r in rows]
+        return [{k: v for k, v in r.items() if k not in timed} for r in rows]
 
     assert untimed(again["test"]) == untimed(results["test"])  # the control arm decoded again
     assert not run.fit_activations_dir.exists()  # and no teacher-forced pass ran

@@ -23,7 +23,7 @@ from workbench.report.run_report import run_figures
 
 @pytest.fixture
 def finished_run(tiny_bridge, monkeypatch, tmp_path):
-    def grade(text, gold, family):
+    def grade(text, gold, family, answer_format="boxed"):
         return Verdict(predicted="0", correct=sum(map(ord, gold)) % 2 == 0, method="boxed")
 
     monkeypatch.setattr(cot, "grade", grade)

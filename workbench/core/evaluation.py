@@ -11,7 +11,13 @@ from collections.abc import Mapping, Sequence
 
 from scipy.stats import binomtest
 
-__all__ = ["mcnemar_exact", "paired_counts", "repetition_rate", "wilson_interval"]
+__all__ = [
+    "mcnemar_exact",
+    "paired_counts",
+    "repetition_rate",
+    "tradeoff_scores",
+    "wilson_interval",
+]
 
 
 def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -41,6 +47,33 @@ def paired_counts(base: Mapping[str, bool], other: Mapping[str, bool]) -> dict[s
         "only_base": out[(True, False)],
         "only_other": out[(False, True)],
         "neither": out[(False, False)],
+    }
+
+
+def tradeoff_scores(
+    accuracy: Mapping[str, float], seconds: Mapping[str, float], base: str = "cot"
+) -> dict[str, dict[str, float | None]]:
+    """The ALS paper's trade-off score (its Eq. 1) of each method of one setting, with its %
+    change against `base`: (accuracy in % + (100 - normalised time)) / 2, where the normalised
+    time is 100 x seconds per problem / that of the slowest method of the setting. Methods
+    compared so must be timed like for like (the score moves with time as much as with
+    accuracy). A method without a finite time or accuracy gets None."""
+    finite = [s for s in seconds.values() if math.isfinite(s) and s > 0]
+    slowest = max(finite) if finite else math.nan
+    scores: dict[str, float | None] = {}
+    for name, acc in accuracy.items():
+        t = seconds.get(name, math.nan)
+        ok = math.isfinite(acc) and math.isfinite(t) and math.isfinite(slowest)
+        scores[name] = (100 * acc + 100 - 100 * t / slowest) / 2 if ok else None
+    ref = scores.get(base)
+    return {
+        name: {
+            "tradeoff": score,
+            "tradeoff_change_vs_cot": (
+                None if score is None or not ref else 100 * (score - ref) / ref
+            ),
+        }
+        for name, score in scores.items()
     }
 
 

@@ -36,6 +36,7 @@ from workbench.core.activations import (
 from workbench.core.artifacts import read_json, write_json
 from workbench.core.config import check_finite, check_quantiles
 from workbench.core.directions import LayerDirections, fit_directions, separation
+from workbench.core.evaluation import tradeoff_scores
 from workbench.core.generation import GenerationConfig
 from workbench.core.hooks import Site
 from workbench.core.probing import EARLY_KS, ProbeConfig, probe_layers
@@ -301,15 +302,16 @@ def _wants_reference(cfg: ALSRunConfig) -> bool:
 
 
 def cot_jobs(run: RunDir, *, data_dir=None) -> dict[str, Job]:
-    """Plain CoT on every split, each to the rows file its stage reads ('cot-fit' rows on fit,
-    'cot' on validation and test)."""
+    """Plain CoT on the fit and validation splits, each to the rows file its stage reads
+    ('cot-fit' rows on fit, 'cot' on validation). The test split's CoT decodes in the test
+    stage, in one batch with the steered arms, so that their seconds compare like for like."""
     return {
         split: Job(
             run.problems(split, data_dir=data_dir),
             out=run.rows_path(split, "cot"),
             method="cot-fit" if split == "fit" else "cot",
         )
-        for split in ("fit", "val", "test")
+        for split in ("fit", "val")
     }
 
 
@@ -508,6 +510,7 @@ def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
     rows = run_arms(bridge, problems, arms, outs=outs, **common)
     test_rows = [_method_row("cot", rows["cot"], None)]
     test_rows += [_method_row(name, rows[name], rows["cot"]) for name in arms if name != "cot"]
+    test_rows = with_tradeoff(test_rows, {name: rows[name] for name in arms})
     extra = {_SPEC_KEYS[n]: asdict(arm[0]) for n, arm in arms.items() if n in _SPEC_KEYS and arm}
     results = {
         "config": asdict(cfg),
@@ -522,6 +525,36 @@ def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
     }
     write_json(run.results_path, results)
     return results
+
+
+def timed_with_cot(rows: list[dict], cot: list[dict]) -> str:
+    """How an arm's seconds compare with CoT's on the same problems: 'together' (every row
+    decoded in the same continuous batch as CoT's row of its problem: like for like), 'apart'
+    (none), 'partly', or 'unknown' (rows written before the workbench recorded decode calls)."""
+    calls = {r["id"]: r.get("decode_call") for r in cot}
+    if any(r.get("decode_call") is None for r in rows) or None in calls.values():
+        return "unknown"
+    shared = [r["decode_call"] == calls.get(r["id"]) for r in rows]
+    return "together" if all(shared) else "apart" if not any(shared) else "partly"
+
+
+def with_tradeoff(summaries: list[dict], rows: dict[str, list[dict]]) -> list[dict]:
+    """Test summaries with the trade-off score (the paper's Eq. 1; `tradeoff_scores`), its %
+    change against CoT, and how each arm was timed against CoT (`timed_with_cot`)."""
+    scores = tradeoff_scores(
+        {s["method"]: s["accuracy"] for s in summaries},
+        {s["method"]: s["seconds_per_problem"] for s in summaries},
+    )
+    return [
+        {
+            **s,
+            **scores[s["method"]],
+            "timed_with_cot": (
+                "is cot" if s["method"] == "cot" else timed_with_cot(rows[s["method"]], rows["cot"])
+            ),
+        }
+        for s in summaries
+    ]
 
 
 def _reference_validation(run: RunDir) -> dict[str, Any]:

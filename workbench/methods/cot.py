@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import secrets
+import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
@@ -29,13 +32,25 @@ from workbench.core.recording import StateRecorder
 from workbench.core.records import GradedRow
 from workbench.core.steering import SteeringSpec, steer
 
-__all__ = ["Arm", "Job", "completion_from_row", "run_arms", "run_cot", "run_jobs"]
+__all__ = [
+    "Arm",
+    "Job",
+    "completion_from_row",
+    "decode_call_id",
+    "run_arms",
+    "run_cot",
+    "run_jobs",
+]
 
 logger = logging.getLogger(__name__)
 
 
 def _row(
-    problem: Problem, completion: Any, method: str, answer_format: AnswerFormat = "boxed"
+    problem: Problem,
+    completion: Any,
+    method: str,
+    answer_format: AnswerFormat = "boxed",
+    decode_call: str | None = None,
 ) -> dict[str, Any]:
     verdict = grade(completion.text, problem.answer, problem.family, answer_format)
     return GradedRow(
@@ -53,7 +68,14 @@ def _row(
         steered_steps=list(completion.steered_steps),
         text=completion.text,
         tokens=list(completion.tokens),
+        extras={} if decode_call is None else {"decode_call": decode_call},
     ).to_json()
+
+
+def decode_call_id() -> str:
+    """A name for one `decode` call, written into each of its rows (``decode_call``): rows that
+    share it were decoded in one continuous batch, so their seconds compare like for like."""
+    return f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 def completion_from_row(row: dict[str, Any]) -> Completion:
@@ -204,7 +226,7 @@ class _Decoder:
         def finished(k: int, completion: Completion) -> None:
             name, i = todo[k]
             job = jobs[name]
-            row = _row(job.problems[i], completion, job.method, self.prompt.answer_format)
+            row = _row(job.problems[i], completion, job.method, self.prompt.answer_format, call)
             if job.out is not None:
                 append_jsonl(job.out, [row])
             if k in recorded:
@@ -216,6 +238,7 @@ class _Decoder:
             bar.set_postfix(acc=f"{tally[1] / tally[0]:.2f}")
 
         recorded = self._recorded(jobs, todo)
+        call = decode_call_id()
         if todo:
             tokenizer = self.bridge.tokenizer
             problems = [jobs[n].problems[i] for n, i in todo]
