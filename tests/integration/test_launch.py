@@ -15,7 +15,7 @@ from workbench.experiment.sweeps import SweepConfig, run_sweep
 pytest.importorskip("submitit")
 
 SWEEP = SweepConfig(alphas=(0.1, 0.4), controls=("negated",), effects=False)
-TIMING = ("seconds", "tokens_per_second", "speedup", "eas")
+TIMING = ("seconds", "tokens_per_second", "speedup", "eas", "tradeoff", "timed_with")
 
 
 @pytest.fixture(scope="module")

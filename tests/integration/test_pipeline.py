@@ -123,6 +123,10 @@ def test_compare_all_methods_on_a_finished_run(tiny_bridge, planted_grader, tmp_
     sc, ls = table[1], table[2]
     assert sc["tokens_per_problem"] <= 2 * 5 and ls["backward_passes"] <= 2
     assert sc["base"] == "cot" and sc["mcnemar_p"] is not None and table[0]["eas"] is None
+    # the paper's trade-off on the problems every method decoded: the slowest scores 50 x acc
+    slowest = max(table, key=lambda r: r["seconds_per_problem"])
+    assert slowest["tradeoff"] == pytest.approx(50 * slowest["accuracy"])
+    assert table[0]["tradeoff_change_vs_cot"] == 0 and {r["tradeoff_n"] for r in table} == {3}
     assert "Methods compared" in build_run_report(tmp_path).read_text()
 
 
@@ -158,6 +162,7 @@ def test_compare_retimes_and_limits_latentseek(tiny_bridge, planted_grader, tmp_
     als_sec = sum(r["seconds"] for r in als_rows) / 2
     assert ls["als_speedup"] == pytest.approx(ls["seconds_per_problem"] / als_sec)
     assert ls["als_accuracy_same"] == sum(r["correct"] for r in als_rows) / 2
+    assert {r["tradeoff_n"] for r in table} == {1}  # SC decoded one problem
 
 
 def test_cli_run_resumes_with_the_same_options_and_refuses_others(planted_grader, tmp_path):

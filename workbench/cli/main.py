@@ -164,13 +164,17 @@ def cmd_compare(a: CompareArgs) -> int:
     table = run_compare(bridge, run, cfg, data_dir=a.data_dir)
     for r in table:
         eas = "n/a" if r["eas"] is None else f"{r['eas']:.3f}"
+        trade = "n/a" if r["tradeoff"] is None else f"{r['tradeoff']:.1f}"
+        change = r["tradeoff_change_vs_cot"]
+        trade += "" if change is None or r["method"] == "cot" else f" ({change:+.1f}% vs CoT)"
         speed = "" if r["als_speedup"] is None else f", ALS {r['als_speedup']:.2f}x faster"
         same = r.get("cot_accuracy_same")
         vs = "" if same is None or r["method"] == "cot" else f", CoT {same:.3f} on these"
         print(
             f"{r['method']:>16}: accuracy {r['accuracy']:.3f} [{r['ci_low']:.3f}, "
             f"{r['ci_high']:.3f}] (n={r['n']}{vs}); {r['seconds_per_problem']:.2f} s and "
-            f"{r['tokens_per_problem']:.0f} tokens per problem; EAS {eas}{speed}"
+            f"{r['tokens_per_problem']:.0f} tokens per problem; EAS {eas}{speed}; trade-off "
+            f"{trade} on the {r['tradeoff_n']} problems every method decoded"
         )
     print(f"wrote {RunDir.of(run).compare_dir} and {build_run_report(run)}")
     return 0

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from tqdm.auto import tqdm
 
 from workbench.core.artifacts import append_jsonl, read_jsonl, write_json
+from workbench.core.evaluation import tradeoff_scores
 from workbench.core.grading import grade
 from workbench.core.problems import Problem
 from workbench.core.prompts import PromptConfig, encode_problems
@@ -263,4 +264,23 @@ def _table(rows: dict[str, list[dict]]) -> list[dict[str, Any]]:
             entry["als_accuracy_same"] = ref.accuracy
             entry["als_speedup"] = s.seconds_per_problem / ref.seconds_per_problem
         table.append(entry)
-    return table
+    return _with_tradeoff(table, rows)
+
+
+def _with_tradeoff(table: list[dict], rows: dict[str, list[dict]]) -> list[dict]:
+    """Each entry with the paper's trade-off score and its % change vs CoT (`tradeoff_scores`),
+    computed on the problems every method decoded (`tradeoff_n` of them), so that accuracy and
+    time are compared on the same problems; None where CoT is not in the table."""
+    common = set.intersection(*({r["id"] for r in method_rows} for method_rows in rows.values()))
+    on_common = {n: [r for r in m if r["id"] in common] for n, m in rows.items()}
+    summaries = {n: summarize(m, method=n) for n, m in on_common.items() if m}
+    scores = tradeoff_scores(
+        {n: s.accuracy for n, s in summaries.items()},
+        {n: s.seconds_per_problem for n, s in summaries.items()},
+    )
+    blank = {"tradeoff": None, "tradeoff_change_vs_cot": None}
+    usable = "cot" in summaries
+    return [
+        {**e, **(scores[e["method"]] if usable else blank), "tradeoff_n": len(common)}
+        for e in table
+    ]
