@@ -23,6 +23,8 @@ settings are the run's own (`config.json`), so a stage cannot silently use other
 |            |                            | selection.json, reference-selection.json        |
 | test       | selection(-plan).json, directions/ | test/ (CoT and every arm in one batch), |
 |            |                            | results.json                                    |
+| retime     | a finished run             | test-retimed/, retimed.json (every test arm     |
+|            |                            | again, together, on the first --limit problems) |
 | probe      | a finished run             | probe/                                          |
 | compare    | a finished run             | compare/                                        |
 | sweep      | a finished run             | sweep/                                          |
@@ -46,6 +48,7 @@ __all__ = [
     "labels",
     "probe",
     "report",
+    "retime",
     "run_stage",
     "select",
     "splits",
@@ -79,6 +82,20 @@ def labels(
 
     bridge = bridge or run.load_model()
     return labels_stage(bridge, run, _als_config(run), data_dir=data_dir, limit=limit)
+
+
+def retime(
+    run: RunDir, bridge: Any = None, *, data_dir: str | None = None, limit: int | None = None
+) -> dict:
+    """Every test arm decoded again together on the first `limit` test problems (default 64):
+    like-for-like seconds (`workbench.experiment.retime`)."""
+    from workbench.experiment.retime import retime_stage
+
+    bridge = bridge or run.load_model()
+    n = 64 if limit is None else limit
+    return retime_stage(
+        bridge, run, _als_config(run), min(n, len(run.problems("test"))), data_dir=data_dir
+    )
 
 
 def directions(run: RunDir):
@@ -145,6 +162,7 @@ STAGES = {
     "directions": directions,
     "select": select,
     "test": test,
+    "retime": retime,
     "probe": probe,
     "compare": compare,
     "sweep": sweep,
@@ -180,6 +198,6 @@ def run_stage(
         kwargs["data_dir"] = data_dir
     if limit is not None:
         if "limit" not in params:
-            raise WorkbenchError(f"stage {name} takes no limit; only labels does")
+            raise WorkbenchError(f"stage {name} takes no limit; only labels and retime do")
         kwargs["limit"] = limit
     return stage(run, **kwargs)

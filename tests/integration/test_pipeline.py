@@ -593,3 +593,46 @@ def test_a_full_probe_after_a_fit_probe_keeps_its_tables_and_replays_at_most_n(
     probe_run(tiny_bridge, run, ProbeRunConfig(n_bootstrap=60, n_replay=3))
     assert not gzipped(run.probe_table("layers")).exists()
     assert len(read_jsonl(run.probe_table("layers"))) == len(layers_before)
+
+
+def test_retime_decodes_every_test_arm_together(tiny_bridge, planted_grader, tmp_path):
+    """The retime stage decodes all test arms again in one batch on the first problems: the
+    same tokens as the run's rows, one decode call, and the trade-off on those seconds."""
+    from workbench import stages
+    from workbench.experiment.rundir import RunDir
+
+    cfg = ALSRunConfig(**SMALL, reference=True, reference_alphas=(0.5,), control=True)
+    gen = GenerationConfig(max_new_tokens=6, batch_size=8)
+    run_als(tiny_bridge, tmp_path, cfg, generation=gen)
+    run = RunDir(tmp_path)
+    out = stages.retime(run, tiny_bridge, limit=3)
+    names = [a["method"] for a in out["arms"]]
+    assert names == ["cot", "als", "random-control", "als-reference"]
+    assert out["n"] == 3 and out["one_decode_call"]
+    assert all(a["identical_to_run"] == 3 for a in out["arms"])
+    slowest = max(a["seconds_per_problem"] for a in out["arms"])
+    for a in out["arms"]:
+        assert a["tradeoff"] == pytest.approx(
+            (100 * a["accuracy"] + 100 - 100 * a["seconds_per_problem"] / slowest) / 2
+        )
+    assert run.retimed_path.exists()
+    with pytest.raises(WorkbenchError, match=r"retime n must lie in 1\.\.6"):
+        from workbench.experiment.retime import retime_stage
+
+        retime_stage(tiny_bridge, run, cfg, 7)
+
+
+def test_gated_arm_is_the_reference_with_the_json_gate(tiny_bridge, planted_grader, tmp_path):
+    from workbench.core.steering import SteeringSpec
+    from workbench.experiment.rundir import RunDir
+
+    cfg = ALSRunConfig(**SMALL, reference=True, reference_alphas=(0.5,), gated=True)
+    gen = GenerationConfig(max_new_tokens=8, batch_size=8)
+    results = run_als(tiny_bridge, tmp_path, cfg, generation=gen, prompt=PromptConfig(format="p2"))
+    assert [r["method"] for r in results["test"]] == ["cot", "als", "als-reference", "als-gated"]
+    last = tiny_bridge.cfg.n_layers - 1
+    want = replace(SteeringSpec.authors(last, 0.5, 0.1), json_gate=True)
+    assert results["gated_steering"] == asdict(want)
+    assert RunDir(tmp_path).settings()["prompt"]["format"] == "p2"
+    with pytest.raises(WorkbenchError, match=r"add --als\.reference true"):
+        ALSRunConfig(gated=True)

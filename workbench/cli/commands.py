@@ -174,8 +174,9 @@ class StageArgs:
     data_dir: str | None = None
     """Folder with the JSONL files (default: $ALS_DATA_DIR, else ../shared/data)."""
     limit: int | None = None
-    """labels only: self-verify the first N fit generations (their agreement with the gold
-    labels on part of a large fit split; label_source 'self' needs them all)."""
+    """labels: self-verify the first N fit generations (their agreement with the gold labels on
+    part of a large fit split; label_source 'self' needs them all); retime: the first N test
+    problems (default 64)."""
 
     overrides = RunFolderArgs.overrides
 

@@ -36,7 +36,8 @@ class GradedRow:
     correct: bool
     """Verdict of `workbench.core.grading.grade`."""
     extraction: str
-    """How the answer was extracted ('boxed', 'hashes', 'answer_is', 'last_number', 'none')."""
+    """How the answer was extracted ('boxed', 'hashes', 'answer_is', 'last_number', 'none'; for
+    the P2 prompt 'json' or 'invalid_json')."""
     prompt_tokens: int
     """Prompt length in tokens."""
     generated_tokens: int
@@ -96,6 +97,8 @@ class MethodSummary:
     """Rows with no extracted answer."""
     finish: dict[str, int]
     """Rows by finish reason."""
+    json_valid: int | None = None
+    """Rows whose output was a valid P2 JSON object (None: not graded as JSON)."""
     base: str | None = None
     """The method compared against on the same problems (None: no comparison)."""
     only_base: int | None = None
@@ -111,6 +114,14 @@ class MethodSummary:
 
 def _mean(rows: Sequence[Mapping[str, Any]], key: str) -> float:
     return sum(r[key] for r in rows) / len(rows) if rows else math.nan
+
+
+def _json_valid(rows: Sequence[Mapping[str, Any]]) -> int | None:
+    """How many rows were valid P2 JSON, where the rows were graded as JSON."""
+    kinds = [r.get("extraction") for r in rows]
+    if not any(k in ("json", "invalid_json") for k in kinds):
+        return None
+    return sum(k == "json" for k in kinds)
 
 
 def summarize(
@@ -149,5 +160,6 @@ def summarize(
         intervention_rate=intervention_rate(rows, n_layers),
         no_answer=sum(r["predicted"] is None for r in rows),
         finish=dict(Counter(r["finish"] for r in rows)),
+        json_valid=_json_valid(rows),
         **paired,
     )

@@ -72,6 +72,9 @@ __all__ = [
     "run_als",
     "select_stage",
     "selection_plan",
+    "test_arms",
+    "timed_with_cot",
+    "with_tradeoff",
 ]
 
 logger = logging.getLogger(__name__)
@@ -135,6 +138,11 @@ class ALSRunConfig:
     best accuracy is tested (ties: the smaller alpha, then fewer interventions)."""
     reference_tau: float = 0.1
     """The reference arm's gate: nudge where cos(h, v) < tau at the last block's input."""
+    gated: bool = False
+    """Also test ALS-Gated ('als-gated', for the P2 prompt): the reference arm, at the alpha
+    chosen for it on validation, with the JSON gate of the authors' `gated_generation.py` (no
+    nudge once more than five tokens are out while the text from the first "{", closed with
+    "}", does not parse; `SteeringSpec.json_gate`). Needs `reference`."""
     reference_always: bool = False
     """Also test the always-on variant of the reference arm ('als-reference-always': tau above
     every cosine, alpha `reference_alpha`): what runs before 2026-12-03 called the reference arm,
@@ -171,6 +179,10 @@ class ALSRunConfig:
         check_quantiles(self.tau_quantiles)
         if self.n_candidate_layers < 1 or self.min_per_class < 1:
             raise WorkbenchError("n_candidate_layers and min_per_class must be >= 1")
+        if self.gated and not self.reference:
+            raise WorkbenchError(
+                "gated (ALS-Gated) takes the reference arm's alpha: add --als.reference true"
+            )
         if self.candidate_layers is not None and (
             not self.candidate_layers or min(self.candidate_layers) < 0
         ):
@@ -501,10 +513,7 @@ def evaluate_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
     best = selection["best"]
     problems = run.problems("test", data_dir=data_dir)
     plan = selection_plan(bridge, run, cfg, data_dir=data_dir)
-    arms: dict[str, Arm] = {"cot": None, "als": _selected_arm(run, cfg, best)}
-    if cfg.control:
-        arms["random-control"] = _control_arm(run, cfg, best, plan)
-    arms.update(_test_reference_arms(run, cfg))  # transient arms share the batch
+    arms = test_arms(run, cfg, plan)
     common = {"generation": run.generation(), "prompt": run.prompt()}
     outs = {name: run.rows_path("test", name) for name in arms}
     rows = run_arms(bridge, problems, arms, outs=outs, **common)
@@ -568,6 +577,7 @@ _SPEC_KEYS = {
     "random-control": "control_steering",
     "als-reference": "reference_steering",
     "als-reference-always": "reference_always_steering",
+    "als-gated": "gated_steering",
 }
 """Where results.json records the steering of each extra test arm."""
 
@@ -620,6 +630,20 @@ def reference_select_stage(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_
     return selection
 
 
+def test_arms(run: RunDir, cfg: ALSRunConfig, plan: dict) -> dict[str, Arm]:
+    """Every arm the test split decodes, by name: CoT, the selected condition, and the control
+    and reference arms the config asks for (transient arms share the batch)."""
+    best = run.selection()["best"]
+    arms: dict[str, Arm] = {"cot": None, "als": _selected_arm(run, cfg, best)}
+    if cfg.control:
+        arms["random-control"] = _control_arm(run, cfg, best, plan)
+    arms.update(_test_reference_arms(run, cfg))
+    return arms
+
+
+test_arms.__test__ = False  # a function of the pipeline, not a pytest test
+
+
 def _test_reference_arms(run: RunDir, cfg: ALSRunConfig) -> dict[str, Arm]:
     """The reference arms the config asks for on test: the gated one at the alpha chosen on
     validation, the always-on variant."""
@@ -627,6 +651,9 @@ def _test_reference_arms(run: RunDir, cfg: ALSRunConfig) -> dict[str, Arm]:
     if cfg.reference:
         best = read_json(run.reference_selection_path)["best"]
         arms["als-reference"] = _reference_arm(run, cfg, best["alpha"], cfg.reference_tau)
+    if cfg.gated:
+        spec, directions = arms["als-reference"]
+        arms["als-gated"] = replace(spec, json_gate=True), directions
     if cfg.reference_always:
         arms["als-reference-always"] = _reference_arm(run, cfg, cfg.reference_alpha, ALWAYS_ON_TAU)
     return arms

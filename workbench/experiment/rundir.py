@@ -150,6 +150,11 @@ class RunDir:
         return self.root / "fit" / "final"
 
     @property
+    def retimed_path(self) -> Path:
+        """Every test arm's seconds when decoded together on the first test problems."""
+        return self.root / "retimed.json"
+
+    @property
     def reference_selection_path(self) -> Path:
         """The reference arm's alpha grid on validation and its pick."""
         return self.root / "reference-selection.json"
