@@ -40,7 +40,8 @@ def _headline(results: dict[str, Any], selection: dict[str, Any]) -> str:
         f"ALS {als['accuracy']:.3f} [{als['ci_low']:.3f}, {als['ci_high']:.3f}] vs CoT "
         f"{cot['accuracy']:.3f} [{cot['ci_low']:.3f}, {cot['ci_high']:.3f}] on {cot['n']} held-out "
         f"problems; exact McNemar p = {als['mcnemar_p']:.3g} ({als['only_method']} fixed by ALS, "
-        f"{als['only_base']} broken). Chosen on the validation split: layer {best['layer']}, "
+        f"{als['only_base']} broken).{_rate(als)} Chosen on the validation split: layer "
+        f"{best['layer']}, "
         f"alpha {best['alpha']:g} (relative), tau {best['tau']:.3f} (quantile "
         f"{best['tau_quantile']:g} of fit-token cosines)."
     )
@@ -48,7 +49,7 @@ def _headline(results: dict[str, Any], selection: dict[str, Any]) -> str:
         text += (
             f" {row['method']}{_ARMS.get(row['method'], '')}: {row['accuracy']:.3f} "
             f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}], McNemar p = {row['mcnemar_p']:.3g} vs "
-            f"CoT ({row['only_method']} fixed, {row['only_base']} broken)."
+            f"CoT ({row['only_method']} fixed, {row['only_base']} broken).{_rate(row)}"
         )
     return text
 
@@ -56,12 +57,28 @@ def _headline(results: dict[str, Any], selection: dict[str, Any]) -> str:
 _ARMS = {
     "als-reference": (
         " (the ALS authors' configuration: a vector fit on the final normalised state, added at the"
-        " last block's input, absolute alpha on the unit vector, always, newest position only, not"
-        " persisting; its departures from their code are listed under --als.reference in"
-        " `als run --help`)"
+        " last block's input where its raw cosine with the vector is below tau 0.1, absolute alpha"
+        " on the unit vector chosen on validation, newest position only, not persisting; its"
+        " departures from their code are listed under --als.reference in `als run --help`)"
     ),
+    "als-reference-always": (
+        " (the authors' update with the gate always open, alpha 0.3: what runs before 2026-12-03"
+        " called the reference arm)"
+    ),
+    "als-gated": " (ALS-Gated: the authors' configuration with their JSON gate)",
     "random-control": " (a random direction of the same norm at the selected setting)",
 }
+
+
+def _rate(row: dict[str, Any]) -> str:
+    """Intervention rate, and the trade-off score where the arm was timed like for like."""
+    text = f" Steered {100 * row['intervention_rate']:.1f}% of tokens"
+    if row.get("tradeoff") is not None and row.get("timed_with_cot") == "together":
+        text += (
+            f"; trade-off {row['tradeoff']:.1f} ({row['tradeoff_change_vs_cot']:+.1f}% vs CoT,"
+            " decoded in one batch with CoT)"
+        )
+    return text + "."
 
 
 def _layer_figures(layers: list[dict[str, Any]], figs: dict[str, Any]) -> None:
