@@ -95,3 +95,15 @@ def test_check_settings_treats_fields_a_record_predates_as_defaults(tmp_path):
     check_settings(path, {"als": {"n_fit": 8, "label_source": "gold"}}, defaults=defaults)
     with pytest.raises(WorkbenchError, match="other settings"):
         check_settings(path, {"als": {"n_fit": 8, "label_source": "self"}}, defaults=defaults)
+
+
+def test_a_gzipped_file_under_a_plain_name_is_a_clear_error(tmp_path):
+    import gzip
+
+    from workbench.core.artifacts import read_jsonl
+    from workbench.errors import WorkbenchError
+
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(gzip.compress(b'{"a": 1}\n'))
+    with pytest.raises(WorkbenchError, match=r"rows\.jsonl is not UTF-8 JSONL \(it is gzipped"):
+        read_jsonl(path)

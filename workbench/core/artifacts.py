@@ -76,7 +76,11 @@ def read_jsonl(path: str | Path, *, repair: bool = True) -> list[dict[str, Any]]
             return [json.loads(line) for line in text.splitlines() if line.strip()]
         return []
     rows: list[dict[str, Any]] = []
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    except UnicodeDecodeError as exc:
+        gz = " (it is gzipped: name it .jsonl.gz)" if path.read_bytes()[:2] == b"\x1f\x8b" else ""
+        raise WorkbenchError(f"{path} is not UTF-8 JSONL{gz}") from exc
     for n, line in enumerate(lines, 1):
         try:
             rows.append(json.loads(line))
