@@ -37,3 +37,34 @@ def test_efficiency_accuracy_score_only_for_dearer_methods():
     assert efficiency_accuracy_score(0.2, 30.0, 0.3, 10.0) == pytest.approx(-0.05)
     assert efficiency_accuracy_score(0.5, 10.1, 0.3, 10.0) is None  # within 2%: noise
     assert efficiency_accuracy_score(0.5, 8.0, 0.3, 10.0) is None  # cheaper: no exchange rate
+
+
+def test_self_consistency_under_p2_votes_on_valid_json_answers_only():
+    from workbench.core.generation import Completion
+    from workbench.core.problems import Problem
+    from workbench.methods.baselines import _voted_row
+
+    def sample(text: str) -> Completion:
+        return Completion(
+            tokens=(1, 2),
+            text=text,
+            prompt_tokens=3,
+            finish="stop",
+            seconds=1.0,
+            interventions=0,
+            steered_steps=(),
+        )
+
+    ok = '{"thought process": "x", "final answer": "%s"}'
+    texts = [
+        ok % "7",
+        ok % "7 apples",
+        '{"thought process": "x", "final answer": "9"',
+        "\\boxed{9}",
+    ]
+    problem = Problem(id="gsm8k/test/0000", family="gsm8k", question="q", answer="7")
+    row = _voted_row(problem, [sample(t) for t in texts], "sc@4", "json")
+    assert row["sample_answers"] == ["7", "7", None, None]  # the unclosed and the boxed: no answer
+    assert row["predicted"] == "7" and row["correct"] and row["votes"] == 2
+    boxed = _voted_row(problem, [sample(t) for t in texts], "sc@4")  # the boxed reading differs
+    assert boxed["sample_answers"][3] == "9"

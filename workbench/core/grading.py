@@ -66,6 +66,7 @@ __all__ = [
     "answers_equivalent",
     "boxed_answers",
     "extract_answer",
+    "extract_final_answer",
     "first_boxed",
     "grade",
     "normalize_number",
@@ -262,21 +263,23 @@ def grade(text: str, gold: str, family: Family, answer_format: AnswerFormat = "b
     (`workbench.core.json_answer`); method 'json', or 'invalid_json' (incorrect) when it is not.
     The field itself is read as an answer is (GSM8K: its number, so "18 dollars" is 18; MATH: its
     box if it has one, else the field without ``$`` delimiters)."""
-    if answer_format == "json":
-        return _grade_json(text, gold, family)
-    predicted, method = extract_answer(text, family)
+    predicted, method = extract_final_answer(text, family, answer_format)
     correct = predicted is not None and answers_equivalent(predicted, gold, family)
     return Verdict(predicted=predicted, correct=correct, method=method)
 
 
-def _grade_json(text: str, gold: str, family: Family) -> Verdict:
+def extract_final_answer(
+    text: str, family: Family, answer_format: AnswerFormat = "boxed"
+) -> tuple[str | None, str]:
+    """``(answer, method)`` of an output in either answer format (see `grade`)."""
+    if answer_format != "json":
+        return extract_answer(text, family)
     parsed = read_json_answer(text)
     if not parsed.valid or not parsed.answer:
-        return Verdict(predicted=None, correct=False, method="invalid_json")
+        return None, "invalid_json"
     field = parsed.answer
     if family == "gsm8k":
         predicted, _ = extract_answer(field, family)
     else:
         predicted = _clean(first_boxed(field) or field)
-    correct = bool(predicted) and answers_equivalent(predicted, gold, family)
-    return Verdict(predicted=predicted or None, correct=correct, method="json")
+    return predicted or None, "json"

@@ -147,6 +147,11 @@ def run_compare(
 ) -> list[dict[str, Any]]:
     """Compare the methods on the run's test problems; write `compare/table.json`."""
     run = RunDir.of(run).require_finished()
+    if run.prompt().answer_format == "json" and "latentseek" in cfg.methods:
+        raise WorkbenchError(
+            f"{run.root} uses the P2 (JSON) prompt, and LatentSeek here decodes boxed answers "
+            "only: leave latentseek out of --compare.methods"
+        )
     problems: list[Problem] = run.problems("test", data_dir=data_dir)[: cfg.n_problems]
     base = _cot_rows(bridge, run, problems, cfg)
     rows: dict[str, list[dict]] = {}

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from workbench.core.artifacts import append_jsonl, read_jsonl
 from workbench.core.config import check_finite
 from workbench.core.generation import GenerationConfig, decode
-from workbench.core.grading import Family, answers_equivalent, extract_answer
+from workbench.core.grading import AnswerFormat, Family, answers_equivalent, extract_final_answer
 from workbench.core.problems import Problem
 from workbench.core.prompts import PromptConfig, encode_problems, stop_rule
 from workbench.core.records import GradedRow
@@ -75,9 +75,11 @@ def majority_vote(answers: Sequence[str | None], family: Family) -> tuple[str | 
     return best[0], len(best)
 
 
-def _voted_row(problem: Problem, samples: Sequence[Any], method: str) -> dict[str, Any]:
+def _voted_row(
+    problem: Problem, samples: Sequence[Any], method: str, answer_format: AnswerFormat = "boxed"
+) -> dict[str, Any]:
     """The graded row of one problem from its k samples: the majority answer, costs summed."""
-    answers = [extract_answer(s.text, problem.family)[0] for s in samples]
+    answers = [extract_final_answer(s.text, problem.family, answer_format)[0] for s in samples]
     voted, votes = majority_vote(answers, problem.family)
     correct = voted is not None and answers_equivalent(voted, problem.answer, problem.family)
     finishes = [s.finish for s in samples]
@@ -131,7 +133,9 @@ def run_self_consistency(
         seeds = [i * cfg.k + j for i, _ in chunk for j in range(cfg.k)]
         completions = decode(bridge, prompts, sampling, stop=stop_rule(prompt), indices=seeds)
         rows = [
-            _voted_row(problem, completions[c * cfg.k : (c + 1) * cfg.k], method)
+            _voted_row(
+                problem, completions[c * cfg.k : (c + 1) * cfg.k], method, prompt.answer_format
+            )
             for c, (_, problem) in enumerate(chunk)
         ]
         if out is not None:
