@@ -6,7 +6,11 @@ option and a nested config's options carry its name (`--als.n_fit`). Three thing
 - errors are one line (`als run: error: --als.n_fit: ...`), never a traceback;
 - list options also take `0.05,0.1` (jsonargparse alone wants `[0.05,0.1]`);
 - the dataclasses are built here, so that a config's own check (`WorkbenchError` from
-  `__post_init__`) names the option (`--als.alphas must be finite ...`), not the field.
+  `__post_init__`) names the option (`--als.alphas must be finite ...`), not the field;
+- habits of other command lines: options take dashes as well as underscores (`--data-dir` is
+  `--data_dir`, `--als.n-fit` is `--als.n_fit`; help shows the underscores), `--model NAME` is
+  `--model.name NAME` (`--model FILE.yaml` still reads the model's options from a file), usage
+  lines read `als generate ...`, and `als --version` prints the version.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ import re
 import types
 import typing
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
 
+from workbench import __version__
 from workbench.cli.commands import COMMANDS
 from workbench.errors import WorkbenchError
 
@@ -39,6 +45,13 @@ class _Parser(ArgumentParser):
         union = re.match(none_last, message)
         if union:  # `X | None`: the error of X alone
             message = union.group(1) + union.group(2)
+        config = re.match(r"--([\w.]+): Unable to load config '(.*?)'", message)
+        if config:  # `--als 64`: a nested config given a value instead of a file
+            group, value = config.groups()
+            message = (
+                f"--{group} takes a YAML file of its options, and '{value}' is none; "
+                f"set one option with --{group}.<option> VALUE"
+            )
         prog = self.prog if self.prog.startswith("als") else "als"  # a nested type's own parser
         self.exit(2, f"{prog}: error: {message} (see {prog} --help)\n")
 
@@ -47,13 +60,51 @@ def build_parser() -> ArgumentParser:
     """`als` with one subcommand per entry of `COMMANDS`, each taking `--config FILE` (YAML)."""
     parser = _Parser(prog="als", description="Amortized Latent Steering workbench.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--version", action="version", version=f"als-workbench {__version__}", help="the version"
+    )
     sub = parser.add_subcommands(dest="command", required=True)
     for name, (cls, summary) in COMMANDS.items():
         p = _Parser(prog=f"als {name}", description=" ".join((cls.__doc__ or "").split()))
         p.add_argument("--config", action=ActionConfigFile, help="read options from a YAML file")
         p.add_class_arguments(cls, as_positional=True, fail_untyped=True)
         sub.add_subcommand(name, p, help=summary)
+        p.prog = f"als {name}"  # jsonargparse names it `als [options] name`
+        model = p._option_string_actions.get("--model")
+        if model is not None and "--model.name" in p._option_string_actions:
+            model.metavar = "NAME"
+            model.help = "the same as --model.name NAME (or a YAML file of the model's options)"
     return parser
+
+
+_CONFIG_FILE = (".yaml", ".yml", ".json")
+
+
+def _habits(argv: Sequence[str], parser: ArgumentParser) -> list[str]:
+    """`--data-dir` -> `--data_dir` (an option of the command only), `--model NAME` ->
+    `--model.name NAME` (unless NAME is a YAML/JSON file or an inline `{...}` config)."""
+    command = next((a for a in argv if a in COMMANDS), None)
+    if command is None:
+        return list(argv)
+    sub = next(a for a in parser._actions if a.dest == "command")
+    known = set(sub.choices[command]._option_string_actions)
+    out, start = list(argv[: argv.index(command) + 1]), argv.index(command) + 1
+    rest = list(argv[start:])
+    for i, arg in enumerate(rest):
+        flag, eq, value = arg.partition("=")
+        if not arg.startswith("--") or (i > 0 and rest[i - 1] == "--"):
+            out.append(arg)
+            continue
+        underscored = "--" + flag[2:].replace("-", "_")
+        flag = underscored if flag not in known and underscored in known else flag
+        if flag == "--model" and "--model.name" in known:
+            given = value if eq else (rest[i + 1] if i + 1 < len(rest) else "")
+            is_config = given.lstrip().startswith("{") or (
+                given.lower().endswith(_CONFIG_FILE) and Path(given).is_file()
+            )
+            flag = flag if is_config else "--model.name"
+        out.append(flag + eq + value)
+    return out
 
 
 def _dataclass_of(annotation: Any) -> type | None:
@@ -125,7 +176,8 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Any, bool]:
     import sys
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    ns = build_parser().parse_args(_comma_lists(argv))
+    parser = build_parser()
+    ns = parser.parse_args(_comma_lists(_habits(argv, parser)))
     values = ns[ns.command].as_dict()
     values.pop("config", None)
     values.pop("__path__", None)
