@@ -14,7 +14,7 @@ trap 'rm -rf "$work"' EXIT
 "$PY" -m venv "$work/venv"
 py="$work/venv/bin/python"
 "$py" -m pip install --quiet --disable-pip-version-check --upgrade --upgrade-strategy eager \
-  -e ".[dev]" || { echo "check-latest: the newest releases do not install" >&2; exit 1; }
+  -e ".[dev,docs]" || { echo "check-latest: the newest releases do not install" >&2; exit 1; }
 
 echo "check-latest: installed versions that differ from requirements.lock:"
 "$py" - <<'PY'
