@@ -11,6 +11,9 @@
 `als stage NAME RUN` does the same from the command line. Every stage reads its inputs from the
 run folder and writes its outputs there (decoding resumes from the rows already written); the
 settings are the run's own (`config.json`), so a stage cannot silently use other ones.
+`run_stage` holds the folder's writer lock (`RunDir.writer`) while the stage runs, so a second
+process writing the folder is refused; calling a stage function directly, hold it yourself
+(``with run.writer(): stages.select(run)``).
 
 | stage      | reads                      | writes                                          |
 |------------|----------------------------|-------------------------------------------------|
@@ -183,7 +186,9 @@ def run_stage(
     """Run stage `name` on `run` (see `STAGES`). A stage that decodes gets `bridge`, or the run's
     recorded model loaded with `model_overrides` (device, dtype); one that reads problems gets
     `data_dir`; one that can work on part of its input gets `limit` (labels: the first fit
-    generations only): what a stage takes is read from its signature."""
+    generations only): what a stage takes is read from its signature. The run folder's writer
+    lock is held throughout (`RunDir.writer`): another process writing the folder is refused with
+    a `WorkbenchError` before any model is loaded."""
     if name not in STAGES:
         raise WorkbenchError(f"unknown stage {name!r}; use one of {', '.join(STAGES)}")
     run = RunDir.of(run)
@@ -191,13 +196,14 @@ def run_stage(
         raise WorkbenchError(f"{run.root} has no settings record (config.json): run `als run`")
     stage = STAGES[name]
     params = inspect.signature(stage).parameters
-    kwargs: dict[str, Any] = {}
-    if "bridge" in params:
-        kwargs["bridge"] = bridge or run.load_model(**model_overrides)
-    if "data_dir" in params:
-        kwargs["data_dir"] = data_dir
-    if limit is not None:
-        if "limit" not in params:
-            raise WorkbenchError(f"stage {name} takes no limit; only labels and retime do")
-        kwargs["limit"] = limit
-    return stage(run, **kwargs)
+    if limit is not None and "limit" not in params:
+        raise WorkbenchError(f"stage {name} takes no limit; only labels and retime do")
+    with run.writer():
+        kwargs: dict[str, Any] = {}
+        if "bridge" in params:
+            kwargs["bridge"] = bridge or run.load_model(**model_overrides)
+        if "data_dir" in params:
+            kwargs["data_dir"] = data_dir
+        if limit is not None:
+            kwargs["limit"] = limit
+        return stage(run, **kwargs)

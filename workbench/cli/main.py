@@ -3,10 +3,13 @@
 The options come from the command dataclasses (`workbench.cli.commands`) through the generated
 parser (`workbench.cli.parser`). Every user error (a `WorkbenchError`, a bad option) is printed as
 one line and exits with code 2; results already written stay on disk, and rerunning resumes.
+A command that writes a run folder holds its writer lock throughout (`WRITES_RUN_FOLDER`), so a
+second one started on the same folder is refused at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from dataclasses import asdict, replace
@@ -294,6 +297,31 @@ COMMAND_FUNCTIONS = {
 }
 
 
+WRITES_RUN_FOLDER = {
+    "generate": "out",
+    "run": "out",
+    "probe": "run_dir",
+    "compare": "run_dir",
+    "sweep": "run_dir",
+    "stage": "run_dir",
+    "upgrade": "run_dir",
+}
+"""Commands that write a run folder -> the option naming it. Each holds the folder's writer lock
+(`RunDir.writer`) from before it loads a model until it returns, so that a second writer is
+refused before it decodes anything (the jobs of ``--launch`` write under the launcher's lock).
+Left out: ``export`` (one file under export/ of a finished run, which no other command writes)
+and ``publish`` (writes outside the run, and may copy a live one)."""
+
+
+def _writing(command: str, args: Any, argv: list[str] | None) -> contextlib.AbstractContextManager:
+    """The writer lock of the run folder `command` writes, or nothing."""
+    option = WRITES_RUN_FOLDER.get(command)
+    if option is None:
+        return contextlib.nullcontext()
+    line = "als " + " ".join(sys.argv[1:] if argv is None else argv)
+    return RunDir(Path(getattr(args, option))).writer(command=line)
+
+
 def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -315,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise
             return int(exc.code)
         _configure_logging(verbose)
-        return COMMAND_FUNCTIONS[command](args)
+        with _writing(command, args, argv):
+            return COMMAND_FUNCTIONS[command](args)
     except WorkbenchError as exc:
         print(f"als: error: {exc}", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ __all__ = [
     "gzipped",
     "read_json",
     "read_jsonl",
+    "read_rows",
     "save_figure",
     "write_json",
     "write_jsonl_gz",
@@ -93,6 +94,33 @@ def read_jsonl(path: str | Path, *, repair: bool = True) -> list[dict[str, Any]]
                 break
             raise WorkbenchError(f"{path}:{n} is not valid JSON; delete the file to rerun") from exc
     return rows
+
+
+_DUPLICATES_WARNED: set[tuple[str, int]] = set()
+
+
+def read_rows(path: str | Path, *, repair: bool = True) -> list[dict[str, Any]]:
+    """Per-problem rows of a JSONL file (graded generations, labels, effects): `read_jsonl`, one
+    row per problem ``id``. A folder written by two processes at once, before run folders had one
+    writer (`workbench.experiment.writer_lock`), may hold a problem twice: the first row is kept
+    and a warning names the file and how many were left out. Not for tables with several rows per
+    id (probe tables, compare verdicts): those are read with `read_jsonl`."""
+    rows = read_jsonl(path, repair=repair)
+    seen: set[Any] = set()
+    kept = []
+    for row in rows:
+        if row["id"] not in seen:
+            seen.add(row["id"])
+            kept.append(row)
+    if len(kept) < len(rows) and (str(path), len(rows)) not in _DUPLICATES_WARNED:
+        _DUPLICATES_WARNED.add((str(path), len(rows)))  # once per file and size, not per read
+        logger.warning(
+            "%s: %d duplicate rows left out (a problem written twice, by two processes at once); "
+            "kept the first row of each problem",
+            path,
+            len(rows) - len(kept),
+        )
+    return kept
 
 
 def write_json(path: str | Path, obj: Any) -> None:

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from tqdm.auto import tqdm
 
-from workbench.core.artifacts import append_jsonl, read_jsonl, write_json
+from workbench.core.artifacts import append_jsonl, read_rows, write_json
 from workbench.core.evaluation import tradeoff_scores
 from workbench.core.grading import grade
 from workbench.core.problems import Problem
@@ -95,7 +95,7 @@ def efficiency_accuracy_score(
 def _latentseek_rows(
     bridge, problems, cot_rows, cfg, generation, prompt_cfg: PromptConfig, out: Path
 ) -> list[dict]:
-    done = {r["id"]: r for r in read_jsonl(out)}
+    done = {r["id"]: r for r in read_rows(out)}
     ls_cfg = LatentSeekConfig(reward=cfg.latentseek_reward, max_iters=cfg.latentseek_iters)
     cot = {r["id"]: r for r in cot_rows}
     todo = [p for p in problems if p.id not in done]
@@ -226,7 +226,7 @@ def _method_rows(
 def _check_same_answers(rows: list[dict], saved: Path) -> None:
     """Warn where a re-decoded row's text differs from the run's row (greedy decoding should
     reproduce it; kernels or batching on another device may not)."""
-    before = {r["id"]: r["text"] for r in read_jsonl(saved)}
+    before = {r["id"]: r["text"] for r in read_rows(saved)}
     differ = [r["id"] for r in rows if r["id"] in before and before[r["id"]] != r["text"]]
     if differ:
         logger.warning(

@@ -21,7 +21,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from workbench.core.activations import ActivationSet
-from workbench.core.artifacts import append_jsonl, read_jsonl
+from workbench.core.artifacts import append_jsonl, read_rows
 from workbench.core.generation import Completion, GenerationConfig, decode
 from workbench.errors import WorkbenchError
 from workbench.experiment.rundir import RunDir
@@ -53,7 +53,7 @@ def self_verify_fit(
     The four verification prompts of every generation to label are decoded together, in batches
     of the run's batch size (continuous batching); a generation's label is written as soon as its
     four answers are in, so an interrupted stage resumes where it stopped."""
-    done = {r["id"]: r for r in read_jsonl(run.labels_path)}
+    done = {r["id"]: r for r in read_rows(run.labels_path)}
     problems = {p.id: p for p in run.problems("fit", data_dir=data_dir)}
     order = {pid: i for i, pid in enumerate(problems)}
     rows = sorted(run.rows("fit", "cot"), key=lambda r: order[r["id"]])[:limit]
@@ -103,7 +103,7 @@ def fit_labels(run: RunDir, source: LabelSource, aset: ActivationSet) -> Bool[Te
         raise WorkbenchError(f"unknown label source {source!r}; use {', '.join(LABEL_SOURCES)}")
     if source == "gold":
         return aset.labels
-    by_id = {r["id"]: bool(r["self"]) for r in read_jsonl(run.labels_path)}
+    by_id = {r["id"]: bool(r["self"]) for r in read_rows(run.labels_path)}
     ids = aset.problem_ids
     missing = [i for i in ids if i not in by_id]
     if missing:
@@ -117,7 +117,7 @@ def fit_labels(run: RunDir, source: LabelSource, aset: ActivationSet) -> Bool[Te
 def label_agreement(run: RunDir) -> dict[str, Any] | None:
     """How the gold and self labels of the fit generations agree (None before the labels stage):
     counts, the agreement rate and Cohen's kappa."""
-    rows = read_jsonl(run.labels_path)
+    rows = read_rows(run.labels_path)
     if not rows:
         return None
     gold = [bool(r["gold"]) for r in rows]

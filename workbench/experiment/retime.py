@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Any
 
-from workbench.core.artifacts import read_jsonl, write_json
+from workbench.core.artifacts import read_rows, write_json
 from workbench.core.evaluation import tradeoff_scores
 from workbench.core.records import summarize
 from workbench.errors import WorkbenchError
@@ -60,7 +60,7 @@ def retime_stage(
     calls = {r.get("decode_call") for arm_rows in rows.values() for r in arm_rows}
     table = []
     for name, arm_rows in rows.items():
-        saved = {r["id"]: r["tokens"] for r in read_jsonl(run.rows_path("test", name))}
+        saved = {r["id"]: r["tokens"] for r in read_rows(run.rows_path("test", name))}
         same = sum(saved.get(r["id"]) == r["tokens"] for r in arm_rows)
         if same < len(arm_rows):
             logger.warning(

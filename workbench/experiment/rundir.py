@@ -17,19 +17,22 @@ one. The layout::
     results.json                the test table and the chosen steering: the run is finished
     probe/ compare/ sweep/      what `als probe`, `als compare` and `als sweep` add
     figures/ report.html        presentation, rebuilt from the files above
+    .writer.lock                while a command writes the folder: its pid, host and command
+                                (`RunDir.writer`; one writer per run folder)
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from workbench import __version__
 from workbench.core.activations import ActivationSet
-from workbench.core.artifacts import check_settings, read_json, read_jsonl
+from workbench.core.artifacts import check_settings, read_json, read_rows
 from workbench.core.directions import LayerDirections
 from workbench.core.generation import GenerationConfig
 from workbench.core.problems import Problem
@@ -90,6 +93,11 @@ class RunDir:
     @property
     def settings_path(self) -> Path:
         return self.root / "config.json"
+
+    @property
+    def writer_lock_path(self) -> Path:
+        """The lock file of the process writing the folder (`writer`)."""
+        return self.root / ".writer.lock"
 
     @property
     def results_path(self) -> Path:
@@ -249,6 +257,25 @@ class RunDir:
         states += sorted(self.sweep_dir.glob("fit-trajectories-*"))
         return [*states, self.root / "export", self.jobs_dir, self.figures, self.report_path]
 
+    # -- one writer -------------------------------------------------------------------------------
+    def writer(self, *, command: str | None = None) -> AbstractContextManager[Path]:
+        """Hold the folder's writer lock for a ``with`` block: another process that asks for it
+        meanwhile is refused at once with a `WorkbenchError` naming the folder and this process
+        (pid, host, `command`); the kernel releases it however this process ends, and a lock
+        left by a killed process is taken over with a warning. Every `als` command that writes a
+        run folder, and `workbench.stages.run_stage`, hold it for the whole command; Python code
+        that writes a folder through the library directly wraps its writes::
+
+            with RunDir("runs/als").writer():
+                run_als(bridge, "runs/als", cfg)
+
+        Re-entrant within a process; per block, not per process, so that a notebook that wrote
+        a folder does not keep it from a terminal afterwards. See
+        `workbench.experiment.writer_lock`."""
+        from workbench.experiment.writer_lock import writer_lock
+
+        return writer_lock(self.writer_lock_path, command=command)
+
     # -- the settings record ---------------------------------------------------------------------
     def record_settings(
         self,
@@ -327,7 +354,9 @@ class RunDir:
         return SteeringSpec.from_json(self.results()["steering"])
 
     def rows(self, split: str, method: str) -> list[dict[str, Any]]:
-        return read_jsonl(self.rows_path(split, method))
+        """Graded rows of `method` on `split`, one per problem (`read_rows`: a problem written
+        twice, in a folder written before it had one writer, counts once)."""
+        return read_rows(self.rows_path(split, method))
 
     # -- finished-stage checks ------------------------------------------------------------------
     def require_finished(self) -> RunDir:

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from workbench.core.activations import ActivationSet, CacheConfig, cache_activations
-from workbench.core.artifacts import append_jsonl, read_json, read_jsonl, write_json
+from workbench.core.artifacts import append_jsonl, read_json, read_rows, write_json
 from workbench.core.config import check_finite, check_quantiles
 from workbench.core.directions import LayerDirections, fit_directions
 from workbench.core.effects import next_token_effects
@@ -274,7 +274,7 @@ class _Context:
             )
         if effects:
             path = self.run.sweep_effects(split, cond.name)
-            done = {r["id"] for r in read_jsonl(path)}
+            done = {r["id"] for r in read_rows(path)}
             todo = [r for r in rows if r["id"] not in done]
             if todo:
                 append_jsonl(
@@ -286,7 +286,7 @@ class _Context:
 
 def _effect_means(effects_path: Path) -> dict[str, float | None]:
     """KL, entropy change and top-1 change averaged over all steered steps of a condition."""
-    effects = [e for e in read_jsonl(effects_path) if e["n_steered"]]
+    effects = [e for e in read_rows(effects_path) if e["n_steered"]]
     steps = sum(e["n_steered"] for e in effects)
     return {
         f"{key}_at_steered": sum(e[key] * e["n_steered"] for e in effects) / steps
@@ -347,11 +347,11 @@ def sweep_table(
     """One row per condition found on disk for `split` (all shards merged), with diagnostics."""
     run = RunDir.of(run)
     grid = read_json(run.sweep_grid_path)
-    base = base if base is not None else read_jsonl(run.sweep_rows(split, "cot"))
+    base = base if base is not None else read_rows(run.sweep_rows(split, "cot"))
     base_ids = {r["id"] for r in base}
     table = []
     for cond in grid:
-        rows = [r for r in read_jsonl(run.sweep_rows(split, cond["name"])) if r["id"] in base_ids]
+        rows = [r for r in read_rows(run.sweep_rows(split, cond["name"])) if r["id"] in base_ids]
         if not rows or len(rows) < len(base):
             continue  # not run here, or not finished (another shard, or interrupted)
         s = summarize(rows, method=cond["name"], base=base, n_layers=len(cond["layers"]))

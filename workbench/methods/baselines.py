@@ -20,7 +20,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from workbench.core.artifacts import append_jsonl, read_jsonl
+from workbench.core.artifacts import append_jsonl, read_rows
 from workbench.core.config import check_finite
 from workbench.core.generation import GenerationConfig, decode
 from workbench.core.grading import AnswerFormat, Family, answers_equivalent, extract_final_answer
@@ -119,7 +119,7 @@ def run_self_consistency(
         },
     )
     method = f"sc@{cfg.k}"
-    done = {r["id"]: r for r in read_jsonl(out)} if out is not None else {}
+    done = {r["id"]: r for r in read_rows(out)} if out is not None else {}
     todo = [(i, p) for i, p in enumerate(problems) if p.id not in done]
     # Problems per chunk: the fewest whose samples fill whole batches (written after each chunk).
     per_chunk = math.lcm(generation.batch_size, cfg.k) // cfg.k

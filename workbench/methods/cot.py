@@ -22,7 +22,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from workbench.core.artifacts import append_jsonl, read_jsonl
+from workbench.core.artifacts import append_jsonl, read_rows
 from workbench.core.directions import LayerDirections
 from workbench.core.generation import Completion, GenerationConfig, decode
 from workbench.core.grading import AnswerFormat, grade
@@ -278,7 +278,7 @@ class _Decoder:
     def _resumed(out: str | Path | None) -> dict[str, dict[str, Any]]:
         if out is None:
             return {}
-        done = {r["id"]: r for r in read_jsonl(out)}
+        done = {r["id"]: r for r in read_rows(out)}  # one per problem, the first if written twice
         if done:
             logger.info("%s: resuming, %d problems already done", out, len(done))
         return done

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from workbench.core.artifacts import jsonl_exists, read_json, read_jsonl, save_figure
+from workbench.core.artifacts import jsonl_exists, read_json, read_jsonl, read_rows, save_figure
 from workbench.core.directions import cosine_matrix
 from workbench.errors import WorkbenchError
 from workbench.experiment.rundir import RunDir
@@ -210,7 +210,7 @@ def _sweep_section(run: RunDir, figs: dict[str, Any]) -> Section | None:
     val = sweep_table(run, "val") if run.has_sweep() else []
     if not val:
         return None
-    cot = cot_reference(read_jsonl(run.sweep_rows("val", "cot")))
+    cot = cot_reference(read_rows(run.sweep_rows("val", "cot")))
     figs["sweep_heatmap"] = sweep_heatmaps(val)
     figs["sweep_deltas"] = sweep_deltas(val, title="Validation: accuracy change vs CoT")
     figs["sweep_rules"] = rule_deltas(val, title="Validation: update rules vs controls")
