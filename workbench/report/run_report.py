@@ -10,7 +10,7 @@ from workbench.core.artifacts import jsonl_exists, read_json, read_jsonl, read_r
 from workbench.core.directions import cosine_matrix
 from workbench.errors import WorkbenchError
 from workbench.experiment.rundir import RunDir
-from workbench.report.html import Section, write_report
+from workbench.report.html import Section, interval, write_report
 from workbench.report.plotting import (
     accuracy_bars,
     agreement_heatmap,
@@ -33,25 +33,41 @@ from workbench.report.sweep_plots import (
 __all__ = ["build_run_report", "fit_probe_figures", "run_figures", "unfinished_figures"]
 
 
-def _headline(results: dict[str, Any], selection: dict[str, Any]) -> str:
-    cot, als, *others = results["test"]
-    best = selection["best"]
-    text = (
-        f"ALS {als['accuracy']:.3f} [{als['ci_low']:.3f}, {als['ci_high']:.3f}] vs CoT "
-        f"{cot['accuracy']:.3f} [{cot['ci_low']:.3f}, {cot['ci_high']:.3f}] on {cot['n']} held-out "
-        f"problems; exact McNemar p = {als['mcnemar_p']:.3g} ({als['only_method']} fixed by ALS, "
-        f"{als['only_base']} broken).{_rate(als)} Chosen on the validation split: layer "
-        f"{best['layer']}, "
-        f"alpha {best['alpha']:g} (relative), tau {best['tau']:.3f} (quantile "
-        f"{best['tau_quantile']:g} of fit-token cosines)."
+def _ci(row: dict[str, Any]) -> str:
+    return interval(row["accuracy"], row["ci_low"], row["ci_high"])
+
+
+def _verdict(results: dict[str, Any]) -> str:
+    """The result in one sentence: which way ALS moved accuracy on test, with n, CIs and p."""
+    cot, als = results["test"][:2]
+    p = als["mcnemar_p"]
+    if p is not None and p < 0.05:
+        verdict = f"ALS {'raised' if als['accuracy'] > cot['accuracy'] else 'lowered'} accuracy"
+    else:
+        verdict = "ALS did not change accuracy detectably"
+    return (
+        f"{verdict} on {cot['n']} held-out {results['config']['dataset']} problems: ALS "
+        f"{_ci(als)} vs CoT {_ci(cot)}; exact McNemar p = {p:.3g} ({als['only_method']} fixed "
+        f"by ALS, {als['only_base']} broken)."
     )
+
+
+def _details(results: dict[str, Any], selection: dict[str, Any]) -> list[str]:
+    """What the verdict rests on: ALS's setting and intervention rate, then each other arm."""
+    als, *others = results["test"][1:]
+    best = selection["best"]
+    lines = [
+        f"{_rate(als).strip()} Chosen on the validation split: layer {best['layer']}, alpha "
+        f"{best['alpha']:g} (relative), tau {best['tau']:.3f} (quantile "
+        f"{best['tau_quantile']:g} of fit-token cosines)."
+    ]
     for row in others:  # the reference and control arms
-        text += (
-            f" {row['method']}{_ARMS.get(row['method'], '')}: {row['accuracy']:.3f} "
-            f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}], McNemar p = {row['mcnemar_p']:.3g} vs "
-            f"CoT ({row['only_method']} fixed, {row['only_base']} broken).{_rate(row)}"
+        lines.append(
+            f"{row['method']}{_ARMS.get(row['method'], '')}: {_ci(row)}, McNemar p = "
+            f"{row['mcnemar_p']:.3g} vs CoT ({row['only_method']} fixed, {row['only_base']} "
+            f"broken).{_rate(row)}"
         )
-    return text
+    return lines
 
 
 _ARMS = {
@@ -74,11 +90,98 @@ def _rate(row: dict[str, Any]) -> str:
     """Intervention rate, and the trade-off score where the arm was timed like for like."""
     text = f" Steered {100 * row['intervention_rate']:.1f}% of tokens"
     if row.get("tradeoff") is not None and row.get("timed_with_cot") == "together":
-        text += (
-            f"; trade-off {row['tradeoff']:.1f} ({row['tradeoff_change_vs_cot']:+.1f}% vs CoT,"
-            " decoded in one batch with CoT)"
-        )
+        change = row.get("tradeoff_change_vs_cot")  # None where CoT's own score is 0
+        versus = "" if change is None else f"{change:+.1f}% vs CoT, "
+        text += f"; trade-off {row['tradeoff']:.1f} ({versus}decoded in one batch with CoT)"
     return text + "."
+
+
+_CAPTIONS = {
+    "test_accuracy": (
+        "Test accuracy of each arm with its 95% Wilson interval. Look whether ALS's interval "
+        "clears CoT's: overlapping intervals mean this many problems cannot tell them apart (the "
+        "paired McNemar p in the table is the sharper test)."
+    ),
+    "layer_separation": (
+        "How far apart correct and incorrect generations sit along each layer's direction (d′, "
+        "in-sample, so optimistic). Look for the peak: the layers there are the candidates for "
+        "steering."
+    ),
+    "direction_norm": (
+        "The direction's length relative to the mean hidden-state norm at its layer. Near 0 a "
+        "relative alpha barely moves the state; a large ratio means the same alpha is a big push."
+    ),
+    "direction_cosines": (
+        "Cosine between the layers' directions. A warm block along the diagonal means neighbouring "
+        "layers share one direction; pale cells mean the direction changes with depth."
+    ),
+    "selection_grid": (
+        "Validation accuracy of every condition (95% interval) against CoT's (grey band). Look "
+        "for points whose interval clears the band; where every interval overlaps it, the pick "
+        "is close to a coin toss and the test split decides."
+    ),
+    "probe_auroc": (
+        "Out-of-fold AUROC of the success direction by layer, beside the shuffled-label control. "
+        "Look for layers well above the control (about 0.5): they carry a readable success signal."
+    ),
+    "probe_accuracy": (
+        "Balanced accuracy of a logistic probe by layer (0.5 is chance). Look whether it peaks at "
+        "the layers where the AUROC does."
+    ),
+    "probe_effect": (
+        "Cohen's d between correct and incorrect generations along the direction (about 0.5 is a "
+        "medium effect). The peak marks where success and failure separate most."
+    ),
+    "probe_early": (
+        "AUROC from the first k generated tokens only. Look how soon the curve leaves the chance "
+        "line: early separation is what lets a gate act before the reasoning goes wrong."
+    ),
+    "probe_trajectories": (
+        "Mean cosine to the success direction at each generated token (95% bands); crosses mark "
+        "where steering fired, the dashed line is tau. Look whether steered runs sit above CoT's "
+        "and whether incorrect runs drift below correct ones."
+    ),
+    "probe_pca": (
+        "Each fit problem's state in the first two principal components, with the success and "
+        "failure centroids. Look whether the groups separate; overlapping clouds mean a weak "
+        "direction."
+    ),
+    "sweep_heatmap": (
+        "Validation accuracy over alpha and tau quantile, one panel per layer set. Look for a "
+        "consistent region rather than a single bright cell, which is likely noise."
+    ),
+    "sweep_deltas": (
+        "Accuracy change vs CoT against the intervention rate, ALS beside its controls. ALS helps "
+        "only where its points sit above zero while the random, shuffled and negated controls do "
+        "not."
+    ),
+    "sweep_rules": (
+        "Accuracy change vs CoT per update rule, each beside its controls at the same settings. "
+        "Look for a rule whose ALS points clear both zero and its controls."
+    ),
+    "sweep_by_alpha": (
+        "Tokens, repetition and next-token effects as alpha grows. Look for the alpha where "
+        "repetition or token counts start to climb: beyond it steering breaks the text."
+    ),
+    "sweep_frontier": (
+        "Accuracy (95% CI) against generated tokens per problem for every condition. Up and to "
+        "the left is better: fewer tokens at the same or higher accuracy."
+    ),
+    "compare_frontier": (
+        "Accuracy (95% CI) against seconds per problem (log axis), one point per method. Up and "
+        "to the left is better; a costlier method earns its place only by sitting clearly higher."
+    ),
+    "compare_agreement": (
+        "Share of shared problems on which two methods agree (both right or both wrong). Near 1 "
+        "the methods solve the same problems; lower values mean they fail on different ones."
+    ),
+}
+"""What to look for in each figure of the report."""
+
+
+def _captioned(figs: dict[str, Any], names: Any) -> list[tuple[Any, str]]:
+    """The figures `names` of `figs`, each with its caption."""
+    return [(figs[name], _CAPTIONS.get(name, "")) for name in names]
 
 
 def _layer_figures(layers: list[dict[str, Any]], figs: dict[str, Any]) -> None:
@@ -118,6 +221,19 @@ def fit_probe_figures(run: str | Path | RunDir) -> dict[str, Any]:
         title=f"How early does the state tell success from failure (layer {best}, fit split)",
     )
     return figs
+
+
+_SPEC_KEYS = ("alpha_units", "site", "positions", "persistence", "rule")
+"""The control's steering settings that the selection table leaves out (the grid's own)."""
+
+
+def _as_grid_row(control: dict[str, Any]) -> dict[str, Any]:
+    """The validation control as a row of the selection grid (its layer, alpha, tau)."""
+    row = {k: v for k, v in control.items() if k not in (*_SPEC_KEYS, "layers")}
+    layers = control.get("layers") or []
+    if layers:
+        row["layer"] = layers[0] if len(layers) == 1 else "+".join(map(str, layers))
+    return row
 
 
 def _selection_figure(selection: dict[str, Any]) -> Any:
@@ -182,6 +298,11 @@ def _probe_section(run: RunDir, figs: dict[str, Any]) -> Section | None:
             f" From the first 16 generated tokens only: AUROC {e16['value']:.3f} "
             f"[{e16['ci_low']:.3f}, {e16['ci_high']:.3f}]."
         )
+    text += (
+        f" The table: mean cosine to the direction at layer {steered} over generated tokens, and"
+        " the share of tokens below tau (where the gate would fire), averaged over the problems"
+        " of each group."
+    )
     drift = [{"group": g, **d} for g, d in summary["drift_by_group"].items()]
     names = [
         "probe_auroc",
@@ -191,7 +312,8 @@ def _probe_section(run: RunDir, figs: dict[str, Any]) -> Section | None:
         "probe_trajectories",
         "probe_pca",
     ]
-    return ("Which layers carry the direction (als probe)", text, [figs[n] for n in names], drift)
+    section = "Which layers carry the direction (als probe)"
+    return (section, text, _captioned(figs, names), drift)
 
 
 _SWEEP_FIGURES = (
@@ -228,7 +350,7 @@ def _sweep_section(run: RunDir, figs: dict[str, Any]) -> Section | None:
             f" Selected on validation: {best['name']}; the test rows below are the "
             "only test evaluations of the sweep."
         )
-    return ("Ablations (als sweep)", text, [figs[k] for k in _SWEEP_FIGURES], test or val)
+    return ("Ablations (als sweep)", text, _captioned(figs, _SWEEP_FIGURES), test or val)
 
 
 def _compare_section(run: RunDir, figs: dict[str, Any]) -> Section | None:
@@ -244,7 +366,7 @@ def _compare_section(run: RunDir, figs: dict[str, Any]) -> Section | None:
         "those problems only (McNemar p, EAS, ALS speed-up). EAS: accuracy gained per "
         "unit of extra relative compute over CoT (n/a unless a method costs > 1.02x CoT)."
     )
-    figs_ = [figs["compare_frontier"], figs["compare_agreement"]]
+    figs_ = _captioned(figs, ["compare_frontier", "compare_agreement"])
     return ("Methods compared (als compare)", text, figs_, table)
 
 
@@ -277,14 +399,21 @@ def run_figures(run: str | Path | RunDir) -> tuple[dict[str, Any], list[Section]
         "selection_grid": _selection_figure(selection),
     }
     sections: list[Section] = [
-        ("Result", _headline(results, selection), [figs["test_accuracy"]], results["test"]),
+        (
+            "Result",
+            "Every arm on the held-out test problems; each steered arm is paired with CoT on the "
+            "same problems (fixed: right only with the arm; broken: right only with CoT). "
+            "Steered tokens: interventions per generated token and steered layer.",
+            _captioned(figs, ["test_accuracy"]),
+            results["test"],
+        ),
         (
             "Where the direction lives (fit split)",
             "In-sample separation of correct and incorrect generations along each layer's "
             "direction "
             "(optimistic: fit and scored on the same problems; see the probe section for "
             "cross-validated numbers), the direction's size, and the cosines between layers.",
-            [figs["layer_separation"], figs["direction_norm"], figs["direction_cosines"]],
+            _captioned(figs, ["layer_separation", "direction_norm", "direction_cosines"]),
             [],
         ),
         (
@@ -296,16 +425,16 @@ def run_figures(run: str | Path | RunDir) -> tuple[dict[str, Any], list[Section]
                 if "val_control" in selection
                 else ""
             ),
-            [figs["selection_grid"]],
+            _captioned(figs, ["selection_grid"]),
             [selection["val_cot"], *selection["grid"]]
-            + ([selection["val_control"]] if "val_control" in selection else []),
+            + ([_as_grid_row(selection["val_control"])] if "val_control" in selection else []),
         ),
     ]
     for extra in (_probe_section, _sweep_section, _compare_section):
         section = extra(run, figs)
         if section is not None:
             sections.append(section)
-    sections.append(("Configuration", "", [], [{k: str(v) for k, v in cfg.items()}]))
+    sections.append(("Configuration", "", [], [dict(cfg)]))
     return figs, sections
 
 
@@ -317,4 +446,5 @@ def build_run_report(run: str | Path | RunDir) -> Path:
         save_figure(fig, run.figures / name)
     results = run.results()
     title = f"ALS run: {results['model']} on {results['config']['dataset']}"
-    return write_report(run.report_path, title, sections)
+    summary = [_verdict(results), *_details(results, run.selection())]
+    return write_report(run.report_path, title, sections, summary=summary)
