@@ -32,7 +32,7 @@ def tiny_run(tiny_bridge, tmp_path_factory, monkeypatch):
     monkeypatch.setattr(
         cot,
         "grade",
-        lambda text, gold, family: Verdict(
+        lambda text, gold, family, answer_format="boxed": Verdict(
             predicted="0", correct=sum(map(ord, gold + text[:2])) % 2 == 0, method="boxed"
         ),
     )
