@@ -30,12 +30,14 @@ _EXPORTS: dict[str, str] = {
     "split_problems": "workbench.sources.data",
     "PromptConfig": "workbench.core.prompts",
     "encode_prompts": "workbench.core.prompts",
+    "encode_problems": "workbench.core.prompts",
     "grade": "workbench.core.grading",
     # decoding and interventions
     "GenerationConfig": "workbench.core.generation",
     "Completion": "workbench.core.generation",
     "decode": "workbench.core.generation",
     "run_cot": "workbench.methods.cot",
+    "run_arms": "workbench.methods.cot",
     "SteeringSpec": "workbench.core.steering",
     "steer": "workbench.core.steering",
     # activations, directions, probes, statistics
@@ -50,6 +52,9 @@ _EXPORTS: dict[str, str] = {
     "GradedRow": "workbench.core.records",
     "mcnemar_exact": "workbench.core.evaluation",
     "wilson_interval": "workbench.core.evaluation",
+    "tradeoff_scores": "workbench.core.evaluation",
+    # run folders
+    "RunDir": "workbench.experiment.rundir",
     "WorkbenchError": "workbench.errors",
 }
 
