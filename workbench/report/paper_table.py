@@ -66,6 +66,8 @@ def _times(run: RunDir, test: list[dict]) -> tuple[dict[str, float], dict[str, s
             how[row["method"]] = "decoded in one batch with CoT"
         else:
             how[row["method"]] = f"not like for like ({timed})"
+    if len(seconds) < 2:  # CoT alone: nothing to compare its time with
+        return {}, {name: "not like for like (no arm timed with CoT)" for name in how}
     return seconds, how
 
 
