@@ -549,19 +549,23 @@ def timed_with_cot(rows: list[dict], cot: list[dict]) -> str:
 
 def with_tradeoff(summaries: list[dict], rows: dict[str, list[dict]]) -> list[dict]:
     """Test summaries with the trade-off score (the paper's Eq. 1; `tradeoff_scores`), its %
-    change against CoT, and how each arm was timed against CoT (`timed_with_cot`)."""
+    change against CoT, and how each arm was timed against CoT (`timed_with_cot`). The score is
+    given only to CoT and the arms decoded in one batch with it (others: None): it weighs time
+    as much as accuracy, and time compares only like for like."""
+    timed = {
+        name: "is cot" if name == "cot" else timed_with_cot(rows[name], rows["cot"])
+        for name in (s["method"] for s in summaries)
+    }
+    alike = [s for s in summaries if timed[s["method"]] in ("is cot", "together")]
+    if len(alike) < 2:  # no arm timed like for like with CoT: no score to give
+        alike = []
     scores = tradeoff_scores(
-        {s["method"]: s["accuracy"] for s in summaries},
-        {s["method"]: s["seconds_per_problem"] for s in summaries},
+        {s["method"]: s["accuracy"] for s in alike},
+        {s["method"]: s["seconds_per_problem"] for s in alike},
     )
+    blank = {"tradeoff": None, "tradeoff_change_vs_cot": None}
     return [
-        {
-            **s,
-            **scores[s["method"]],
-            "timed_with_cot": (
-                "is cot" if s["method"] == "cot" else timed_with_cot(rows[s["method"]], rows["cot"])
-            ),
-        }
+        {**s, **scores.get(s["method"], blank), "timed_with_cot": timed[s["method"]]}
         for s in summaries
     ]
 
