@@ -57,7 +57,11 @@ def test_notebook_runs_in_smoke_mode(path, shared_dir, monkeypatch):
     assert not errors
 
 
-ANALYSES = sorted((Path(__file__).parents[2] / "analyses").glob("[!_]*.py"))
+TABLES = ("paper_table",)
+"""Analysis scripts that write a table, not a figure (tested below)."""
+ANALYSES = sorted(
+    p for p in (Path(__file__).parents[2] / "analyses").glob("[!_]*.py") if p.stem not in TABLES
+)
 
 
 @pytest.mark.parametrize("script", ANALYSES, ids=lambda p: p.stem)
@@ -81,3 +85,25 @@ def test_analysis_script_regenerates_its_figure(script, shared_dir, monkeypatch,
     with pytest.raises(SystemExit):  # idempotent: a rerun writes the same file
         runpy.run_path(str(script), run_name="__main__")
     assert (tmp_path / f"{script.stem}.html").read_bytes() == first
+
+
+def test_paper_table_script_tabulates_the_toy_run(shared_dir, monkeypatch, tmp_path, capsys):
+    """analyses/paper_table.py over a results folder holding the toy run the notebooks left."""
+    import runpy
+    import shutil
+    import sys
+
+    run = shared_dir / "run-toy"
+    if not (run / "results.json").exists():
+        pytest.skip("needs the toy run that the notebook tests make (run the whole module)")
+    shutil.copytree(run, tmp_path / "results" / "run-toy", ignore=shutil.ignore_patterns("fit"))
+    script = Path(__file__).parents[2] / "analyses" / "paper_table.py"
+    out = tmp_path / "table.md"
+    argv = [str(script), "--results", str(tmp_path / "results"), "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(script), run_name="__main__")
+    assert done.value.code == 0
+    table = out.read_text()
+    assert "| toy sums |" in table and "CoT (greedy)" in table
+    assert table in capsys.readouterr().out
