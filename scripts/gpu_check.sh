@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check: the gpu-marked tests and the GPU benchmarks, on random weights of real shapes
-# (Qwen2.5-0.5B and Qwen2.5-7B, built in memory: workbench/sources/architectures.py): 461 s on one H200
-# (2026-11-27, benchmarks/README.md).
+# (Qwen2.5-0.5B, Qwen2.5-7B and Llama-3.1-8B, built in memory: workbench/sources/architectures.py):
+# 461 s on one H200 without Llama and the step-overhead benchmark (2026-11-27, benchmarks/README.md).
 # usage: bash scripts/gpu_check.sh [--smoke] [--out DIR]
 #   --smoke   the same steps on the CPU with a tiny shape and small sizes (under a minute; the
 #             test suite runs it)
@@ -34,12 +34,15 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1 ALS_PNG=0
 [ -z "${ALS_DATA_DIR:-}" ] && [ -f .gpu/data/gsm8k/test.jsonl ] && export ALS_DATA_DIR="$PWD/.gpu/data"
 
 if [ "$smoke" = 1 ]; then
-  export ALS_GPU_DEVICE=cpu ALS_GPU_ARCHS=tiny
+  export ALS_GPU_DEVICE=cpu ALS_GPU_ARCHS=tiny,tiny-llama
   device=cpu; dtype=float32; archs=(tiny); batches=2,4; n_new=8; steer_batch=4; cache_n=16
+  overhead=(--smoke)
 else
-  export ALS_GPU_DEVICE=cuda ALS_GPU_ARCHS=qwen2.5-0.5b,qwen2.5-7b
-  device=cuda; dtype=bfloat16; archs=(qwen2.5-0.5b qwen2.5-7b); batches=32,128; n_new=64
-  steer_batch=32; cache_n=256
+  export ALS_GPU_DEVICE=cuda ALS_GPU_ARCHS=qwen2.5-0.5b,qwen2.5-7b,llama-3.1-8b
+  device=cuda; dtype=bfloat16; archs=(qwen2.5-0.5b qwen2.5-7b llama-3.1-8b); batches=32,128
+  n_new=64; steer_batch=32; cache_n=256
+  overhead=(--device cuda --dtype bfloat16 --archs qwen2.5-7b,llama-3.1-8b --batch-sizes 1,8,32,128
+    --new-tokens 64 --repeats 3)
 fi
 n_prompts=${batches##*,}
 failed=()
@@ -64,6 +67,7 @@ for arch in "${archs[@]}"; do  # the load-time check's error, measured before it
 done
 step tests "$out/tests.log" $py -m pytest -m gpu tests/gpu -q -p no:cacheprovider -rA \
   --junitxml "$out/tests.xml"
+step step-overhead "$out/step-overhead.txt" $py benchmarks/step_overhead.py "${overhead[@]}"
 for arch in "${archs[@]}"; do
   log="$out/bench-$arch.txt"
   step "throughput-$arch" "$log" $py benchmarks/generation_throughput.py --model "random:$arch" \

@@ -2,7 +2,8 @@
 
 Run by ``scripts/gpu_check.sh`` (``pytest -m gpu tests/gpu``). The environment picks the device
 and shapes: ``ALS_GPU_DEVICE`` (default ``cuda``) and ``ALS_GPU_ARCHS`` (default
-``qwen2.5-0.5b,qwen2.5-7b``); ``--smoke`` sets ``cpu`` and ``tiny`` so the same tests run in CI.
+``qwen2.5-0.5b,qwen2.5-7b,llama-3.1-8b``: the paper's two models' shapes); ``--smoke`` sets
+``cpu`` and ``tiny,tiny-llama`` so the same tests run in CI.
 
 In bfloat16, two correct decoders (cached and uncached passes, another attention kernel, another
 batch shape) may pick different tokens where the two best logits are a near tie: their rounding
@@ -30,7 +31,7 @@ from workbench.sources.models import ModelConfig, load_model
 pytestmark = pytest.mark.gpu
 
 DEVICE = os.environ.get("ALS_GPU_DEVICE", "cuda")
-ARCHS = os.environ.get("ALS_GPU_ARCHS", "qwen2.5-0.5b,qwen2.5-7b").split(",")
+ARCHS = os.environ.get("ALS_GPU_ARCHS", "qwen2.5-0.5b,qwen2.5-7b,llama-3.1-8b").split(",")
 NEAR_TIE = {torch.bfloat16: 0.25, torch.float32: 1e-3}
 """A difference at a gap under this many logit standard deviations is rounding (see above)."""
 QUESTIONS = [

@@ -6,7 +6,14 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-STEPS = ("environment", "selfcheck-tiny", "tests", "throughput-tiny", "steering-tiny")
+STEPS = (
+    "environment",
+    "selfcheck-tiny",
+    "tests",
+    "step-overhead",
+    "throughput-tiny",
+    "steering-tiny",
+)
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -27,6 +34,8 @@ def test_smoke_mode_runs_every_step(tmp_path):
     tests = (tmp_path / "tests.log").read_text()
     assert " passed" in tests and " failed" not in tests
     assert "near tie" in tests or "same" in tests  # the verdicts are printed
+    overhead = (tmp_path / "step-overhead.txt").read_text()
+    assert "arch=tiny-llama" in overhead and overhead.strip().splitlines()[-1].startswith("ratio=")
     bench = (tmp_path / "bench-tiny.txt").read_text()
     assert "ratio=" in bench and "overhead=" in bench and "peak_rss_after" in bench
 

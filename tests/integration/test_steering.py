@@ -12,6 +12,7 @@ from test_generation import MANY, _third_repeat, _tokens
 
 from workbench.core.directions import LayerDirections
 from workbench.core.generation import GenerationConfig, decode
+from workbench.core.mid_residual import edit_resid_mid
 from workbench.core.prompts import encode_prompts
 from workbench.core.steering import SteeringSpec, steer
 from workbench.errors import WorkbenchError
@@ -61,6 +62,47 @@ def test_steered_layer_is_h_plus_alpha_v_and_earlier_layers_unchanged(tiny_bridg
     torch.testing.assert_close(steered[1], expected)
     assert not torch.allclose(steered[2], clean[2])
     assert stats.fired[1] == ids.shape[1] and stats.rate(1) == 1.0
+
+
+def test_steering_at_resid_mid_reaches_the_residual_stream(tiny_bridge, directions, ids):
+    """TransformerLens 4's ``hook_resid_mid`` is the MLP norm's input: a nudge written there
+    alone would leave ``hook_resid_post`` without it. Steered at resid_mid, the middle state is
+    h + alpha v, and the block's output is that state plus the MLP's output on it."""
+    names = ["blocks.1.hook_resid_mid", "blocks.1.hook_resid_post", "blocks.1.hook_mlp_out"]
+    seen: dict[str, torch.Tensor] = {}
+
+    def keep(name):
+        def hook(x, hook):
+            seen[name] = x.clone()
+            return x
+
+        return hook
+
+    def run():
+        with tiny_bridge.hooks(fwd_hooks=[(n, keep(n)) for n in names]), torch.inference_mode():
+            tiny_bridge(ids)
+        return [seen[n] for n in names]
+
+    def module_hooks():
+        return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in tiny_bridge.modules())
+
+    mid0, post0, mlp0 = run()
+    before = module_hooks()
+    spec = SteeringSpec(layers=(1,), alpha=0.5, tau=2.0, site="resid_mid")
+    with steer(tiny_bridge, spec, directions) as stats:
+        mid1, post1, mlp1 = run()
+    nudge = 0.5 * 2.0 * directions.unit(1)
+    torch.testing.assert_close(mid1, mid0 + nudge)
+    torch.testing.assert_close(post1, mid1 + mlp1)
+    # the nudge is in the stream the block passes on (before the fix it was not: post1 - post0
+    # was the MLP's change alone)
+    torch.testing.assert_close(post1 - post0, nudge + (mlp1 - mlp0))
+    assert not torch.allclose(post1 - post0, mlp1 - mlp0)
+    assert stats.fired[1] == ids.shape[1]
+    assert n_hooks(tiny_bridge) == 0 and module_hooks() == before
+    no_op = SteeringSpec(layers=(1,), alpha=0.0, tau=2.0, site="resid_mid")
+    with steer(tiny_bridge, no_op, directions):
+        assert torch.equal(run()[1], post0)  # alpha 0: bit-identical
 
 
 def test_condition_fires_only_below_tau(tiny_bridge, directions, ids):
@@ -180,10 +222,11 @@ def _recompute_nudging_newest(
         return x
 
     ids = list(prompt)
-    with (
-        torch.inference_mode(),
-        bridge.hooks(fwd_hooks=[(f"blocks.{layer}.hook_{site}", nudge)]),
-    ):
+    if site == "resid_mid":  # the stream itself, not only the MLP norm's input
+        edit = edit_resid_mid(bridge, [(layer, nudge)])
+    else:
+        edit = bridge.hooks(fwd_hooks=[(f"blocks.{layer}.hook_{site}", nudge)])
+    with torch.inference_mode(), edit:
         for _ in range(n):
             logits = bridge(torch.tensor([ids]), return_type="logits")
             ids.append(int(logits[0, -1].argmax()))

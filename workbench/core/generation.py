@@ -29,7 +29,7 @@ from workbench.core.batching import RunningBatch, left_pad, prefill_groups
 from workbench.core.config import check_finite
 from workbench.core.hooks import resid_hook, stop_after
 from workbench.core.kv_cache import cache_kwargs, cached_length, new_cache, truncate_cache
-from workbench.core.native_attention import native_attention
+from workbench.core.lean_passes import lean_passes
 from workbench.core.transient import rerun_unsteered
 from workbench.errors import WorkbenchError
 
@@ -502,8 +502,9 @@ def decode(
     ends on a token of its own (answer complete, or the cap; not EOS) stays for one more pass
     that feeds that token and whose prediction is discarded, so that hooks see the state at every
     generated token's position, as a teacher-forced pass over the generation would
-    (`workbench.core.recording`); `on_complete` is then called after that pass. Attention runs on
-    the HF module's kernel unless a hook sits inside attention (`workbench.core.native_attention`).
+    (`workbench.core.recording`); `on_complete` is then called after that pass. Every module in
+    which no hook point is hooked runs as the Hugging Face module it wraps, attention on its own
+    kernel (`workbench.core.lean_passes`).
     """
     if not prompts or any(len(p) == 0 for p in prompts):
         raise WorkbenchError("decode needs at least one prompt, and no prompt may be empty")
@@ -517,7 +518,7 @@ def decode(
     with (
         torch.inference_mode(),
         intervention or contextlib.nullcontext(),
-        native_attention(bridge),
+        lean_passes(bridge),
     ):
         decoder = _Decoder(bridge, prompts, indices, cfg, stop, on_complete, seeds, feed_final)
         return decoder.run()

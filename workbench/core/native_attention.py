@@ -17,6 +17,7 @@ output, ``ln_final``) are outside attention and fire either way.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,14 +26,28 @@ import torch
 __all__ = ["attention_hooked", "native_attention"]
 
 
+_LAYERS: weakref.WeakKeyDictionary[Any, tuple[list[Any], list[Any]]] = weakref.WeakKeyDictionary()
+"""Per bridge, its attention layers and the hook points inside them (the module tree does not
+change after loading; walking it costs about as much as a few decoding steps of a small model)."""
+
+
 def _attention_layers(bridge: Any) -> list[Any]:
+    return _structure(bridge)[0]
+
+
+def _structure(bridge: Any) -> tuple[list[Any], list[Any]]:
+    from transformer_lens.hook_points import HookPoint
     from transformer_lens.model_bridge.generalized_components.attention import AttentionBridge
 
-    return [
-        m
-        for m in bridge.modules()
-        if isinstance(m, AttentionBridge) and getattr(m, "original_component", None) is not None
-    ]
+    if bridge not in _LAYERS:
+        layers = [
+            m
+            for m in bridge.modules()
+            if isinstance(m, AttentionBridge) and getattr(m, "original_component", None) is not None
+        ]
+        points = [m for layer in layers for m in layer.modules() if isinstance(m, HookPoint)]
+        _LAYERS[bridge] = (layers, points)
+    return _LAYERS[bridge]
 
 
 def _has_hooks(module: torch.nn.Module) -> bool:
@@ -45,8 +60,9 @@ def _has_hooks(module: torch.nn.Module) -> bool:
 
 
 def attention_hooked(bridge: Any) -> bool:
-    """True if any module inside any attention layer (its hook points included) has a hook."""
-    return any(_has_hooks(m) for layer in _attention_layers(bridge) for m in layer.modules())
+    """True if any hook point inside any attention layer has a hook. (Hooks on modules fire
+    whichever forward runs, e.g. `workbench.core.mid_residual`'s on the attention's output.)"""
+    return any(_has_hooks(m) for m in _structure(bridge)[1])
 
 
 def _delegate(hf_attention: torch.nn.Module):

@@ -31,6 +31,7 @@ from workbench.core.directions import LayerDirections
 from workbench.core.generation import current_step, interventions_suppressed
 from workbench.core.hooks import Site, check_hook_names, check_layers, model_shape, resid_hook
 from workbench.core.json_answer import json_gate_open
+from workbench.core.mid_residual import edit_resid_mid
 from workbench.core.transient import capture_block_calls, first_reached_block
 from workbench.errors import WorkbenchError
 
@@ -288,8 +289,8 @@ def steer(
     check_hook_names(bridge, names)
     taus = spec.tau if isinstance(spec.tau, tuple) else (float(spec.tau),) * len(layers)
     stats = SteeringStats()
-    fwd_hooks = []
-    for layer, name, tau in zip(layers, names, taus, strict=True):
+    fns = []
+    for layer, tau in zip(layers, taus, strict=True):
         scale = float(directions.mean_norm[directions.index(layer)])
         alpha = spec.alpha * scale if spec.alpha_units == "relative" else spec.alpha
         only = None if rows is None else torch.tensor(list(rows), dtype=torch.long)
@@ -297,10 +298,13 @@ def steer(
         hook = _make_hook(
             layer, unit, alpha, float(tau), spec, stats, only, n_layers, bridge.tokenizer
         )
-        fwd_hooks.append((name, hook))
+        fns.append(hook)
     with contextlib.ExitStack() as stack:
         if spec.persistence == "transient":
             reached = [first_reached_block(layer, spec.site, n_layers) for layer in layers]
             stack.enter_context(capture_block_calls(bridge, min(b or 0 for b in reached)))
-        stack.enter_context(bridge.hooks(fwd_hooks=fwd_hooks))
+        if spec.site == "resid_mid":  # TransformerLens's hook there would not reach the stream
+            stack.enter_context(edit_resid_mid(bridge, list(zip(layers, fns, strict=True))))
+        else:
+            stack.enter_context(bridge.hooks(fwd_hooks=list(zip(names, fns, strict=True))))
         yield stats

@@ -13,22 +13,25 @@ beyond its ~100 characters decode to nothing: generated text is meaningless, tok
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from workbench.errors import WorkbenchError
 from workbench.sources.tiny import char_tokenizer
 
-__all__ = ["ARCHITECTURES", "RANDOM_PREFIX", "Architecture", "build_random_model"]
+__all__ = ["ARCHITECTURES", "RANDOM_PREFIX", "Architecture", "architecture", "build_random_model"]
 
 RANDOM_PREFIX = "random:"
 """Model names that start with this build `ARCHITECTURES[name[len(RANDOM_PREFIX):]]`."""
 
 
+Family = Literal["qwen2", "llama"]
+
+
 @dataclass(frozen=True)
 class Architecture:
-    """The shape of a Qwen2-family decoder (the fields of its Hugging Face config)."""
+    """The shape of a Qwen2- or Llama-family decoder (the fields of its Hugging Face config)."""
 
     hidden_size: int
     """Residual-stream width (d_model)."""
@@ -52,13 +55,19 @@ class Architecture:
     """RMSNorm epsilon."""
     source: str = ""
     """Where the shape was read."""
+    family: Family = "qwen2"
+    """Hugging Face model type: 'qwen2' (biases on q, k, v) or 'llama' (no biases)."""
+    rope_scaling: tuple[tuple[str, float], ...] = ()
+    """Extra rotary parameters beyond the base (Llama 3.1's 'llama3' frequency scaling), as
+    (key, value) pairs; empty: plain rotary."""
 
     @property
     def n_params(self) -> int:
         """Parameter count (embeddings counted once when tied)."""
         d, f, n = self.hidden_size, self.intermediate_size, self.num_hidden_layers
         kv = d // self.num_attention_heads * self.num_key_value_heads
-        attn = d * d + 2 * d * kv + d * d + d + 2 * kv  # q, k, v, o weights; q, k, v biases
+        biases = d + 2 * kv if self.family == "qwen2" else 0  # q, k, v biases (Qwen2 only)
+        attn = d * d + 2 * d * kv + d * d + biases  # q, k, v, o weights
         block = attn + 3 * d * f + 2 * d
         embed = self.vocab_size * d * (1 if self.tie_word_embeddings else 2)
         return n * block + embed + d
@@ -85,6 +94,62 @@ ARCHITECTURES: dict[str, Architecture] = {
         tie_word_embeddings=False,
         source="Qwen/Qwen2.5-7B-Instruct config.json",
     ),
+    "llama-3.1-8b": Architecture(
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        vocab_size=128256,
+        tie_word_embeddings=False,
+        max_position_embeddings=131072,
+        rope_theta=500_000.0,
+        rms_norm_eps=1e-5,
+        family="llama",
+        rope_scaling=(
+            ("rope_type", "llama3"),
+            ("factor", 8.0),
+            ("low_freq_factor", 1.0),
+            ("high_freq_factor", 4.0),
+            ("original_max_position_embeddings", 8192),
+        ),
+        source="meta-llama/Llama-3.1-8B-Instruct config.json",
+    ),
+    # Layout proxies (benchmarks/step_overhead.py): the layer count, grouped-query ratio, norms,
+    # MLPs, biases and rotary of the real model, at widths where a step's arithmetic is
+    # negligible, so that its time is the framework's own cost per layer and hook point.
+    "qwen2.5-7b-layout": Architecture(
+        hidden_size=112,
+        intermediate_size=224,
+        num_hidden_layers=28,
+        num_attention_heads=14,
+        num_key_value_heads=2,  # 7 query heads per key/value head, as Qwen2.5-7B's 28 / 4
+        vocab_size=512,
+        tie_word_embeddings=False,
+        max_position_embeddings=4096,
+        source="Qwen2.5-7B's layout at width 112 (made up)",
+    ),
+    "llama-3.1-8b-layout": Architecture(
+        hidden_size=64,
+        intermediate_size=224,
+        num_hidden_layers=32,
+        num_attention_heads=8,
+        num_key_value_heads=2,  # 4 query heads per key/value head, as Llama-3.1-8B's 32 / 8
+        vocab_size=512,
+        tie_word_embeddings=False,
+        max_position_embeddings=4096,
+        rope_theta=500_000.0,
+        rms_norm_eps=1e-5,
+        family="llama",
+        rope_scaling=(
+            ("rope_type", "llama3"),
+            ("factor", 8.0),
+            ("low_freq_factor", 1.0),
+            ("high_freq_factor", 4.0),
+            ("original_max_position_embeddings", 8192),
+        ),
+        source="Llama-3.1-8B's layout at width 64 (made up)",
+    ),
     "tiny": Architecture(  # smoke runs on CPU: the same code paths in a second
         hidden_size=64,
         intermediate_size=128,
@@ -95,6 +160,19 @@ ARCHITECTURES: dict[str, Architecture] = {
         tie_word_embeddings=False,
         max_position_embeddings=2048,
         source="made up (smoke runs)",
+    ),
+    "tiny-llama": Architecture(  # the Llama family's code paths in a second (tests)
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=512,
+        tie_word_embeddings=False,
+        max_position_embeddings=2048,
+        rms_norm_eps=1e-5,
+        family="llama",
+        source="made up (tests)",
     ),
 }
 
@@ -111,17 +189,17 @@ def architecture(name: str) -> Architecture:
 def build_random_model(
     name: str, device: torch.device, dtype: torch.dtype, *, seed: int = 0
 ) -> tuple[Any, Any]:
-    """(Hugging Face Qwen2 model in eval mode, character tokenizer) of shape `name`, random.
+    """(Hugging Face model of the shape's family in eval mode, character tokenizer) of shape
+    `name`, random.
 
     The weights are made on `device` in `dtype` from `seed`: the same call on the same device
     gives the same weights, so a second copy (a reference for `generate`) can be built alike.
     The EOS and pad rows of the unembedding are zero, so greedy decoding runs to its length.
     """
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
     arch = architecture(name)
     tok = char_tokenizer()
-    config = Qwen2Config(
+    config_cls, model_cls = _classes(arch.family)
+    config = config_cls(
         vocab_size=arch.vocab_size,
         hidden_size=arch.hidden_size,
         intermediate_size=arch.intermediate_size,
@@ -129,14 +207,15 @@ def build_random_model(
         num_attention_heads=arch.num_attention_heads,
         num_key_value_heads=arch.num_key_value_heads,
         max_position_embeddings=arch.max_position_embeddings,
-        rope_parameters={"rope_theta": arch.rope_theta, "rope_type": "default"},
+        rope_parameters={"rope_theta": arch.rope_theta, "rope_type": "default"}
+        | dict(arch.rope_scaling),
         rms_norm_eps=arch.rms_norm_eps,
         tie_word_embeddings=arch.tie_word_embeddings,
         pad_token_id=tok.pad_token_id,
         eos_token_id=tok.eos_token_id,
         bos_token_id=None,
     )
-    config.architectures = ["Qwen2ForCausalLM"]
+    config.architectures = [model_cls.__name__]
     torch.manual_seed(seed)
     if device.type == "cuda":
         torch.cuda.manual_seed_all(seed)
@@ -144,7 +223,7 @@ def build_random_model(
     torch.set_default_dtype(dtype)
     try:
         with device:
-            model = Qwen2ForCausalLM(config)
+            model = model_cls(config)
     finally:
         torch.set_default_dtype(previous)
     with torch.no_grad():
@@ -152,3 +231,14 @@ def build_random_model(
     model.generation_config.pad_token_id = tok.pad_token_id
     model.generation_config.eos_token_id = tok.eos_token_id
     return model.eval(), tok
+
+
+def _classes(family: Family) -> tuple[type, type]:
+    """(config class, causal-LM class) of a family."""
+    if family == "llama":
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        return LlamaConfig, LlamaForCausalLM
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    return Qwen2Config, Qwen2ForCausalLM

@@ -36,7 +36,7 @@ import torch
 
 from workbench.core.runtime import resolve_device, resolve_dtype
 from workbench.errors import WorkbenchError
-from workbench.sources.architectures import RANDOM_PREFIX, build_random_model
+from workbench.sources.architectures import RANDOM_PREFIX, architecture, build_random_model
 from workbench.sources.embedded import EMBEDDED_HUB_ID, embedded_model_dir
 from workbench.sources.registry import Registry
 from workbench.sources.selfcheck import check_stack
@@ -219,7 +219,7 @@ def model_type(name: str) -> str:
     from transformers import AutoConfig
 
     if name.startswith(RANDOM_PREFIX):
-        return "qwen2"
+        return architecture(name[len(RANDOM_PREFIX) :]).family
     source = MODEL_SOURCES.get(name)()[0] if name in MODEL_SOURCES else name
     try:
         return str(AutoConfig.from_pretrained(source).model_type)

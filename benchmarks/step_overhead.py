@@ -1,0 +1,165 @@
+"""Per-step framework overhead: the workbench's `decode` against Hugging Face `generate` (CPU).
+
+A proxy for the GPU gap (issue 31): on a GPU a 7-8B model's step is short, and what the workbench
+adds per step (Python work per layer and per hook point) is what separates it from `generate`.
+Here the models have the real layer count and layout of Qwen2.5-7B and Llama-3.1-8B (28 and 32
+layers, grouped-query attention, their norms, MLPs, biases and rotary; `ARCHITECTURES`'
+``*-layout`` shapes) at widths where a step's arithmetic costs next to nothing, so that a step's
+time is the framework's own cost.
+
+Both decode the same random prompts greedily with a KV cache on the same random weights (Hugging
+Face on its own copy, built from the same seed; EOS unreachable, so every row runs to
+`--new-tokens`), at each batch size, three ways for the workbench: unsteered, with a gated
+steering hook at the middle layer (tau 0: the cosine gate fires on some tokens, not all), and with
+the middle layer recorded (a hook that keeps each pass's newest states). Seconds per step =
+wall seconds / new tokens (one prefill and new-tokens - 1 single-token passes, for both). Every
+way is warmed up once, then the ways are interleaved over `--repeats` rounds; the best round counts.
+
+Last line: ``ratio=<worst workbench s/step / HF s/step over shapes, batches and ways>``.
+`--device cuda --dtype bfloat16 --archs qwen2.5-7b,llama-3.1-8b` runs the same at the real shapes
+on a GPU (`scripts/gpu_check.sh`).
+
+    python benchmarks/step_overhead.py
+    python benchmarks/step_overhead.py --smoke     # seconds: the tests' check that it runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+from steering_overhead import random_directions
+
+from workbench.core.generation import GenerationConfig, decode, left_pad
+from workbench.core.hooks import resid_hook
+from workbench.core.steering import SteeringSpec, steer
+from workbench.sources.architectures import build_random_model
+from workbench.sources.models import ModelConfig, load_model
+
+WAYS = ("unsteered", "steered", "recorded")
+"""The workbench's ways (see the module docstring); Hugging Face always runs unsteered."""
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--archs", default="qwen2.5-7b-layout,llama-3.1-8b-layout")
+    parser.add_argument("--batch-sizes", default="1,8")
+    parser.add_argument("--new-tokens", type=int, default=48, help="tokens per sequence")
+    parser.add_argument("--prompt-len", type=int, default=24, help="prompt tokens per row")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds; best counts")
+    parser.add_argument("--device", default="cpu", help="cpu (the proxy), cuda, cuda:N")
+    parser.add_argument("--dtype", default="float32", help="float32, bfloat16, float16")
+    parser.add_argument("--smoke", action="store_true", help="tiny shapes, 4 tokens, 1 round")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.archs, args.batch_sizes, args.new_tokens, args.repeats = "tiny,tiny-llama", "1,2", 4, 1
+    try:
+        args.archs = tuple(a for a in args.archs.split(",") if a)
+        args.batch_sizes = tuple(int(b) for b in args.batch_sizes.split(","))
+    except ValueError:
+        parser.error(f"--batch-sizes must be whole numbers, not {args.batch_sizes!r}")
+    if min(args.batch_sizes) < 1 or min(args.new_tokens, args.prompt_len, args.repeats) < 1:
+        parser.error("--batch-sizes, --new-tokens, --prompt-len and --repeats must be >= 1")
+    return args
+
+
+@contextlib.contextmanager
+def recorded(bridge, layer: int) -> Iterator[list[torch.Tensor]]:
+    """Keep each pass's newest states at `layer` (what recording a layer costs a step)."""
+    kept: list[torch.Tensor] = []
+
+    def hook(x: torch.Tensor, hook) -> torch.Tensor:
+        kept.append(x[:, -1].detach().clone())
+        return x
+
+    with bridge.hooks(fwd_hooks=[(resid_hook(layer), hook)]):
+        yield kept
+
+
+def way_context(bridge, way: str, layer: int, directions) -> contextlib.AbstractContextManager:
+    if way == "steered":
+        return steer(bridge, SteeringSpec(layers=(layer,), alpha=0.05, tau=0.0), directions)
+    if way == "recorded":
+        return recorded(bridge, layer)
+    return contextlib.nullcontext()
+
+
+def timed(fn: Callable[[], object], device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def measure(bridge, hf, tok, prompts: list[list[int]], args: argparse.Namespace) -> dict:
+    """Best seconds per step of HF `generate` ('hf') and of each of the workbench's `WAYS`."""
+    n_layers, d_model = int(bridge.cfg.n_layers), int(bridge.cfg.d_model)
+    layer, directions = n_layers // 2, random_directions(n_layers, d_model)
+    cfg = GenerationConfig(max_new_tokens=args.new_tokens, batch_size=len(prompts))
+    device = torch.device(args.device)
+    ids, mask = left_pad(prompts, tok.pad_token_id, device)
+
+    def hf_generate() -> None:
+        with torch.inference_mode():
+            hf.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                max_new_tokens=args.new_tokens,
+                min_new_tokens=args.new_tokens,
+                do_sample=False,
+                pad_token_id=tok.pad_token_id,
+            )
+
+    def workbench(way: str) -> None:
+        with way_context(bridge, way, layer, directions):
+            out = decode(bridge, prompts, cfg)
+        if any(len(c.tokens) != args.new_tokens for c in out):
+            raise SystemExit("a row ended early: the benchmark needs every row to run to length")
+
+    runs: dict[str, Callable[[], None]] = {"hf": hf_generate}
+    runs |= {way: functools.partial(workbench, way) for way in WAYS}
+    for fn in runs.values():  # warm-up
+        fn()
+    best = {name: float("inf") for name in runs}
+    for _ in range(args.repeats):
+        for name, fn in runs.items():
+            best[name] = min(best[name], timed(fn, device) / args.new_tokens)
+    return best
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    print(
+        f"device={args.device} dtype={args.dtype} torch_threads={torch.get_num_threads()} "
+        f"new_tokens={args.new_tokens} "
+        f"prompt_len={args.prompt_len} repeats={args.repeats}"
+    )
+    worst = 0.0
+    for arch in args.archs:
+        cfg = ModelConfig(name=f"random:{arch}", device=args.device, dtype=args.dtype)
+        bridge = load_model(cfg)
+        hf, tok = build_random_model(arch, torch.device(args.device), getattr(torch, args.dtype))
+        gen = torch.Generator().manual_seed(0)
+        for batch in args.batch_sizes:
+            prompts = torch.randint(3, 98, (batch, args.prompt_len), generator=gen).tolist()
+            best = measure(bridge, hf, tok, prompts, args)
+            for way in WAYS:
+                ratio = best[way] / best["hf"]
+                worst = max(worst, ratio)
+                print(
+                    f"arch={arch} layers={bridge.cfg.n_layers} batch={batch} way={way} "
+                    f"workbench_ms={best[way] * 1e3:.2f} hf_ms={best['hf'] * 1e3:.2f} "
+                    f"ratio={ratio:.3f}"
+                )
+    print(f"ratio={worst:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""`lean_passes`: components with no hooked hook point run the Hugging Face module they wrap;
+hooks still fire where they are, results equal the bridge's own passes, forwards come back."""
+
+from __future__ import annotations
+
+import contextlib
+from unittest import mock
+
+import pytest
+import torch
+from helpers import resid_states
+
+from workbench.core import generation
+from workbench.core.directions import LayerDirections
+from workbench.core.generation import GenerationConfig, decode
+from workbench.core.hooks import resid_hook
+from workbench.core.lean_passes import lean_passes
+from workbench.core.native_attention import native_attention
+from workbench.core.prompts import encode_prompts
+from workbench.core.steering import SteeringSpec, steer
+from workbench.sources.models import ModelConfig, load_model
+
+QUESTIONS = ["12+3=", "What is five times six? Explain.", "x", "A longer question " * 3]
+
+
+def _layers(bridge) -> list:
+    """The decoder layers the Hugging Face model calls."""
+    return list(bridge.original_model.model.layers)
+
+
+def _bridged(module) -> bool:
+    from transformer_lens.model_bridge.generalized_components.base import GeneralizedComponent
+
+    return isinstance(module, GeneralizedComponent)
+
+
+@pytest.fixture(scope="module", params=["qwen2", "llama"])
+def bridge(request, tiny_bridge):
+    if request.param == "qwen2":
+        return tiny_bridge
+    return load_model(ModelConfig(name="random:tiny-llama", device="cpu", dtype="float32"))
+
+
+@pytest.fixture
+def directions(bridge):
+    n, d = bridge.cfg.n_layers, bridge.cfg.d_model
+    g = torch.Generator().manual_seed(0)
+    return LayerDirections(
+        layers=tuple(range(n)),
+        success_mean=torch.randn(n, d, generator=g),
+        failure_mean=torch.randn(n, d, generator=g),
+        mean_norm=torch.full((n,), 2.0),
+        n_success=1,
+        n_failure=1,
+    )
+
+
+def test_unhooked_components_are_bypassed_and_restored(bridge):
+    before = [type(m) for m in bridge.original_model.modules()]
+    with lean_passes(bridge) as n:
+        layers = _layers(bridge)
+        assert not any(_bridged(m) for m in layers)
+        assert not _bridged(layers[0].mlp) and not _bridged(layers[0].self_attn)
+        assert not _bridged(bridge.original_model.lm_head)
+        assert n > 3 * bridge.cfg.n_layers
+        assert all(_bridged(b) for b in bridge.blocks)  # the bridge's own tree is untouched
+    assert [type(m) for m in bridge.original_model.modules()] == before
+    assert all(_bridged(m) for m in _layers(bridge))
+    with lean_passes(bridge, enabled=False) as n:
+        assert n == 0 and all(_bridged(m) for m in _layers(bridge))
+
+
+def test_a_hooked_layer_keeps_the_bridge_and_its_hooks_fire(bridge):
+    """Hooked at one block's output: that block keeps the bridge's component (its unhooked parts
+    are bypassed), every other block is bypassed, and the hook sees the same state."""
+    ids = torch.tensor([encode_prompts(bridge.tokenizer, ["What is 2+2?"])[0]])
+    layer = bridge.cfg.n_layers // 2
+    logits, states = resid_states(bridge, ids, [layer])
+    seen = {}
+
+    def keep(x, hook):
+        seen["x"] = x.clone()
+        return x
+
+    with bridge.hooks(fwd_hooks=[(resid_hook(layer), keep)]), lean_passes(bridge):
+        layers = _layers(bridge)
+        assert _bridged(layers[layer]) and not _bridged(layers[layer - 1])
+        assert not _bridged(layers[layer].original_component.mlp)
+        with torch.inference_mode():
+            lean_logits = bridge(ids)
+    torch.testing.assert_close(seen["x"], states[layer])
+    torch.testing.assert_close(lean_logits, logits)
+
+
+def _decode_both(bridge, prompts, cfg, make_intervention):
+    """Tokens and intervention counts of `decode` with lean passes and with only native attention
+    (the path before lean passes)."""
+    out = {}
+    for name, ctx in [("lean", lean_passes), ("native", native_attention)]:
+        with mock.patch.object(generation, "lean_passes", ctx), make_intervention():
+            out[name] = [(c.tokens, c.interventions) for c in decode(bridge, prompts, cfg)]
+    return out["lean"], out["native"]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        None,
+        {"tau": 0.0},  # gated, persistent, at a block's output
+        {"tau": 0.1, "site": "resid_pre", "positions": "newest", "persistence": "transient"},
+        {"tau": 2.0, "site": "resid_mid"},
+    ],
+)
+@pytest.mark.parametrize("use_kv_cache", [True, False])
+def test_decoding_equals_the_bridge_path(bridge, directions, spec, use_kv_cache):
+    """Batched, continuous (batch 3 for 4 prompts), cached and uncached, unsteered and steered
+    three ways: the same tokens and intervention counts as the bridge's own passes."""
+    prompts = encode_prompts(bridge.tokenizer, QUESTIONS)
+    cfg = GenerationConfig(max_new_tokens=12, batch_size=3, use_kv_cache=use_kv_cache)
+    layer = bridge.cfg.n_layers - 1
+
+    def intervention():
+        if spec is None:
+            return contextlib.nullcontext()
+        return steer(bridge, SteeringSpec(layers=(layer,), alpha=0.5, **spec), directions)
+
+    lean, native = _decode_both(bridge, prompts, cfg, intervention)
+    assert lean == native
+    if spec is not None:
+        assert sum(n for _, n in lean) > 0

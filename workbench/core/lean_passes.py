@@ -1,0 +1,135 @@
+"""Forward passes that pay for TransformerLens's hook machinery only where a hook is.
+
+A `TransformerBridge` puts a bridge component in place of each module of the Hugging Face model
+it wraps (decoder layers, norms, attention, MLPs, every projection, embedding, unembedding): the
+Hugging Face parent calls the component, whose ``__call__`` aligns offloaded weights and whose
+forward fires hook points around a call of the original module. Per decoding step that is about
+a dozen components and twenty hook points a layer, all Python, which a GPU cannot hide: on an H200
+the workbench decoded at half of `generate`'s speed (issue 31).
+
+`lean_passes` puts the original module back in its Hugging Face parent, for the passes inside the
+context, wherever the component in its place has no hooked hook point of its own and no module
+hook: the parent then calls the Hugging Face module directly, and where that module calls a
+submodule, the submodule's component is judged the same way. A component with a hook of its own
+stays, so its hooks fire as before: steering or recording at one layer costs the bridge's machinery
+at that layer only. Attention follows `workbench.core.native_attention` (the module's own kernel
+unless a hook point inside any attention layer is hooked). The bridge's own module tree
+(``bridge.blocks``, ``bridge.hook_dict``) is not touched: the decoder layers are put back in a new
+list that the Hugging Face model holds while the context is open.
+
+The choice is made when the context opens, from the hooks present then: enter it after the
+interventions (as `workbench.core.generation.decode` does). A hook added inside the context to a
+component that was bypassed does not fire until the context is entered again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from workbench.core.native_attention import native_attention
+
+__all__ = ["lean_passes"]
+
+_Swap = tuple[torch.nn.Module, str, torch.nn.Module]
+"""(Hugging Face parent, child name, module to put there)."""
+
+
+def _own_hooks(component: torch.nn.Module) -> bool:
+    """Whether `component` has a module hook, or a hooked hook point of its own (not one that
+    belongs to a component inside it, which is judged by itself)."""
+    from transformer_lens.hook_points import HookPoint
+    from transformer_lens.model_bridge.generalized_components.base import GeneralizedComponent
+
+    if component._forward_hooks or component._forward_pre_hooks:
+        return True
+    stack = [m for n, m in component._modules.items() if n != "_original_component"]
+    while stack:
+        module = stack.pop()
+        if module is None or isinstance(module, GeneralizedComponent):
+            continue
+        if isinstance(module, HookPoint) and (module._forward_hooks or module._forward_pre_hooks):
+            return True
+        stack.extend(module._modules.values())
+    return False
+
+
+def _bypassable(module: Any, attention_native: bool) -> bool:
+    from transformer_lens.model_bridge.generalized_components.attention import AttentionBridge
+    from transformer_lens.model_bridge.generalized_components.base import GeneralizedComponent
+
+    return (
+        isinstance(module, GeneralizedComponent)
+        and isinstance(getattr(module, "original_component", None), torch.nn.Module)
+        and getattr(module, "name", None) is not None  # containerless views wrap their parent
+        and (attention_native or not isinstance(module, AttentionBridge))
+        and not _own_hooks(module)
+    )
+
+
+_PLACES: weakref.WeakKeyDictionary[Any, list[tuple[torch.nn.Module, str, torch.nn.Module]]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Per bridge, every (Hugging Face parent, name, child) where the child is a component or a list
+of them: the module tree does not change after loading, so it is walked once."""
+
+
+def _places(bridge: Any) -> list[tuple[torch.nn.Module, str, torch.nn.Module]]:
+    from transformer_lens.model_bridge.generalized_components.base import GeneralizedComponent
+
+    if bridge not in _PLACES:
+        places = []
+        for parent in bridge.original_model.modules():
+            if isinstance(parent, GeneralizedComponent | torch.nn.ModuleList):
+                continue
+            for name, child in parent._modules.items():
+                if isinstance(child, GeneralizedComponent) or (
+                    isinstance(child, torch.nn.ModuleList)
+                    and any(isinstance(c, GeneralizedComponent) for c in child)
+                ):
+                    places.append((parent, name, child))
+        _PLACES[bridge] = places
+    return _PLACES[bridge]
+
+
+def _swaps(bridge: Any, attention_native: bool) -> list[_Swap]:
+    """Every place in the Hugging Face model where a bypassable component can give way."""
+    swaps: list[_Swap] = []
+    for parent, name, child in _places(bridge):
+        if _bypassable(child, attention_native):
+            swaps.append((parent, name, child.original_component))
+        elif isinstance(child, torch.nn.ModuleList) and any(
+            _bypassable(c, attention_native) for c in child
+        ):
+            lean = [c.original_component if _bypassable(c, attention_native) else c for c in child]
+            swaps.append((parent, name, torch.nn.ModuleList(lean)))
+    return swaps
+
+
+def _n_bypassed(module: torch.nn.Module) -> int:
+    from transformer_lens.model_bridge.generalized_components.base import GeneralizedComponent
+
+    if isinstance(module, torch.nn.ModuleList):
+        return sum(not isinstance(m, GeneralizedComponent) for m in module)
+    return 1
+
+
+@contextlib.contextmanager
+def lean_passes(bridge: Any, enabled: bool = True) -> Iterator[int]:
+    """Inside the context, the Hugging Face model inside `bridge` calls its own modules wherever
+    the bridge's component has no hook (see the module docstring); yields how many places were
+    bypassed. Always puts the bridge's components back on exit."""
+    with native_attention(bridge, enabled) as attention_native:
+        swaps = _swaps(bridge, attention_native) if enabled else []
+        kept = [(parent, name, parent._modules[name]) for parent, name, _ in swaps]
+        try:
+            for parent, name, module in swaps:
+                parent._modules[name] = module
+            yield sum(_n_bypassed(m) for _, _, m in swaps)
+        finally:
+            for parent, name, module in kept:
+                parent._modules[name] = module
