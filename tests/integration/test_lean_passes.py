@@ -61,6 +61,10 @@ def test_unhooked_components_are_bypassed_and_restored(bridge):
         layers = _layers(bridge)
         assert not any(_bridged(m) for m in layers)
         assert not _bridged(layers[0].mlp) and not _bridged(layers[0].self_attn)
+        # TransformerLens's capture hooks (wired on the load-time check's bridge pass) feed
+        # only the bridge's own attention and hook_mlp_in: the norms are bypassed too
+        assert not _bridged(layers[0].input_layernorm)
+        assert not _bridged(layers[0].post_attention_layernorm)
         assert not _bridged(bridge.original_model.lm_head)
         assert n > 3 * bridge.cfg.n_layers
         assert all(_bridged(b) for b in bridge.blocks)  # the bridge's own tree is untouched

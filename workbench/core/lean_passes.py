@@ -12,7 +12,9 @@ context, wherever the component in its place has no hooked hook point of its own
 hook: the parent then calls the Hugging Face module directly, and where that module calls a
 submodule, the submodule's component is judged the same way. A component with a hook of its own
 stays, so its hooks fire as before: steering or recording at one layer costs the bridge's machinery
-at that layer only. Attention follows `workbench.core.native_attention` (the module's own kernel
+at that layer only. TransformerLens's own capture hooks, wired on a block's first bridge pass, do
+not count where nothing reads what they capture (the bridge's attention, ``hook_mlp_in``).
+Attention follows `workbench.core.native_attention` (the module's own kernel
 unless a hook point inside any attention layer is hooked). The bridge's own module tree
 (``bridge.blocks``, ``bridge.hook_dict``) is not touched: the decoder layers are put back in a new
 list that the Hugging Face model holds while the context is open.
@@ -39,13 +41,34 @@ _Swap = tuple[torch.nn.Module, str, torch.nn.Module]
 """(Hugging Face parent, child name, module to put there)."""
 
 
-def _own_hooks(component: torch.nn.Module) -> bool:
-    """Whether `component` has a module hook, or a hooked hook point of its own (not one that
-    belongs to a component inside it, which is judged by itself)."""
+def _needed(hook: Any, skippable: frozenset[str]) -> bool:
+    """Whether a module hook must fire: all do, except TransformerLens's own capture hooks
+    (installed on a block's first bridge pass) whose purpose is absent from this pass."""
+    name = getattr(hook, "__qualname__", "")
+    return not ("_maybe_wire_capture_hooks" in name and hook.__name__ in skippable)
+
+
+def _skippable_captures(bridge: Any, attention_native: bool) -> frozenset[str]:
+    """TransformerLens's capture hooks that nothing reads in this pass: ``_capture_pre_ln1``
+    feeds the bridge's own attention (unused when attention is native), ``_capture_mlp_in``
+    fires ``hook_mlp_in`` (unused when no such hook point is hooked)."""
+    skippable = {"_capture_pre_ln1"} if attention_native else set()
+    if not any(
+        getattr(b, "hook_mlp_in", None) is not None and b.hook_mlp_in._forward_hooks
+        for b in bridge.blocks
+    ):
+        skippable.add("_capture_mlp_in")
+    return frozenset(skippable)
+
+
+def _own_hooks(component: torch.nn.Module, skippable: frozenset[str]) -> bool:
+    """Whether `component` has a module hook that must fire, or a hooked hook point of its own
+    (not one that belongs to a component inside it, which is judged by itself)."""
     from transformer_lens.hook_points import HookPoint
     from transformer_lens.model_bridge.generalized_components.base import GeneralizedComponent
 
-    if component._forward_hooks or component._forward_pre_hooks:
+    hooks = [*component._forward_hooks.values(), *component._forward_pre_hooks.values()]
+    if any(_needed(hook, skippable) for hook in hooks):
         return True
     stack = [m for n, m in component._modules.items() if n != "_original_component"]
     while stack:
@@ -58,7 +81,7 @@ def _own_hooks(component: torch.nn.Module) -> bool:
     return False
 
 
-def _bypassable(module: Any, attention_native: bool) -> bool:
+def _bypassable(module: Any, attention_native: bool, skippable: frozenset[str]) -> bool:
     from transformer_lens.model_bridge.generalized_components.attention import AttentionBridge
     from transformer_lens.model_bridge.generalized_components.base import GeneralizedComponent
 
@@ -67,7 +90,7 @@ def _bypassable(module: Any, attention_native: bool) -> bool:
         and isinstance(getattr(module, "original_component", None), torch.nn.Module)
         and getattr(module, "name", None) is not None  # containerless views wrap their parent
         and (attention_native or not isinstance(module, AttentionBridge))
-        and not _own_hooks(module)
+        and not _own_hooks(module, skippable)
     )
 
 
@@ -98,14 +121,17 @@ def _places(bridge: Any) -> list[tuple[torch.nn.Module, str, torch.nn.Module]]:
 
 def _swaps(bridge: Any, attention_native: bool) -> list[_Swap]:
     """Every place in the Hugging Face model where a bypassable component can give way."""
+    skip = _skippable_captures(bridge, attention_native)
     swaps: list[_Swap] = []
     for parent, name, child in _places(bridge):
-        if _bypassable(child, attention_native):
+        if _bypassable(child, attention_native, skip):
             swaps.append((parent, name, child.original_component))
         elif isinstance(child, torch.nn.ModuleList) and any(
-            _bypassable(c, attention_native) for c in child
+            _bypassable(c, attention_native, skip) for c in child
         ):
-            lean = [c.original_component if _bypassable(c, attention_native) else c for c in child]
+            lean = [
+                c.original_component if _bypassable(c, attention_native, skip) else c for c in child
+            ]
             swaps.append((parent, name, torch.nn.ModuleList(lean)))
     return swaps
 
