@@ -73,6 +73,15 @@ class Architecture:
         return n * block + embed + d
 
 
+_LLAMA31_ROPE = (
+    ("rope_type", "llama3"),
+    ("factor", 8.0),
+    ("low_freq_factor", 1.0),
+    ("high_freq_factor", 4.0),
+    ("original_max_position_embeddings", 8192),
+)
+"""Llama 3.1's rotary frequency scaling (its config.json's ``rope_scaling``)."""
+
 ARCHITECTURES: dict[str, Architecture] = {
     "qwen2.5-0.5b": Architecture(
         hidden_size=896,
@@ -106,13 +115,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         rope_theta=500_000.0,
         rms_norm_eps=1e-5,
         family="llama",
-        rope_scaling=(
-            ("rope_type", "llama3"),
-            ("factor", 8.0),
-            ("low_freq_factor", 1.0),
-            ("high_freq_factor", 4.0),
-            ("original_max_position_embeddings", 8192),
-        ),
+        rope_scaling=_LLAMA31_ROPE,
         source="meta-llama/Llama-3.1-8B-Instruct config.json",
     ),
     # Layout proxies (benchmarks/step_overhead.py): the layer count, grouped-query ratio, norms,
@@ -141,13 +144,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         rope_theta=500_000.0,
         rms_norm_eps=1e-5,
         family="llama",
-        rope_scaling=(
-            ("rope_type", "llama3"),
-            ("factor", 8.0),
-            ("low_freq_factor", 1.0),
-            ("high_freq_factor", 4.0),
-            ("original_max_position_embeddings", 8192),
-        ),
+        rope_scaling=_LLAMA31_ROPE,
         source="Llama-3.1-8B's layout at width 64 (made up)",
     ),
     "tiny": Architecture(  # smoke runs on CPU: the same code paths in a second
