@@ -4,7 +4,23 @@ from __future__ import annotations
 
 import torch
 
+from workbench.core.directions import LayerDirections
 from workbench.core.hooks import resid_hook
+
+
+def random_directions(bridge, mean_norm: float = 2.0) -> LayerDirections:
+    """Seeded random centroids for every layer of `bridge` (steering tests: the hooks' behaviour
+    does not depend on what a direction means), each layer's mean norm `mean_norm`."""
+    n, d = bridge.cfg.n_layers, bridge.cfg.d_model
+    g = torch.Generator().manual_seed(0)
+    return LayerDirections(
+        layers=tuple(range(n)),
+        success_mean=torch.randn(n, d, generator=g),
+        failure_mean=torch.randn(n, d, generator=g),
+        mean_norm=torch.full((n,), mean_norm),
+        n_success=10,
+        n_failure=10,
+    )
 
 
 def resid_states(bridge, ids, layers):

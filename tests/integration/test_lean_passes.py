@@ -8,10 +8,9 @@ from unittest import mock
 
 import pytest
 import torch
-from helpers import resid_states
+from helpers import random_directions, resid_states
 
 from workbench.core import generation
-from workbench.core.directions import LayerDirections
 from workbench.core.generation import GenerationConfig, decode
 from workbench.core.hooks import resid_hook
 from workbench.core.lean_passes import lean_passes
@@ -43,16 +42,7 @@ def bridge(request, tiny_bridge):
 
 @pytest.fixture
 def directions(bridge):
-    n, d = bridge.cfg.n_layers, bridge.cfg.d_model
-    g = torch.Generator().manual_seed(0)
-    return LayerDirections(
-        layers=tuple(range(n)),
-        success_mean=torch.randn(n, d, generator=g),
-        failure_mean=torch.randn(n, d, generator=g),
-        mean_norm=torch.full((n,), 2.0),
-        n_success=1,
-        n_failure=1,
-    )
+    return random_directions(bridge)
 
 
 def test_unhooked_components_are_bypassed_and_restored(bridge):

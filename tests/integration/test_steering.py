@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from helpers import n_hooks, resid_states
+from helpers import n_hooks, random_directions, resid_states
 from test_generation import MANY, _third_repeat, _tokens
 
 from workbench.core.directions import LayerDirections
@@ -22,16 +22,7 @@ QUESTIONS = ["12+3=", "What is five times six? Explain.", "x"]
 
 @pytest.fixture
 def directions(tiny_bridge):
-    n_layers, d = tiny_bridge.cfg.n_layers, tiny_bridge.cfg.d_model
-    g = torch.Generator().manual_seed(0)
-    return LayerDirections(
-        layers=tuple(range(n_layers)),
-        success_mean=torch.randn(n_layers, d, generator=g),
-        failure_mean=torch.randn(n_layers, d, generator=g),
-        mean_norm=torch.full((n_layers,), 2.0),
-        n_success=10,
-        n_failure=10,
-    )
+    return random_directions(tiny_bridge)
 
 
 @pytest.fixture

@@ -3,9 +3,9 @@
 A `TransformerBridge` puts a bridge component in place of each module of the Hugging Face model
 it wraps (decoder layers, norms, attention, MLPs, every projection, embedding, unembedding): the
 Hugging Face parent calls the component, whose ``__call__`` aligns offloaded weights and whose
-forward fires hook points around a call of the original module. Per decoding step that is about
-a dozen components and twenty hook points a layer, all Python, which a GPU cannot hide: on an H200
-the workbench decoded at half of `generate`'s speed (issue 31).
+forward fires hook points around a call of the original module. Per decoding step that is twelve
+components and 41 hook points a layer on Qwen2 (counted on `random:qwen2.5-7b-layout`), all Python,
+which a GPU cannot hide: on an H200 the workbench decoded at half of `generate`'s speed (issue 31).
 
 `lean_passes` puts the original module back in its Hugging Face parent, for the passes inside the
 context, wherever the component in its place has no hooked hook point of its own and no module
@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from workbench.core.native_attention import native_attention
+from workbench.core.native_attention import has_hooks, native_attention
 
 __all__ = ["lean_passes"]
 
@@ -75,7 +75,7 @@ def _own_hooks(component: torch.nn.Module, skippable: frozenset[str]) -> bool:
         module = stack.pop()
         if module is None or isinstance(module, GeneralizedComponent):
             continue
-        if isinstance(module, HookPoint) and (module._forward_hooks or module._forward_pre_hooks):
+        if isinstance(module, HookPoint) and has_hooks(module):
             return True
         stack.extend(module._modules.values())
     return False
@@ -119,29 +119,30 @@ def _places(bridge: Any) -> list[tuple[torch.nn.Module, str, torch.nn.Module]]:
     return _PLACES[bridge]
 
 
-def _swaps(bridge: Any, attention_native: bool) -> list[_Swap]:
-    """Every place in the Hugging Face model where a bypassable component can give way."""
+def _swaps(bridge: Any, attention_native: bool) -> tuple[list[_Swap], int]:
+    """Every place in the Hugging Face model where a bypassable component can give way, and how
+    many components give way."""
     skip = _skippable_captures(bridge, attention_native)
+
+    def lean(module: torch.nn.Module) -> torch.nn.Module:
+        bypass = _bypassable(module, attention_native, skip)
+        return module.original_component if bypass else module
+
     swaps: list[_Swap] = []
+    n = 0
     for parent, name, child in _places(bridge):
-        if _bypassable(child, attention_native, skip):
-            swaps.append((parent, name, child.original_component))
-        elif isinstance(child, torch.nn.ModuleList) and any(
-            _bypassable(c, attention_native, skip) for c in child
-        ):
-            lean = [
-                c.original_component if _bypassable(c, attention_native, skip) else c for c in child
-            ]
-            swaps.append((parent, name, torch.nn.ModuleList(lean)))
-    return swaps
-
-
-def _n_bypassed(module: torch.nn.Module) -> int:
-    from transformer_lens.model_bridge.generalized_components.base import GeneralizedComponent
-
-    if isinstance(module, torch.nn.ModuleList):
-        return sum(not isinstance(m, GeneralizedComponent) for m in module)
-    return 1
+        if isinstance(child, torch.nn.ModuleList):
+            entries = [lean(c) for c in child]
+            changed = sum(e is not c for e, c in zip(entries, child, strict=True))
+            if changed:
+                swaps.append((parent, name, torch.nn.ModuleList(entries)))
+        else:
+            entry = lean(child)
+            changed = int(entry is not child)
+            if changed:
+                swaps.append((parent, name, entry))
+        n += changed
+    return swaps, n
 
 
 @contextlib.contextmanager
@@ -150,12 +151,12 @@ def lean_passes(bridge: Any, enabled: bool = True) -> Iterator[int]:
     the bridge's component has no hook (see the module docstring); yields how many places were
     bypassed. Always puts the bridge's components back on exit."""
     with native_attention(bridge, enabled) as attention_native:
-        swaps = _swaps(bridge, attention_native) if enabled else []
+        swaps, n_bypassed = _swaps(bridge, attention_native) if enabled else ([], 0)
         kept = [(parent, name, parent._modules[name]) for parent, name, _ in swaps]
         try:
             for parent, name, module in swaps:
                 parent._modules[name] = module
-            yield sum(_n_bypassed(m) for _, _, m in swaps)
+            yield n_bypassed
         finally:
             for parent, name, module in kept:
                 parent._modules[name] = module

@@ -12,9 +12,9 @@ of 100 at ``hook_resid_mid`` is absent from ``hook_resid_post``).
 at the input of its first norm (``ln1``), the state in the middle is that plus the attention
 branch's output (the module ``hook_attn_out`` names: the attention, or the norm after it where the
 architecture has one), and the edit's change is added to that output, which the block adds to the
-stream. So ``hook_resid_mid`` and ``hook_resid_post`` both see the edited state, as in
-TransformerLens 2.x. Module hooks fire whichever forward the modules run (the bridge's or the
-Hugging Face module's own, `workbench.core.native_attention`).
+stream. So ``hook_resid_mid`` and ``hook_resid_post`` both see the edited state. Module hooks
+fire whichever forward the modules run (the bridge's or the Hugging Face module's own,
+`workbench.core.native_attention`).
 """
 
 from __future__ import annotations
