@@ -1,7 +1,7 @@
 """Cost of one nucleus-sampling step: the workbench's sampler vs a full-vocabulary sort.
 
 Both draw a top-p sample for every row of a batch of logits (random, peaked like a language
-model's: scaled Gaussian); the reference sorts the whole vocabulary, as `_next_tokens` did before
+model's: scaled Gaussian); the reference sorts the whole vocabulary, as `next_tokens` did before
 it ranked only the top `_TOP_K_FIRST` tokens. Vocabulary 151,936 = Qwen2.5's (the embedded model).
 
     python benchmarks/sampling_step.py
@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from workbench.core.generation import GenerationConfig, _next_tokens
+from workbench.core.generation import GenerationConfig, next_tokens
 
 
 def full_sort_step(logits: torch.Tensor, cfg: GenerationConfig, gens: list) -> torch.Tensor:
@@ -49,7 +49,7 @@ def main() -> None:
     logits *= args.scale
     gens = [torch.Generator().manual_seed(i) for i in range(args.batch)]
     rows = torch.arange(args.batch)
-    ours = best_of(lambda: _next_tokens(logits, rows, cfg, gens), args.repeats)
+    ours = best_of(lambda: next_tokens(logits, rows, cfg, gens), args.repeats)
     sort = best_of(lambda: full_sort_step(logits, cfg, gens), args.repeats)
     print(f"threads={torch.get_num_threads()} batch={args.batch} vocab={args.vocab}")
     print(f"workbench sampler: {ours * 1e3:.2f} ms/step; full sort: {sort * 1e3:.2f} ms/step")

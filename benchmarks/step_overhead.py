@@ -11,11 +11,14 @@ Both decode the same random prompts greedily with a KV cache on the same random 
 Face on its own copy, built from the same seed; EOS unreachable, so every row runs to
 `--new-tokens`), at each batch size, three ways for the workbench: unsteered, with a gated
 steering hook at the middle layer (tau 0: the cosine gate fires on some tokens, not all), and with
-the middle layer recorded (a hook that keeps each pass's newest states). Seconds per step =
+the middle layer recorded (a hook that keeps each pass's newest states); and two ways through
+`decode_static` (static KV cache and buffers, the step replayed from a CUDA graph on CUDA),
+unsteered and with the same gated steering as row tensors. Seconds per step =
 wall seconds / new tokens (one prefill and new-tokens - 1 single-token passes, for both). Every
 way is warmed up once, then the ways are interleaved over `--repeats` rounds; the best round counts.
 
-Last line: ``ratio=<worst workbench s/step / HF s/step over shapes, batches and ways>``.
+Last lines: ``static_ratio=<the same over the static ways>`` and ``ratio=<worst workbench s/step /
+HF s/step over shapes, batches and decode's ways>``.
 `--device cuda --dtype bfloat16 --archs qwen2.5-7b,llama-3.1-8b` runs the same at the real shapes
 on a GPU (`scripts/gpu_check.sh`).
 
@@ -36,12 +39,17 @@ from steering_overhead import random_directions
 
 from workbench.core.generation import GenerationConfig, decode, left_pad
 from workbench.core.hooks import resid_hook
+from workbench.core.static_decode import decode_static
 from workbench.core.steering import SteeringSpec, steer
 from workbench.sources.architectures import build_random_model
 from workbench.sources.models import ModelConfig, load_model
 
 WAYS = ("unsteered", "steered", "recorded")
-"""The workbench's ways (see the module docstring); Hugging Face always runs unsteered."""
+"""The workbench's ways through `decode` (see the module docstring); Hugging Face always runs
+unsteered."""
+STATIC_WAYS = ("static", "static-steered")
+"""The same through `decode_static` (static cache; a CUDA graph on CUDA), unsteered and with the
+steered way's steering as row tensors."""
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -80,9 +88,14 @@ def recorded(bridge, layer: int) -> Iterator[list[torch.Tensor]]:
         yield kept
 
 
+def steering(layer: int) -> SteeringSpec:
+    """The steered ways' steering: gated at `layer`'s output (fires on some tokens, not all)."""
+    return SteeringSpec(layers=(layer,), alpha=0.05, tau=0.0)
+
+
 def way_context(bridge, way: str, layer: int, directions) -> contextlib.AbstractContextManager:
     if way == "steered":
-        return steer(bridge, SteeringSpec(layers=(layer,), alpha=0.05, tau=0.0), directions)
+        return steer(bridge, steering(layer), directions)
     if way == "recorded":
         return recorded(bridge, layer)
     return contextlib.nullcontext()
@@ -123,8 +136,15 @@ def measure(bridge, hf, tok, prompts: list[list[int]], args: argparse.Namespace)
         if any(len(c.tokens) != args.new_tokens for c in out):
             raise SystemExit("a row ended early: the benchmark needs every row to run to length")
 
+    def static(way: str) -> None:
+        arm = (steering(layer), directions) if way == "static-steered" else None
+        out = decode_static(bridge, prompts, cfg, arms=[arm] * len(prompts))
+        if any(len(c.tokens) != args.new_tokens for c in out):
+            raise SystemExit("a row ended early: the benchmark needs every row to run to length")
+
     runs: dict[str, Callable[[], None]] = {"hf": hf_generate}
     runs |= {way: functools.partial(workbench, way) for way in WAYS}
+    runs |= {way: functools.partial(static, way) for way in STATIC_WAYS}
     for fn in runs.values():  # warm-up
         fn()
     best = {name: float("inf") for name in runs}
@@ -141,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"new_tokens={args.new_tokens} "
         f"prompt_len={args.prompt_len} repeats={args.repeats}"
     )
-    worst = 0.0
+    worst, worst_static = 0.0, 0.0
     for arch in args.archs:
         cfg = ModelConfig(name=f"random:{arch}", device=args.device, dtype=args.dtype)
         bridge = load_model(cfg)
@@ -150,14 +170,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         for batch in args.batch_sizes:
             prompts = torch.randint(3, 98, (batch, args.prompt_len), generator=gen).tolist()
             best = measure(bridge, hf, tok, prompts, args)
-            for way in WAYS:
+            for way in WAYS + STATIC_WAYS:
                 ratio = best[way] / best["hf"]
-                worst = max(worst, ratio)
+                if way in WAYS:
+                    worst = max(worst, ratio)
+                else:
+                    worst_static = max(worst_static, ratio)
                 print(
                     f"arch={arch} layers={bridge.cfg.n_layers} batch={batch} way={way} "
                     f"workbench_ms={best[way] * 1e3:.2f} hf_ms={best['hf'] * 1e3:.2f} "
                     f"ratio={ratio:.3f}"
                 )
+    print(f"static_ratio={worst_static:.3f}")
     print(f"ratio={worst:.3f}")
 
 

@@ -14,6 +14,7 @@ first difference the two tokens' logits (the common prefix re-run, uncached) lie
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 
@@ -213,3 +214,29 @@ def test_steered_decoding_cached_uncached_one_by_one_agree(bridge, directions, p
 def _check_all_agree_steered(bridge, spec, directions, prompts, runs) -> None:
     with steer(bridge, spec, directions):
         _check_all_agree(bridge, prompts, runs, torch.bfloat16)
+
+
+def test_static_step_graphed_and_eager_agree_with_decode(bridge, directions, prompts):
+    """`decode_static` (a CUDA graph on CUDA, eager on the CPU) against `decode`, unsteered and
+    with a gated arm on half the rows: the same tokens up to near ties, the same interventions
+    where the tokens are the same."""
+    from workbench.core.static_decode import decode_static
+
+    cuda = torch.device(DEVICE).type == "cuda"
+    spec = SteeringSpec(layers=(bridge.cfg.n_layers // 2,), alpha=2.0, tau=0.0)
+    arms = [(spec, directions) if i % 2 == 0 else None for i in range(len(prompts))]
+    cfg = GenerationConfig(max_new_tokens=N_NEW, batch_size=len(prompts))
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(steer(bridge, spec, directions, rows=range(0, len(prompts), 2)))
+        eager = decode(bridge, prompts, cfg)
+    graphed = decode_static(bridge, prompts, cfg, arms=arms, graphs=cuda)
+    plain = decode_static(bridge, prompts, cfg, graphs=cuda)
+    runs = {"cached": [c.tokens for c in eager], "static": [c.tokens for c in graphed]}
+    with steer(bridge, spec, directions, rows=range(0, len(prompts), 2)):
+        verdicts = _check_all_agree(bridge, prompts, runs, torch.bfloat16)
+    for a, b in zip(eager, graphed, strict=True):
+        assert a.tokens != b.tokens or a.interventions == b.interventions
+    unsteered = {"cached": [c.tokens for c in decode(bridge, prompts, cfg)]}
+    unsteered["static"] = [c.tokens for c in plain]
+    verdicts += _check_all_agree(bridge, prompts, unsteered, torch.bfloat16)
+    print(f"static step (graphs={cuda}) verdicts:", *verdicts, sep="\n  ")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from workbench.core.generation import _TOP_K_FIRST, GenerationConfig, _next_tokens
+from workbench.core.generation import _TOP_K_FIRST, GenerationConfig, next_tokens
 
 
 def _draws(logits: torch.Tensor, n: int) -> set[int]:
     cfg = GenerationConfig(do_sample=True, temperature=1.0, top_p=0.9)
     gens = [torch.Generator().manual_seed(i) for i in range(n)]
     rows = torch.arange(n)
-    return set(_next_tokens(logits.expand(n, -1), rows, cfg, gens).tolist())
+    return set(next_tokens(logits.expand(n, -1), rows, cfg, gens).tolist())
 
 
 def test_peaked_distribution_samples_only_its_nucleus():

@@ -51,7 +51,7 @@ def cmd_generate(a: GenerateArgs) -> int:
     out.record_settings(
         "generate",
         asdict(a.model),
-        may_change=("limit",),
+        may_change=("limit", "generation.static_step"),  # greedy output is the same (tested)
         defaults={"generation": asdict(GenerationConfig()), "prompt": asdict(PromptConfig())},
         dataset=d.dataset,
         split=d.split,

@@ -39,7 +39,10 @@ __all__ = [
     "GenerationConfig",
     "current_step",
     "decode",
+    "eos_ids",
+    "finish_reason",
     "left_pad",
+    "next_tokens",
     "publish_step",
 ]
 
@@ -70,6 +73,12 @@ class GenerationConfig:
     sample does not depend on which batch it lands in."""
     use_kv_cache: bool = True
     """Reuse keys/values of earlier positions (False recomputes everything: tests only)."""
+    static_step: Literal["auto", "on", "off"] = "auto"
+    """Decode in static batches with a static KV cache, the step replayed from a CUDA graph on
+    CUDA (`workbench.core.static_decode`): 'auto' on CUDA devices, 'on' on any (the CPU runs the
+    step eagerly), 'off' never (continuous batching). Jobs it cannot take (states recorded,
+    steering other than persistent additive at resid_pre / resid_post, an intervention around
+    the call) decode with continuous batching either way. Greedy output is the same (tested)."""
 
     def __post_init__(self) -> None:
         check_finite(self)
@@ -77,6 +86,8 @@ class GenerationConfig:
             raise WorkbenchError(f"max_new_tokens must be >= 1, not {self.max_new_tokens}")
         if self.batch_size < 1:
             raise WorkbenchError(f"batch size must be >= 1, not {self.batch_size}")
+        if self.static_step not in ("auto", "on", "off"):
+            raise WorkbenchError(f"static_step must be auto, on or off, not {self.static_step!r}")
         if self.do_sample and not (self.temperature > 0 and 0 < self.top_p <= 1):
             raise WorkbenchError("sampling needs temperature > 0 and 0 < top_p <= 1")
 
@@ -215,7 +226,7 @@ def current_step() -> DecodeStep | None:
     return _STEP.get()
 
 
-_TOP_K_FIRST = 256  # candidates ranked before falling back to a full sort (see _next_tokens)
+_TOP_K_FIRST = 256  # candidates ranked before falling back to a full sort (see next_tokens)
 _REFILL_DIVISOR = 8  # waiting prompts join once batch_size / 8 rows are free (fewer prefills)
 # One prefill pass more costs about what 32 padded prompt positions do: on the 2-core CPU a pass
 # over one position costs ~0.15 s (the weights are read once per pass) and each further position
@@ -223,7 +234,7 @@ _REFILL_DIVISOR = 8  # waiting prompts join once batch_size / 8 rows are free (f
 _PREFILL_PASS_COST = 32
 
 
-def _next_tokens(
+def next_tokens(
     logits: Tensor, rows: Tensor, cfg: GenerationConfig, generators: list[torch.Generator]
 ) -> Int[Tensor, " batch"]:
     logits = logits.float()
@@ -243,6 +254,31 @@ def _next_tokens(
         for i, r in enumerate(rows)
     ]
     return order.gather(-1, torch.stack(picks).to(order.device)).squeeze(-1)
+
+
+def finish_reason(
+    out: list[int],
+    token_id: int,
+    eos: set[int],
+    stop: Callable[[str], bool] | None,
+    tokenizer: Any,
+    max_new_tokens: int,
+) -> FinishReason | None:
+    """Append `token_id` to the sequence's tokens `out` unless it is an EOS token; why the
+    sequence ends with it (None: it goes on). `stop` is read on the whole text only where it (or
+    its `tail_check`) holds on the text of the last 48 tokens."""
+    if token_id in eos:
+        return "eos"
+    out.append(token_id)
+    if (
+        stop is not None
+        and getattr(stop, "tail_check", stop)(tokenizer.decode(out[-48:]))
+        and stop(tokenizer.decode(out))
+    ):
+        return "stop"
+    if len(out) >= max_new_tokens:
+        return "length"
+    return None
 
 
 @contextlib.contextmanager
@@ -320,7 +356,7 @@ class _Decoder:
         self.closing: set[int] = set()  # finished, kept one more pass to feed their last token
         tok = bridge.tokenizer
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        self.eos_ids = _eos_ids(bridge)
+        self.eos_ids = eos_ids(bridge)
         self.device = torch.device(bridge.cfg.device)
         self.tally = _Tally.of(len(prompts))
         self.done: dict[int, Completion] = {}
@@ -402,7 +438,7 @@ class _Decoder:
         start = time.perf_counter()
         logits = _forward(self.bridge, step_input, batch.mask, batch.cache, step)
         gens = [self.generators[self.indices[i]] for i in batch.seqs] if self.cfg.do_sample else []
-        nxt = _next_tokens(logits[:, -1], torch.arange(len(batch)), self.cfg, gens)
+        nxt = next_tokens(logits[:, -1], torch.arange(len(batch)), self.cfg, gens)
         self.tally.charge(batch.seqs, time.perf_counter() - start, step.counts.cpu())
         if not first:  # the pass that consumed a generated token steered it
             for j in step.fired_last.nonzero().flatten().tolist():
@@ -431,20 +467,8 @@ class _Decoder:
     def _finished(self, seq: int, token_id: int) -> bool:
         """Record `token_id` for `seq`; True (and the completion made) if the sequence ends."""
         out = self.tally.out[seq]
-        finish: FinishReason | None = None
-        if token_id in self.eos_ids:
-            finish = "eos"
-        else:
-            out.append(token_id)
-            tok = self.bridge.tokenizer
-            if (
-                self.stop is not None
-                and getattr(self.stop, "tail_check", self.stop)(tok.decode(out[-48:]))
-                and self.stop(tok.decode(out))
-            ):
-                finish = "stop"
-            elif len(out) >= self.cfg.max_new_tokens:
-                finish = "length"
+        tok = self.bridge.tokenizer
+        finish = finish_reason(out, token_id, self.eos_ids, self.stop, tok, self.cfg.max_new_tokens)
         if finish is None:
             return False
         self.done[seq] = Completion(
@@ -459,7 +483,8 @@ class _Decoder:
         return True
 
 
-def _eos_ids(bridge: Any) -> set[int]:
+def eos_ids(bridge: Any) -> set[int]:
+    """Token ids that end a sequence (the tokenizer's and the generation config's EOS)."""
     ids = set()
     tok_eos = bridge.tokenizer.eos_token_id
     if tok_eos is not None:

@@ -675,7 +675,8 @@ def record_run_settings(
     run.record_settings(
         "run",
         asdict(model),
-        may_change=("generation.batch_size",),  # greedy output does not depend on it (tested)
+        # greedy output depends on neither (tested)
+        may_change=("generation.batch_size", "generation.static_step"),
         als=asdict(cfg),
         generation=asdict(generation),
         prompt=asdict(prompt),

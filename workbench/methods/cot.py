@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from tqdm.auto import tqdm
 
 from workbench.core.artifacts import append_jsonl, read_rows
@@ -30,6 +31,8 @@ from workbench.core.problems import Problem
 from workbench.core.prompts import PromptConfig, encode_problems, stop_rule
 from workbench.core.recording import StateRecorder
 from workbench.core.records import GradedRow
+from workbench.core.row_steering import static_support
+from workbench.core.static_decode import decode_static
 from workbench.core.steering import SteeringSpec, steer
 
 __all__ = [
@@ -239,9 +242,17 @@ class _Decoder:
 
         recorded = self._recorded(jobs, todo)
         call = decode_call_id()
-        if todo:
-            tokenizer = self.bridge.tokenizer
-            problems = [jobs[n].problems[i] for n, i in todo]
+        problems = [jobs[n].problems[i] for n, i in todo]
+        prompts = encode_problems(self.bridge.tokenizer, problems, self.prompt) if todo else []
+        common = {
+            "stop": stop_rule(self.prompt) if self.stop_at_answer else None,
+            "seeds": [i for _, i in todo],
+            "on_complete": finished,
+        }
+        if todo and self._static(jobs, intervention, recorded):
+            arms = [jobs[n].arm for n, _ in todo]
+            decode_static(self.bridge, prompts, self.generation, arms=arms, **common)
+        elif todo:
             with contextlib.ExitStack() as stack:
                 if intervention is not None:
                     stack.enter_context(intervention)
@@ -253,16 +264,28 @@ class _Decoder:
                     stack.enter_context(recorder.recording(rows))
                 decode(
                     self.bridge,
-                    encode_problems(tokenizer, problems, self.prompt),
+                    prompts,
                     self.generation,
-                    stop=stop_rule(self.prompt) if self.stop_at_answer else None,
                     indices=range(len(todo)),
-                    seeds=[i for _, i in todo],
-                    on_complete=finished,
                     feed_final=bool(recorded),
+                    **common,
                 )
         bar.close()
         return {name: [done[name][p.id] for p in job.problems] for name, job in jobs.items()}
+
+    def _static(self, jobs: Mapping[str, Job], intervention: Any, recorded: set[int]) -> bool:
+        """Whether these jobs decode with the static step (`GenerationConfig.static_step`)."""
+        mode = self.generation.static_step
+        cuda = torch.device(self.bridge.cfg.device).type == "cuda"
+        if mode == "off" or (mode == "auto" and not cuda):
+            return False
+        why = "an intervention around the call" if intervention is not None else None
+        why = why or ("states recorded" if recorded else None)
+        for job in jobs.values():
+            why = why or (static_support(job.arm[0]) if job.arm is not None else None)
+        if why is not None:
+            logger.info("continuous batching, not the static step: %s", why)
+        return why is None
 
     @staticmethod
     def _recorded(jobs: Mapping[str, Job], todo: list[tuple[str, int]]) -> set[int]:

@@ -1,0 +1,349 @@
+"""Decoding with a static-shape step: a preallocated KV cache, fixed buffers, and on CUDA the step
+replayed from a CUDA graph.
+
+`workbench.core.generation.decode` is built for the CPU: rows leave the batch when they finish and
+waiting prompts join it, so every step has new shapes and runs eagerly, each layer's kernels
+launched from Python. On a GPU with a 7-8B model a step's arithmetic is short and those launches
+are what it costs (issue 31). `decode_static` decodes in static batches instead, as `generate`
+does with a static cache: the prompts of a batch are left-padded to one width and prefilled once,
+into a transformers `StaticCache` long enough for the whole generation; then every step has the
+same shapes and reads and writes the same buffers (the new tokens, each row's position, the
+attention mask, the cache), so on CUDA it is captured once as a CUDA graph and replayed. A row
+that finishes stays in its batch until the batch is done (its tokens are discarded).
+
+Steering runs inside the step as row tensors (`workbench.core.row_steering`): each row's arm is
+data, so arms sharing a batch share the graph and no steering setting costs a recapture. The
+Hugging Face model runs its own modules (`lean_passes`); TransformerLens hooks present when the
+call starts still fire on CPU, but a graph replays only what was captured, so `graphs=True`
+refuses a bridge with hooks.
+
+Greedy decoding equals `decode`'s token for token, steered or not (tested on tiny Qwen2 and Llama
+models); the CPU runs the same step eagerly (`graphs=False`), which is what the tests compare.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from jaxtyping import Bool, Float, Int
+from torch import Tensor
+
+from workbench.core.batching import left_pad
+from workbench.core.generation import (
+    Completion,
+    GenerationConfig,
+    eos_ids,
+    finish_reason,
+    next_tokens,
+)
+from workbench.core.kv_cache import cache_keyword
+from workbench.core.lean_passes import lean_passes
+from workbench.core.row_steering import (
+    GateState,
+    RowArm,
+    RowSteering,
+    row_steering,
+    row_steering_hooks,
+)
+from workbench.errors import WorkbenchError
+
+__all__ = ["StaticStep", "decode_static"]
+
+log = logging.getLogger(__name__)
+
+
+def _bridge_hooked(bridge: Any) -> bool:
+    return any(point.has_hooks() for point in bridge.hook_dict.values())
+
+
+def _check_model(model: Any) -> None:
+    text = model.config.get_text_config(decoder=True)
+    kinds = set(getattr(text, "layer_types", None) or ["full_attention"])
+    if kinds != {"full_attention"}:
+        raise WorkbenchError(
+            f"the static step supports full attention only, not {sorted(kinds)}: use decode"
+        )
+    if model.config._attn_implementation not in ("sdpa", "eager"):
+        raise WorkbenchError(
+            f"the static step builds masks for sdpa or eager attention, not "
+            f"{model.config._attn_implementation!r}: load the model with --model.attention sdpa"
+        )
+
+
+@dataclass
+class StaticStep:
+    """One static batch's decoding step: its buffers, cache and (on CUDA) graph."""
+
+    model: Any
+    """The Hugging Face causal LM (the bridge's ``original_model``)."""
+    cache: Any
+    """A transformers `StaticCache` holding the prompt and every generated position."""
+    ids: Int[Tensor, "batch 1"]
+    """The token each row is fed next."""
+    positions: Int[Tensor, "batch 1"]
+    """Each row's position id for that token (its real tokens so far)."""
+    padding: Bool[Tensor, "batch cache"]
+    """Which cache slots hold a real token or a future one (False: left padding)."""
+    slot: Int[Tensor, ""]
+    """The cache slot the next token is written to."""
+    mask: Tensor
+    """The 4-D attention mask of the next step (bool for sdpa, additive for eager attention)."""
+    keyword: str
+    """The forward's name for the cache ('cache' or 'past_key_values')."""
+    graph: Any = None
+    """The captured CUDA graph (None: the step runs eagerly)."""
+    logits: Float[Tensor, "batch vocab"] | None = None
+    """The graph's output buffer."""
+
+    def _update_mask(self) -> None:
+        kv = torch.arange(self.padding.shape[1], device=self.padding.device)
+        allowed = (self.padding & (kv <= self.slot))[:, None, None, :]
+        if self.mask.dtype == torch.bool:
+            self.mask.copy_(allowed)
+        else:
+            low = torch.finfo(self.mask.dtype).min
+            self.mask.copy_(torch.where(allowed, 0.0, low).to(self.mask.dtype))
+
+    def _run(self) -> Float[Tensor, "batch vocab"]:
+        """The step itself: shapes and buffers fixed, so that it can be captured."""
+        self._update_mask()
+        out = self.model(
+            input_ids=self.ids,
+            position_ids=self.positions,
+            attention_mask=self.mask,
+            use_cache=True,
+            logits_to_keep=1,
+            **{self.keyword: self.cache},
+        )
+        self.positions.add_(1)
+        self.slot.add_(1)
+        return out.logits[:, -1]
+
+    def __call__(self, tokens: Int[Tensor, " batch"]) -> Float[Tensor, "batch vocab"]:
+        """Feed `tokens`; the next logits of every row."""
+        self.ids.copy_(tokens[:, None])
+        if self.graph is None:
+            return self._run()
+        self.graph.replay()
+        return self.logits
+
+    def capture(self) -> None:
+        """Record the step as a CUDA graph, to be replayed by every later call. The warm-up that
+        capture needs runs a real step, so call this before the step it should replace and feed
+        it `ids` already set: the caller passes the same tokens again to the first replay."""
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        state = (self.positions.clone(), self.slot.clone(), self._lengths())
+        with torch.cuda.stream(stream):
+            self._run()  # warm-up: cuBLAS handles and workspaces, outside the capture
+        torch.cuda.current_stream().wait_stream(stream)
+        self._restore(state)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self.logits = self._run()
+        self.graph = graph  # capture runs nothing: the buffers are as before it
+
+    def _lengths(self) -> list[Tensor]:
+        return [layer.cumulative_length.clone() for layer in self.cache.layers]
+
+    def _restore(self, state: tuple[Tensor, Tensor, list[Tensor]]) -> None:
+        positions, slot, lengths = state
+        self.positions.copy_(positions)
+        self.slot.copy_(slot)
+        for layer, length in zip(self.cache.layers, lengths, strict=True):
+            layer.cumulative_length.copy_(length)
+
+
+def _prefill(
+    bridge: Any, prompts: list[Sequence[int]], pad_id: int, cap: int
+) -> tuple[StaticStep, Float[Tensor, "batch vocab"]]:
+    """Prompts left-padded and prefilled into a static cache with room for `cap` more tokens;
+    the step that decodes on from there, and the prompts' last logits."""
+    from transformers import StaticCache
+
+    model = bridge.original_model
+    device = torch.device(bridge.cfg.device)
+    ids, mask = left_pad(list(prompts), pad_id, device)
+    n, width = ids.shape
+    length = width + cap
+    cache = StaticCache(config=model.config, max_cache_len=length)
+    positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
+    keyword = cache_keyword(bridge)
+    out = model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=positions,
+        use_cache=True,
+        logits_to_keep=1,
+        **{keyword: cache},
+    )
+    padding = torch.ones(n, length, dtype=torch.bool, device=device)
+    padding[:, :width] = mask.bool()
+    dtype = next(model.parameters()).dtype
+    eager = model.config._attn_implementation == "eager"
+    step = StaticStep(
+        model=model,
+        cache=cache,
+        ids=torch.zeros(n, 1, dtype=torch.long, device=device),
+        positions=mask.sum(-1, keepdim=True),
+        padding=padding,
+        slot=torch.tensor(width, device=device),
+        mask=torch.zeros(n, 1, 1, length, dtype=dtype if eager else torch.bool, device=device),
+        keyword=keyword,
+    )
+    return step, out.logits[:, -1]
+
+
+@dataclass
+class _Rows:
+    """What is known of each row of a static batch while it decodes."""
+
+    out: list[list[int]]
+    steered: list[list[int]]
+    seconds: list[float]
+    done: dict[int, Completion]
+
+
+def _decode_batch(
+    bridge: Any,
+    prompts: list[Sequence[int]],
+    arms: list[RowArm],
+    cfg: GenerationConfig,
+    stop: Callable[[str], bool] | None,
+    graphs: bool,
+    seeds: list[int],
+) -> list[Completion]:
+    """One static batch, decoded until every row has finished."""
+    tok = bridge.tokenizer
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    device = torch.device(bridge.cfg.device)
+    n = len(prompts)
+    steering: RowSteering | None = row_steering(bridge, arms, device)
+    state = GateState.zeros(n, device)
+    rows = _Rows([[] for _ in range(n)], [[] for _ in range(n)], [0.0] * n, {})
+    generators = [torch.Generator().manual_seed(cfg.seed + s) for s in seeds]
+    ends = eos_ids(bridge)
+    with row_steering_hooks(bridge, steering, state):
+        start = time.perf_counter()
+        step, logits = _prefill(bridge, prompts, pad_id, cfg.max_new_tokens)
+        alive = list(range(n))
+        first = True
+        while True:
+            nxt = next_tokens(logits, torch.arange(n), cfg, generators)
+            fired = state.fired.tolist() if not first else [False] * n
+            seconds = time.perf_counter() - start
+            for j in alive:
+                rows.seconds[j] += seconds / len(alive)
+                if fired[j]:
+                    rows.steered[j].append(len(rows.out[j]) - 1)
+            alive = [
+                j for j in alive if not _ends(rows, j, int(nxt[j]), prompts, cfg, stop, ends, tok)
+            ]
+            if not alive:
+                break
+            on = torch.zeros(n, dtype=torch.bool)
+            on[alive] = True
+            state.on.copy_(on)
+            start = time.perf_counter()
+            if graphs and first:
+                counted = state.counts.clone()
+                step.ids.copy_(nxt[:, None])
+                step.capture()  # its warm-up is a real step: its count is undone
+                state.counts.copy_(counted)
+            logits = step(nxt)
+            first = False
+    counts = state.counts.tolist()
+    return [_with_count(rows.done[j], counts[j]) for j in range(n)]
+
+
+def _ends(
+    rows: _Rows,
+    j: int,
+    token: int,
+    prompts: list[Sequence[int]],
+    cfg: GenerationConfig,
+    stop: Callable[[str], bool] | None,
+    ends: set[int],
+    tok: Any,
+) -> bool:
+    """Record row `j`'s new `token`; True (and its completion made) if the row ends."""
+    finish = finish_reason(rows.out[j], token, ends, stop, tok, cfg.max_new_tokens)
+    if finish is None:
+        return False
+    out = rows.out[j]
+    rows.done[j] = Completion(
+        tokens=tuple(out),
+        text=tok.decode(out, skip_special_tokens=True),
+        prompt_tokens=len(prompts[j]),
+        finish=finish,
+        seconds=rows.seconds[j],
+        interventions=0,
+        steered_steps=tuple(rows.steered[j]),
+    )
+    return True
+
+
+def _with_count(done: Completion, count: int) -> Completion:
+    return replace(done, interventions=count)
+
+
+def decode_static(
+    bridge: Any,
+    prompts: Sequence[Sequence[int]],
+    cfg: GenerationConfig = GenerationConfig(),
+    *,
+    arms: Sequence[RowArm] | None = None,
+    stop: Callable[[str], bool] | None = None,
+    graphs: bool | None = None,
+    seeds: Sequence[int] | None = None,
+    on_complete: Callable[[int, Completion], None] | None = None,
+) -> list[Completion]:
+    """Decode every prompt in static batches of `cfg.batch_size` (longest prompts first, so that
+    a batch's prompts have similar lengths), each steered by its entry of `arms` (None: not
+    steered; see `workbench.core.row_steering` for the specs it takes). `graphs` replays each
+    batch's step from a CUDA graph (default: on CUDA devices); `stop` and `seeds` as in
+    `decode`; `on_complete(i, completion)` is called for each row of a batch when the batch is
+    done. Completions in the order of `prompts`; `interventions` and `steered_steps` as `decode`
+    counts them."""
+    if not prompts or any(len(p) == 0 for p in prompts):
+        raise WorkbenchError("decode needs at least one prompt, and no prompt may be empty")
+    if not cfg.use_kv_cache:
+        raise WorkbenchError("the static step decodes with its static KV cache: use_kv_cache true")
+    arms = [None] * len(prompts) if arms is None else list(arms)
+    seeds = list(range(len(prompts))) if seeds is None else list(seeds)
+    if len(arms) != len(prompts) or len(seeds) != len(prompts):
+        raise WorkbenchError(f"give one arm and one seed per prompt ({len(prompts)} prompts)")
+    cuda = torch.device(bridge.cfg.device).type == "cuda"
+    graphs = cuda if graphs is None else graphs
+    if graphs and not cuda:
+        raise WorkbenchError("CUDA graphs need a CUDA device: graphs false on this model")
+    if graphs and _bridge_hooked(bridge):
+        raise WorkbenchError(
+            "a CUDA graph replays only what it captured, and TransformerLens hooks are set on "
+            "this model: remove them, or decode with graphs false"
+        )
+    _check_model(bridge.original_model)
+    order = sorted(range(len(prompts)), key=lambda i: (-len(prompts[i]), i))
+    done: dict[int, Completion] = {}
+    with torch.inference_mode(), lean_passes(bridge):
+        for at in range(0, len(order), cfg.batch_size):
+            batch = order[at : at + cfg.batch_size]
+            out = _decode_batch(
+                bridge,
+                [prompts[i] for i in batch],
+                [arms[i] for i in batch],
+                cfg,
+                stop,
+                graphs,
+                [seeds[i] for i in batch],
+            )
+            for i, completion in zip(batch, out, strict=True):
+                done[i] = completion
+                if on_complete is not None:
+                    on_complete(i, completion)
+    return [done[i] for i in range(len(prompts))]
