@@ -13,7 +13,8 @@ cost a forward pass) and tokens/s = generated tokens / wall seconds.
 
 Each (method, batch size) is warmed up once, then timed `--repeats` times (methods interleaved);
 the best run counts. The last line is ``ratio=<x>``: workbench tokens/s / HF tokens/s at the
-largest batch size.
+largest batch size. `--static` adds `decode_static` (static batches and KV cache, the step replayed
+from a CUDA graph on CUDA) as a third method, with ``static_ratio=<x>`` before that line.
 
     python benchmarks/generation_throughput.py --model embedded
 """
@@ -30,6 +31,7 @@ import torch
 from workbench.core.generation import GenerationConfig, decode, left_pad
 from workbench.core.prompts import encode_prompts
 from workbench.core.runtime import resolve_device, resolve_dtype
+from workbench.core.static_decode import decode_static
 from workbench.sources.architectures import RANDOM_PREFIX, build_random_model
 from workbench.sources.data import load_problems
 from workbench.sources.embedded import embedded_model_dir
@@ -46,6 +48,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--n-prompts", type=int, default=8, help="GSM8K test questions used")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs; the best counts")
     parser.add_argument("--batch-sizes", default="1,8", help="comma-separated batch sizes")
+    parser.add_argument("--static", action="store_true", help="also time decode_static")
     args = parser.parse_args(argv)
     if args.max_new_tokens < 1 or args.n_prompts < 1 or args.repeats < 1:
         parser.error("--max-new-tokens, --n-prompts and --repeats must be >= 1")
@@ -88,11 +91,13 @@ def chunks(prompts: Sequence[Sequence[int]], size: int) -> list[Sequence[Sequenc
 
 
 def run_workbench(
-    bridge, prompts: Sequence[Sequence[int]], batch: int, max_new_tokens: int
+    bridge, prompts: Sequence[Sequence[int]], batch: int, max_new_tokens: int, static: bool = False
 ) -> tuple[int, int]:
-    """(generated tokens, sequences that ended before max_new_tokens)."""
+    """(generated tokens, sequences that ended before max_new_tokens); `static`: through
+    `decode_static` (a CUDA graph on CUDA) instead of `decode`."""
     cfg = GenerationConfig(max_new_tokens=max_new_tokens, batch_size=batch, do_sample=False)
-    completions = decode(bridge, prompts, cfg)
+    run = decode_static if static else decode
+    completions = run(bridge, prompts, cfg)
     tokens = sum(len(c.tokens) + (c.finish == "eos") for c in completions)
     early = sum(c.finish != "length" for c in completions)
     return tokens, early
@@ -150,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "workbench": lambda ps, b: run_workbench(bridge, ps, b, args.max_new_tokens),
         "hf": lambda ps, b: run_hf(hf_model, ps, b, args.max_new_tokens, pad_id),
     }
+    if args.static:
+        methods["static"] = lambda ps, b: run_workbench(bridge, ps, b, args.max_new_tokens, True)
     best: dict[tuple[str, int], tuple[float, int, float, int]] = {}
     with torch.inference_mode():
         for batch in args.batch_sizes:
@@ -174,8 +181,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"{name:<9} batch={batch} tokens={tokens} seconds={seconds:.3f} "
                 f"tokens/s={rate:.2f} ended_early={early}/{len(prompts)}"
             )
-    ratio = best["workbench", args.batch_sizes[-1]][0] / best["hf", args.batch_sizes[-1]][0]
-    print(f"ratio={ratio:.3f}")
+    hf_rate = best["hf", args.batch_sizes[-1]][0]
+    if args.static:
+        print(f"static_ratio={best['static', args.batch_sizes[-1]][0] / hf_rate:.3f}")
+    print(f"ratio={best['workbench', args.batch_sizes[-1]][0] / hf_rate:.3f}")
 
 
 if __name__ == "__main__":

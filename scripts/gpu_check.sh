@@ -72,7 +72,7 @@ for arch in "${archs[@]}"; do
   log="$out/bench-$arch.txt"
   step "throughput-$arch" "$log" $py benchmarks/generation_throughput.py --model "random:$arch" \
     --device $device --dtype $dtype --batch-sizes $batches --n-prompts "$n_prompts" \
-    --max-new-tokens $n_new --repeats 2
+    --max-new-tokens $n_new --repeats 2 --static
   step "steering-$arch" "$log" $py benchmarks/steering_overhead.py --model "random:$arch" \
     --device $device --dtype $dtype --batch-size $steer_batch --n-prompts $steer_batch \
     --max-new-tokens $n_new --repeats 2
