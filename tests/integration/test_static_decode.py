@@ -153,3 +153,31 @@ def test_run_arms_takes_the_static_step_where_it_can(
     with caplog.at_level("INFO"):
         run_arms(tiny_bridge, tiny_problems[:1], {"ref": transient}, generation=gen, progress=False)
     assert "persistence='transient'" in caplog.text
+
+
+def test_a_failed_capture_leaves_the_step_eager_and_the_counts_as_they_were(caplog):
+    from workbench.core.row_steering import GateState
+    from workbench.core.static_decode import StaticStep, _captured
+
+    state = GateState.zeros(2, torch.device("cpu"))
+    state.counts += torch.tensor([3, 1])
+
+    class Failing(StaticStep):
+        def capture(self) -> None:
+            state.counts.add_(1)  # the warm-up's real step
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+    step = Failing(
+        model=None,
+        cache=None,
+        ids=torch.zeros(2, 1, dtype=torch.long),
+        positions=torch.zeros(2, 1, dtype=torch.long),
+        padding=torch.ones(2, 4, dtype=torch.bool),
+        slot=torch.tensor(2),
+        mask=torch.ones(2, 1, 1, 4, dtype=torch.bool),
+        keyword="cache",
+    )
+    with caplog.at_level("WARNING"):
+        assert _captured(step, state, torch.tensor([5, 6])) is False
+    assert state.counts.tolist() == [3, 1] and step.ids.flatten().tolist() == [5, 6]
+    assert step.graph is None and "runs eagerly" in caplog.text

@@ -73,12 +73,14 @@ class GenerationConfig:
     sample does not depend on which batch it lands in."""
     use_kv_cache: bool = True
     """Reuse keys/values of earlier positions (False recomputes everything: tests only)."""
-    static_step: Literal["auto", "on", "off"] = "auto"
+    static_step: Literal["auto", "on", "off"] = "off"
     """Decode in static batches with a static KV cache, the step replayed from a CUDA graph on
     CUDA (`workbench.core.static_decode`): 'auto' on CUDA devices, 'on' on any (the CPU runs the
     step eagerly), 'off' never (continuous batching). Jobs it cannot take (states recorded,
     steering other than persistent additive at resid_pre / resid_post, an intervention around
-    the call) decode with continuous batching either way. Greedy output is the same (tested)."""
+    the call) decode with continuous batching either way. Greedy output is the same (tested).
+    'off' by default until a GPU measures the graphed step faster than continuous batching
+    (`scripts/gpu_check.sh`); on the CPU it is not (`benchmarks/README.md`)."""
 
     def __post_init__(self) -> None:
         check_finite(self)

@@ -139,13 +139,17 @@ class StaticStep:
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         state = (self.positions.clone(), self.slot.clone(), self._lengths())
-        with torch.cuda.stream(stream):
-            self._run()  # warm-up: cuBLAS handles and workspaces, outside the capture
-        torch.cuda.current_stream().wait_stream(stream)
-        self._restore(state)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            self.logits = self._run()
+        try:
+            with torch.cuda.stream(stream):
+                self._run()  # warm-up: cuBLAS handles and workspaces, outside the capture
+            torch.cuda.current_stream().wait_stream(stream)
+            self._restore(state)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self.logits = self._run()
+        except Exception:
+            self._restore(state)
+            raise
         self.graph = graph  # capture runs nothing: the buffers are as before it
 
     def _lengths(self) -> list[Tensor]:
@@ -251,14 +255,27 @@ def _decode_batch(
             state.on.copy_(on)
             start = time.perf_counter()
             if graphs and first:
-                counted = state.counts.clone()
-                step.ids.copy_(nxt[:, None])
-                step.capture()  # its warm-up is a real step: its count is undone
-                state.counts.copy_(counted)
+                graphs = _captured(step, state, nxt)
             logits = step(nxt)
             first = False
     counts = state.counts.tolist()
     return [_with_count(rows.done[j], counts[j]) for j in range(n)]
+
+
+def _captured(step: StaticStep, state: GateState, tokens: Tensor) -> bool:
+    """Capture `step` as a CUDA graph before it is fed `tokens`; False (with a warning, the
+    step left eager) if capture fails."""
+    counted, fired = state.counts.clone(), state.fired.clone()
+    step.ids.copy_(tokens[:, None])
+    try:
+        step.capture()
+    except RuntimeError as err:
+        log.warning("CUDA graph capture failed, the step runs eagerly: %s", err)
+        return False
+    finally:  # the capture's warm-up is a real step: its counts are undone
+        state.counts.copy_(counted)
+        state.fired.copy_(fired)
+    return True
 
 
 def _ends(
