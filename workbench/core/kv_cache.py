@@ -72,13 +72,28 @@ def growing_layer() -> type:
             if not self.is_initialized:
                 self.lazy_initialization(key_states, value_states)
             n, m = self.get_seq_length(), key_states.shape[-2]
-            if not self._holds(n + m):
+            if not self._ours(n + m) and not self._holds(n + m):
                 self._kbuf = self._rebuffer(self.keys, key_states, n + m)
                 self._vbuf = self._rebuffer(self.values, value_states, n + m)
             self._kbuf[:, :, n : n + m] = key_states
             self._vbuf[:, :, n : n + m] = value_states
             self.keys, self.values = self._kbuf[:, :, : n + m], self._vbuf[:, :, : n + m]
+            self._handed = (self.keys, self.values)
             return self.keys, self.values
+
+        _handed: tuple[torch.Tensor, torch.Tensor] | None = None
+
+        def _ours(self, length: int) -> bool:
+            """The cheap case of `_holds`: keys and values are still the views this layer
+            handed out last (nobody replaced them), and the buffers have room up to `length`."""
+            handed = self._handed
+            return (
+                handed is not None
+                and handed[0] is self.keys
+                and handed[1] is self.values
+                and self._kbuf.shape[2] >= length
+                and self._vbuf.shape[2] >= length
+            )
 
         def _holds(self, length: int) -> bool:
             """Whether keys and values are prefixes of the buffers, with room up to `length`."""
