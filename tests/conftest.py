@@ -45,6 +45,19 @@ def tiny_bridge(tiny_dir):
     return load_model(ModelConfig(name=str(tiny_dir), device="cpu", dtype="float32"))
 
 
+@pytest.fixture(scope="session")
+def tiny_llama_bridge():
+    from workbench.sources.models import ModelConfig, load_model
+
+    return load_model(ModelConfig(name="random:tiny-llama", device="cpu", dtype="float32"))
+
+
+@pytest.fixture(scope="module", params=["qwen2", "llama"])
+def family_bridge(request, tiny_bridge, tiny_llama_bridge):
+    """The tiny Qwen2 and the tiny Llama in turn (decoding paths checked on both families)."""
+    return tiny_bridge if request.param == "qwen2" else tiny_llama_bridge
+
+
 @pytest.fixture
 def tiny_problems():
     from workbench.sources.data import Problem

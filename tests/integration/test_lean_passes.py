@@ -17,7 +17,6 @@ from workbench.core.lean_passes import lean_passes
 from workbench.core.native_attention import native_attention
 from workbench.core.prompts import encode_prompts
 from workbench.core.steering import SteeringSpec, steer
-from workbench.sources.models import ModelConfig, load_model
 
 QUESTIONS = ["12+3=", "What is five times six? Explain.", "x", "A longer question " * 3]
 
@@ -33,11 +32,9 @@ def _bridged(module) -> bool:
     return isinstance(module, GeneralizedComponent)
 
 
-@pytest.fixture(scope="module", params=["qwen2", "llama"])
-def bridge(request, tiny_bridge):
-    if request.param == "qwen2":
-        return tiny_bridge
-    return load_model(ModelConfig(name="random:tiny-llama", device="cpu", dtype="float32"))
+@pytest.fixture
+def bridge(family_bridge):
+    return family_bridge
 
 
 @pytest.fixture

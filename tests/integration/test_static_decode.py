@@ -20,11 +20,9 @@ from workbench.sources.models import ModelConfig, load_model
 QUESTIONS = ["12+3=", "What is five times six? Explain.", "x", "A longer question " * 3]
 
 
-@pytest.fixture(scope="module", params=["qwen2", "llama"])
-def bridge(request, tiny_bridge):
-    if request.param == "qwen2":
-        return tiny_bridge
-    return load_model(ModelConfig(name="random:tiny-llama", device="cpu", dtype="float32"))
+@pytest.fixture
+def bridge(family_bridge):
+    return family_bridge
 
 
 @pytest.fixture
