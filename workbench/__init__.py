@@ -36,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "GenerationConfig": "workbench.core.generation",
     "Completion": "workbench.core.generation",
     "decode": "workbench.core.generation",
+    "decode_static": "workbench.core.static_decode",
     "run_cot": "workbench.methods.cot",
     "run_arms": "workbench.methods.cot",
     "SteeringSpec": "workbench.core.steering",
