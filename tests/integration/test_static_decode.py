@@ -170,7 +170,6 @@ def test_a_failed_capture_leaves_the_step_eager_and_the_counts_as_they_were(capl
         cache=None,
         ids=torch.zeros(2, 1, dtype=torch.long),
         positions=torch.zeros(2, 1, dtype=torch.long),
-        padding=torch.ones(2, 4, dtype=torch.bool),
         slot=torch.tensor(2),
         mask=torch.ones(2, 1, 1, 4, dtype=torch.bool),
         keyword="cache",

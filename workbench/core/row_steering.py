@@ -9,9 +9,10 @@ h)``. Rows that a layer does not steer (another arm's rows, plain CoT) have alph
 threshold no cosine is below, so arms that share a batch share one step, and a new arm is new
 tensor values, not a new graph.
 
-The update is `steer`'s for a persistent additive `SteeringSpec` at ``resid_pre`` or
-``resid_post`` on generated positions (bit for bit: tested); other specs (transient, the newest
-position only, other rules, the JSON gate, ``resid_mid``) are refused by name.
+The update is `steer`'s, with its arithmetic, for a persistent additive `SteeringSpec` at
+``resid_pre`` or ``resid_post`` on generated positions (the same tokens, intervention counts and
+steered steps as `steer` on `decode`: tested); other specs (transient, the newest position only,
+other rules, the JSON gate, ``resid_mid``) are refused by name.
 """
 
 from __future__ import annotations

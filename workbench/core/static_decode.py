@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
-from jaxtyping import Bool, Float, Int
+from jaxtyping import Float, Int
 from torch import Tensor
 
 from workbench.core.batching import left_pad
@@ -87,12 +87,11 @@ class StaticStep:
     """The token each row is fed next."""
     positions: Int[Tensor, "batch 1"]
     """Each row's position id for that token (its real tokens so far)."""
-    padding: Bool[Tensor, "batch cache"]
-    """Which cache slots hold a real token or a future one (False: left padding)."""
     slot: Int[Tensor, ""]
     """The cache slot the next token is written to."""
     mask: Tensor
-    """The 4-D attention mask of the next step (bool for sdpa, additive for eager attention)."""
+    """The 4-D attention mask (bool for sdpa, additive for eager attention): open at every
+    real prompt token and every slot written so far; each step opens its own slot."""
     keyword: str
     """The forward's name for the cache ('cache' or 'past_key_values')."""
     graph: Any = None
@@ -100,18 +99,14 @@ class StaticStep:
     logits: Float[Tensor, "batch vocab"] | None = None
     """The graph's output buffer."""
 
-    def _update_mask(self) -> None:
-        kv = torch.arange(self.padding.shape[1], device=self.padding.device)
-        allowed = (self.padding & (kv <= self.slot))[:, None, None, :]
-        if self.mask.dtype == torch.bool:
-            self.mask.copy_(allowed)
-        else:
-            low = torch.finfo(self.mask.dtype).min
-            self.mask.copy_(torch.where(allowed, 0.0, low).to(self.mask.dtype))
+    def _open_slot(self) -> None:
+        """Let every row attend to the slot this step writes (a real token in every row)."""
+        value = True if self.mask.dtype == torch.bool else 0.0
+        self.mask.index_fill_(-1, self.slot.view(1), value)
 
     def _run(self) -> Float[Tensor, "batch vocab"]:
         """The step itself: shapes and buffers fixed, so that it can be captured."""
-        self._update_mask()
+        self._open_slot()
         out = self.model(
             input_ids=self.ids,
             position_ids=self.positions,
@@ -186,18 +181,20 @@ def _prefill(
         logits_to_keep=1,
         **{keyword: cache},
     )
-    padding = torch.ones(n, length, dtype=torch.bool, device=device)
-    padding[:, :width] = mask.bool()
     dtype = next(model.parameters()).dtype
     eager = model.config._attn_implementation == "eager"
+    opened = torch.zeros(n, 1, 1, length, dtype=torch.bool, device=device)
+    opened[:, 0, 0, :width] = mask.bool()
+    if eager:
+        low = torch.tensor(torch.finfo(dtype).min, dtype=dtype, device=device)
+        opened = torch.where(opened, torch.zeros((), dtype=dtype, device=device), low)
     step = StaticStep(
         model=model,
         cache=cache,
         ids=torch.zeros(n, 1, dtype=torch.long, device=device),
         positions=mask.sum(-1, keepdim=True),
-        padding=padding,
         slot=torch.tensor(width, device=device),
-        mask=torch.zeros(n, 1, 1, length, dtype=dtype if eager else torch.bool, device=device),
+        mask=opened,
         keyword=keyword,
     )
     return step, out.logits[:, -1]
@@ -236,30 +233,32 @@ def _decode_batch(
         start = time.perf_counter()
         step, logits = _prefill(bridge, prompts, pad_id, cfg.max_new_tokens)
         alive = list(range(n))
+        state.on.fill_(True)
         first = True
         while True:
             nxt = next_tokens(logits, torch.arange(n), cfg, generators)
-            fired = state.fired.tolist() if not first else [False] * n
+            steered = steering is not None and not first
+            fired = state.fired.tolist() if steered else [False] * n
             seconds = time.perf_counter() - start
             for j in alive:
                 rows.seconds[j] += seconds / len(alive)
                 if fired[j]:
                     rows.steered[j].append(len(rows.out[j]) - 1)
-            alive = [
+            going = [
                 j for j in alive if not _ends(rows, j, int(nxt[j]), prompts, cfg, stop, ends, tok)
             ]
-            if not alive:
+            if not going:
                 break
-            on = torch.zeros(n, dtype=torch.bool)
-            on[alive] = True
-            state.on.copy_(on)
+            if len(going) < len(alive):  # finished rows are fed on, unsteered and uncounted
+                state.on.copy_(torch.tensor([j in going for j in range(n)]))
+            alive = going
             start = time.perf_counter()
             if graphs and first:
                 graphs = _captured(step, state, nxt)
             logits = step(nxt)
             first = False
     counts = state.counts.tolist()
-    return [_with_count(rows.done[j], counts[j]) for j in range(n)]
+    return [replace(rows.done[j], interventions=counts[j]) for j in range(n)]
 
 
 def _captured(step: StaticStep, state: GateState, tokens: Tensor) -> bool:
@@ -303,10 +302,6 @@ def _ends(
         steered_steps=tuple(rows.steered[j]),
     )
     return True
-
-
-def _with_count(done: Completion, count: int) -> Completion:
-    return replace(done, interventions=count)
 
 
 def decode_static(
