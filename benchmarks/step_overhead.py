@@ -15,11 +15,12 @@ the middle layer recorded (a hook that keeps each pass's newest states); and two
 `decode_static` (static KV cache and buffers, the step replayed from a CUDA graph on CUDA),
 unsteered and with the same gated steering as row tensors. Seconds per step =
 wall seconds / new tokens (one prefill and new-tokens - 1 single-token passes, for both). Every
-way is warmed up once, then the ways are interleaved over `--repeats` rounds, in an order that
-rotates from round to round. Each line gives the best round's ms/step of the way and of `generate`,
-their ratio (``best_ratio``), and ``ratio``: the median over rounds of the way's s/step over
-`generate`'s in the same round (paired, so that a stretch of machine slowness, which on a shared
-2-core machine can last a whole round, slows both sides of a ratio instead of one).
+way is warmed up once; then, over `--repeats` rounds, each way runs beside a `generate` call of its
+own (the way first in even rounds, `generate` first in odd ones; the ways' order rotating from round
+to round). Each line gives the best ms/step of the way and of `generate`, their ratio
+(``best_ratio``), and ``ratio``: the median over rounds of the way's s/step over that of the
+`generate` call beside it (paired, so that a stretch of machine slowness, which on a shared 2-core
+machine outlasts a call, slows both sides of a ratio instead of one).
 
 Last lines: ``static_ratio=<the same over the static ways>`` and ``ratio=<worst paired-median
 ratio over shapes, batches and decode's ways>``.
@@ -117,7 +118,9 @@ def timed(fn: Callable[[], object], device: torch.device) -> float:
 
 
 def measure(bridge, hf, tok, prompts: list[list[int]], args: argparse.Namespace) -> dict:
-    """Best seconds per step of HF `generate` ('hf') and of each of the workbench's `WAYS`."""
+    """Per way: (its best s/step, `generate`'s best, the median over rounds of the way's s/step
+    over that of the `generate` call run right beside it). The paired median is the headline: a
+    stretch of machine slowness slows both calls of a pair, and one lucky call moves nothing."""
     n_layers, d_model = int(bridge.cfg.n_layers), int(bridge.cfg.d_model)
     layer, directions = n_layers // 2, random_directions(n_layers, d_model)
     cfg = GenerationConfig(max_new_tokens=args.new_tokens, batch_size=len(prompts))
@@ -152,21 +155,20 @@ def measure(bridge, hf, tok, prompts: list[list[int]], args: argparse.Namespace)
     runs |= {way: functools.partial(static, way) for way in STATIC_WAYS}
     for fn in runs.values():  # warm-up
         fn()
-    rounds: dict[str, list[float]] = {name: [] for name in runs}
-    names = list(runs)
+    ways = [name for name in runs if name != "hf"]
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    paired: dict[str, list[float]] = {way: [] for way in ways}
     for r in range(args.repeats):
-        shift = r % len(names)  # a different order each round: no way always runs first
-        for name in names[shift:] + names[:shift]:
-            rounds[name].append(timed(runs[name], device) / args.new_tokens)
-    return rounds
-
-
-def summarize(rounds: dict[str, list[float]], way: str) -> tuple[float, float, float]:
-    """(best s/step of `way`, best of HF, median over rounds of `way`'s s/step over HF's in the
-    same round). The paired median is the headline: a round that ran while the machine was slow
-    slows both sides of its ratio, and one lucky round moves neither."""
-    paired = [w / h for w, h in zip(rounds[way], rounds["hf"], strict=True)]
-    return min(rounds[way]), min(rounds["hf"]), statistics.median(paired)
+        shift = r % len(ways)  # a different order each round: no way always runs first
+        for way in ways[shift:] + ways[:shift]:
+            pair = ("hf", way) if r % 2 else (way, "hf")  # and each side runs first half the time
+            t = {name: timed(runs[name], device) / args.new_tokens for name in pair}
+            paired[way].append(t[way] / t["hf"])
+            for name in pair:
+                times[name].append(t[name])
+    return {
+        way: (min(times[way]), min(times["hf"]), statistics.median(paired[way])) for way in ways
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -184,9 +186,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         gen = torch.Generator().manual_seed(0)
         for batch in args.batch_sizes:
             prompts = torch.randint(3, 98, (batch, args.prompt_len), generator=gen).tolist()
-            rounds = measure(bridge, hf, tok, prompts, args)
+            measured = measure(bridge, hf, tok, prompts, args)
             for way in WAYS + STATIC_WAYS:
-                best, best_hf, ratio = summarize(rounds, way)
+                best, best_hf, ratio = measured[way]
                 if way in WAYS:
                     worst = max(worst, ratio)
                 else:
