@@ -636,3 +636,39 @@ def test_gated_arm_is_the_reference_with_the_json_gate(tiny_bridge, planted_grad
     assert RunDir(tmp_path).settings()["prompt"]["format"] == "p2"
     with pytest.raises(WorkbenchError, match=r"add --als\.reference true"):
         ALSRunConfig(gated=True)
+
+
+def test_reference_vector_is_the_authors_mean_over_generated_tokens_whatever_our_position(
+    tiny_bridge, planted_grader, tmp_path
+):
+    """`--als.position last_prompt` moves our directions, not the reference arm's: the authors'
+    vector averages each example's final states over its generated tokens."""
+    from workbench.core.activations import ActivationSet
+    from workbench.core.directions import LayerDirections, fit_directions
+    from workbench.experiment.labels import fit_labels
+    from workbench.experiment.pipeline import (
+        directions_stage,
+        fit_stage,
+        make_splits,
+        record_run_settings,
+    )
+    from workbench.experiment.rundir import RunDir
+    from workbench.sources.models import model_config_of
+
+    cfg = ALSRunConfig(**SMALL, reference=True, position="last_prompt")
+    run = RunDir(tmp_path / "run")
+    gen = GenerationConfig(max_new_tokens=6, batch_size=4)
+    record_run_settings(run, model_config_of(tiny_bridge), cfg, gen, PromptConfig())
+    make_splits(run, cfg)
+    fit_stage(tiny_bridge, run, cfg)
+    ours = directions_stage(run, cfg)
+    reference = LayerDirections.load(run.reference_directions_path)
+    assert ours.provenance["position"] == "last_prompt"
+    assert reference.provenance["position"] == "mean_generated"
+    final = ActivationSet.load(run.fit_final_dir)
+    labels = fit_labels(run, "gold", final)
+    want = fit_directions(final.at("mean_generated"), labels, final.layers, min_per_class=4)
+    torch.testing.assert_close(reference.success_mean, want.success_mean)
+    torch.testing.assert_close(reference.failure_mean, want.failure_mean)
+    other = fit_directions(final.at("last_prompt"), labels, final.layers, min_per_class=4)
+    assert not torch.allclose(reference.success_mean, other.success_mean)

@@ -352,23 +352,29 @@ def directions_stage(run: RunDir, cfg: ALSRunConfig) -> LayerDirections:
     if not _fit_states_needed(run, cfg):
         return run.directions()
     if _wants_reference(cfg):
-        _fit_and_save(run, cfg, run.fit_final_dir, "final", run.reference_directions_path)
-    return _fit_and_save(run, cfg, run.fit_activations_dir, cfg.site, run.directions_path)
+        # theirs averages each example's states over its generated tokens, whatever `position`
+        # says for ours (`collect_states.py`: `torch.stack(hidden_states_list).mean(dim=0)`)
+        _fit_and_save(
+            run, cfg, run.fit_final_dir, "final", run.reference_directions_path, "mean_generated"
+        )
+    return _fit_and_save(
+        run, cfg, run.fit_activations_dir, cfg.site, run.directions_path, cfg.position
+    )
 
 
 def _fit_and_save(
-    run: RunDir, cfg: ALSRunConfig, states: Path, site: str, out: Path
+    run: RunDir, cfg: ALSRunConfig, states: Path, site: str, out: Path, position: str
 ) -> LayerDirections:
     aset = ActivationSet.load(states)
     directions = fit_directions(
-        aset.at(cfg.position),
+        aset.at(position),
         fit_labels(run, cfg.label_source, aset),
         aset.layers,
         min_per_class=cfg.min_per_class,
         provenance={
             "model": run.settings()["model"]["name"],
             "site": site,
-            "position": cfg.position,
+            "position": position,
             "label_source": cfg.label_source,
             "fit_split_ids": list(aset.problem_ids),
         },
