@@ -132,12 +132,13 @@ class ALSRunConfig:
     answer; theirs: EOS, <|im_end|>, <|endoftext|> or the cap; the embedded model stops at its
     EOS <|im_end|> only) and its token cap (theirs: 1,024); the run's grader (the first \\boxed{},
     no last-number fallback in LaTeX text; theirs: exact string match for GSM8K; for MATH-500
-    the last box, else an answer phrase or the last number, then math-verify, Qwen's grader and MATH's normaliser;
-    for P2 on MATH-500 the whole output must parse as JSON, on GSM8K a regular expression after
-    "final answer" when it does not); the fit pool (MATH: drawn with split_seed from the MATH
-    problems outside MATH-500; theirs: "the first 500 training examples", their README, though
-    their loader given the hub name reads MATH-500's only split, test); float32 on the embedded
-    model, a de-quantised Q4_K_M GGUF (theirs: Qwen2.5-7B-Instruct and Llama-3.1-8B)."""
+    the last box, else an answer phrase or the last number, then math-verify, Qwen's grader and
+    MATH's normaliser; for P2 on MATH-500 the whole output must parse as JSON, on GSM8K a
+    regular expression after "final answer" when it does not); the fit pool (MATH: drawn with
+    split_seed from the MATH problems outside MATH-500; theirs: "the first 500 training
+    examples", their README, though their loader given the hub name reads MATH-500's only split,
+    test); float32 on the embedded model, a de-quantised Q4_K_M GGUF (theirs: Qwen2.5-7B-Instruct
+    and Llama-3.1-8B)."""
     reference_alphas: tuple[float, ...] = (0.1, 0.3, 0.6)
     """The reference arm's strengths (absolute, on the unit vector) decoded on validation; the
     best accuracy is tested (ties: the smaller alpha, then fewer interventions)."""
