@@ -10,6 +10,7 @@ from workbench.core.json_answer import (
     json_object_closed,
     json_object_span,
     read_json_answer,
+    whole_output_object,
 )
 
 VALID = '{"thought process": "3 apples and 4 more is 7.", "final answer": "7"}'
@@ -121,3 +122,52 @@ def test_the_stop_rule_ends_a_p2_sequence_when_its_object_closes():
 )
 def test_json_gate_is_open_exactly_where_the_partial_object_parses(text, n, open_):
     assert json_gate_open(text, n) is open_
+
+
+@pytest.mark.parametrize(
+    ("text", "whole"),
+    [
+        (VALID, True),
+        ("\n  " + VALID + "\n", True),  # spaces and newlines at the ends are stripped
+        ("```" + VALID + "```", True),  # bare backticks too, as the authors strip them
+        ("```json\n" + VALID + "\n```", False),  # the "json" tag stays: not one object
+        ("Here is the answer: " + VALID, False),  # text before the object
+        (VALID + " I hope it helps.", False),  # text after it
+        (VALID[:-1], False),  # truncated
+        ("", False),
+    ],
+)
+def test_whole_output_object_is_the_authors_strict_reading(text, whole):
+    assert whole_output_object(text) is whole
+
+
+def test_summary_counts_whole_output_json_and_its_correct_rows():
+    from workbench.core.records import summarize
+
+    def row(text, correct, i):
+        verdict = grade(text, "7", "math", "json")
+        assert verdict.correct is correct
+        return {
+            "id": f"p{i}",
+            "method": "cot",
+            "gold": "7",
+            "predicted": verdict.predicted,
+            "correct": verdict.correct,
+            "extraction": verdict.method,
+            "text": text,
+            "generated_tokens": 10,
+            "seconds": 1.0,
+            "finish": "stop",
+            "interventions": 0,
+        }
+
+    rows = [
+        row(VALID, True, 0),  # valid, whole, right
+        row("```json\n" + VALID, True, 1),  # valid (first object), not whole, right
+        row(_p2('"8"'), False, 2),  # valid, whole, wrong
+        row("no json at all", False, 3),  # invalid
+    ]
+    s = summarize(rows)
+    assert (s.json_valid, s.json_whole, s.correct_whole, s.correct) == (3, 2, 1, 2)
+    boxed = [dict(r, extraction="boxed") for r in rows]
+    assert summarize(boxed).json_whole is None and summarize(boxed).correct_whole is None

@@ -79,3 +79,17 @@ def test_the_paper_numbers_follow_eq_1_where_the_paper_says_so():
     for acc, t, printed in (block["CoT"], block["ALS"]):
         # the printed times are rounded to 0.1 s
         assert (acc + 100 - 100 * t / slowest) / 2 == pytest.approx(printed, abs=0.2)
+
+
+def test_p2_rows_show_valid_and_whole_output_json(run):
+    results = json.loads((run / "results.json").read_text())
+    for r in results["test"]:
+        r.update(json_valid=2, json_whole=1, correct_whole=1)
+    (run / "results.json").write_text(json.dumps(results))
+    text = render_markdown(paper_table([run], load_paper_numbers(PAPER)))
+    n = results["test"][0]["n"]
+    assert f"| 2/{n}; whole 1, right 1 |" in text
+    for r in results["test"]:  # a run from before whole-output JSON was counted
+        del r["json_whole"], r["correct_whole"]
+    (run / "results.json").write_text(json.dumps(results))
+    assert f"| 2/{n} |" in render_markdown(paper_table([run], load_paper_numbers(PAPER)))

@@ -33,6 +33,7 @@ __all__ = [
     "json_object_closed",
     "json_object_span",
     "read_json_answer",
+    "whole_output_object",
 ]
 
 ANSWER_KEY = "final answer"
@@ -106,6 +107,16 @@ def read_json_answer(text: str) -> JsonAnswer:
     value = obj[ANSWER_KEY]
     answer = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return JsonAnswer(valid=True, answer=answer.strip())
+
+
+def whole_output_object(text: str) -> bool:
+    """Whether `text` is nothing but its first JSON object, once stripped of backticks, spaces
+    and newlines at both ends: what the authors' MATH-500 P2 reading asks (their
+    `extract_judge_answer/utils.py` parses ``text.strip('` \\n')`` whole; its fallback needs
+    ``}<`` or ``<|``, which their outputs, decoded without special tokens, almost never hold).
+    A fenced object (a leading "json" tag stays) or one with text before it is not."""
+    stripped = text.strip("` \n")
+    return json_object_span(stripped) == (0, len(stripped)) if stripped else False
 
 
 def json_gate_open(text: str, n_generated: int) -> bool:

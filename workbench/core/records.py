@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workbench.core.evaluation import mcnemar_exact, paired_counts, wilson_interval
+from workbench.core.json_answer import whole_output_object
 from workbench.core.selection import intervention_rate
 
 __all__ = ["GradedRow", "MethodSummary", "summarize"]
@@ -99,6 +100,11 @@ class MethodSummary:
     """Rows by finish reason."""
     json_valid: int | None = None
     """Rows whose output was a valid P2 JSON object (None: not graded as JSON)."""
+    json_whole: int | None = None
+    """Of those, rows whose whole output is the object (`whole_output_object`: the authors'
+    strict MATH-500 P2 reading; here the stop rule already drops what follows the object)."""
+    correct_whole: int | None = None
+    """Correct rows among `json_whole`'s."""
     base: str | None = None
     """The method compared against on the same problems (None: no comparison)."""
     only_base: int | None = None
@@ -124,6 +130,15 @@ def _json_valid(rows: Sequence[Mapping[str, Any]]) -> int | None:
     return sum(k == "json" for k in kinds)
 
 
+def _json_whole(rows: Sequence[Mapping[str, Any]]) -> tuple[int | None, int | None]:
+    """(rows valid and whole-output JSON, the correct ones among them), where graded as JSON."""
+    if _json_valid(rows) is None:
+        return None, None
+    valid = [r for r in rows if r.get("extraction") == "json"]
+    whole = [r for r in valid if whole_output_object(r.get("text") or "")]
+    return len(whole), sum(bool(r["correct"]) for r in whole)
+
+
 def summarize(
     rows: Sequence[Mapping[str, Any]],
     *,
@@ -137,6 +152,7 @@ def summarize(
     n = len(rows)
     k = sum(bool(r["correct"]) for r in rows)
     lo, hi = wilson_interval(k, n)
+    json_whole, correct_whole = _json_whole(rows)
     paired: dict[str, Any] = {}
     if base is not None:
         pc = paired_counts(
@@ -161,5 +177,7 @@ def summarize(
         no_answer=sum(r["predicted"] is None for r in rows),
         finish=dict(Counter(r["finish"] for r in rows)),
         json_valid=_json_valid(rows),
+        json_whole=json_whole,
+        correct_whole=correct_whole,
         **paired,
     )

@@ -36,6 +36,8 @@ _LABELS = {
     "no_answer": "no answer",
     "finish": "finished",
     "json_valid": "valid JSON",
+    "json_whole": "whole-output JSON",
+    "correct_whole": "correct, whole-output JSON",
     "mcnemar_p": "McNemar p",
     "tau_quantile": "tau quantile",
     "n_candidate_layers": "candidate layers (number)",
@@ -89,7 +91,7 @@ _FIRST = (
     "only_method",
     "mcnemar_p",
 )
-_LAST = ("no_answer", "json_valid", "finish")
+_LAST = ("no_answer", "json_valid", "json_whole", "correct_whole", "finish")
 """Column order: what a row is and its result first, the diagnostics last (a table wider than the
 page scrolls, so the first columns are the ones always in view)."""
 

@@ -106,6 +106,8 @@ def paper_rows(run: RunDir, paper: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "tradeoff_change_vs_cot": score["tradeoff_change_vs_cot"],
                 "mcnemar_p": r.get("mcnemar_p"),
                 "json_valid": r.get("json_valid"),
+                "json_whole": r.get("json_whole"),
+                "correct_whole": r.get("correct_whole"),
                 "intervention_rate": r["intervention_rate"],
                 "paper": {m: (ref or {}).get(m) for m in PAPER_MODELS},
             }
@@ -131,11 +133,22 @@ def _paper_cell(cell: list[float] | None) -> str:
     return "" if cell is None else f"{cell[0]:.1f} / {cell[2]:.1f}"
 
 
+def _json_cell(row: Mapping[str, Any]) -> str:
+    """Valid P2 outputs of n; then how many were nothing but the object (the authors' MATH-500
+    reading) and how many of those were right (runs from before it was counted show the first)."""
+    if row["json_valid"] is None:
+        return ""
+    cell = f"{row['json_valid']}/{row['n']}"
+    if row.get("json_whole") is not None:
+        cell += f"; whole {row['json_whole']}, right {row['correct_whole']}"
+    return cell
+
+
 def render_markdown(rows: list[dict[str, Any]]) -> str:
     """The rows as one Markdown table (accuracy in %, as the paper prints it)."""
     head = (
         "| dataset | prompt | method | n | accuracy % [95% CI] | s / problem | timed | trade-off "
-        "| vs CoT | McNemar p | valid JSON | "
+        "| vs CoT | McNemar p | valid JSON (whole output; right) | "
         + " | ".join(f"{m} (theirs): acc / trade-off" for m in PAPER_MODELS)
         + " |"
     )
@@ -154,7 +167,7 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
             _num(r["tradeoff"], "%.1f"),
             "" if change is None or r["method"] == "cot" else f"{change:+.1f}%",
             _num(r["mcnemar_p"], "%.2g"),
-            "" if r["json_valid"] is None else f"{r['json_valid']}/{r['n']}",
+            _json_cell(r),
             *(_paper_cell(r["paper"][m]) for m in PAPER_MODELS),
         ]
         lines.append("| " + " | ".join(cells) + " |")
