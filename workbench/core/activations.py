@@ -28,7 +28,8 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from workbench.core.generation import DecodeStep, left_pad, publish_step
+from workbench.core.decode_step import DecodeStep, publish_step
+from workbench.core.generation import left_pad
 from workbench.core.hooks import Site, check_hook_names, check_layers, resid_hook, stop_after
 from workbench.core.native_attention import native_attention
 from workbench.core.problems import Problem

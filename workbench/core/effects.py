@@ -17,8 +17,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from workbench.core.decode_step import DecodeStep, publish_step
 from workbench.core.directions import LayerDirections
-from workbench.core.generation import DecodeStep, publish_step
 from workbench.core.native_attention import native_attention
 from workbench.core.problems import Problem
 from workbench.core.prompts import PromptConfig, encode_problems

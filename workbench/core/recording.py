@@ -26,7 +26,7 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from workbench.core.activations import CacheConfig, cache_targets, paired_indexes, write_shard
-from workbench.core.generation import current_step, interventions_suppressed
+from workbench.core.decode_step import current_step, interventions_suppressed
 from workbench.core.hooks import resid_hook
 from workbench.errors import WorkbenchError
 

@@ -27,8 +27,8 @@ from jaxtyping import Bool, Float
 from torch import Tensor
 
 from workbench.core.config import check_finite
+from workbench.core.decode_step import current_step, interventions_suppressed
 from workbench.core.directions import LayerDirections
-from workbench.core.generation import current_step, interventions_suppressed
 from workbench.core.hooks import Site, check_hook_names, check_layers, model_shape, resid_hook
 from workbench.core.json_answer import json_gate_open
 from workbench.core.mid_residual import edit_resid_mid

@@ -48,7 +48,7 @@ def capture_block_calls(bridge: Any, first: int) -> Iterator[None]:
     """While open, every block from `first` on records the arguments of its call into the
     `DecodeStep` in flight (`DecodeStep.block_calls`), so that `rerun_unsteered` can call it
     again; hooks are always removed."""
-    from workbench.core.generation import current_step, interventions_suppressed
+    from workbench.core.decode_step import current_step, interventions_suppressed
 
     def recorder(block: int):
         def pre_hook(module: Any, args: tuple, kwargs: dict) -> None:

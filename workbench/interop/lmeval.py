@@ -37,7 +37,8 @@ from lm_eval.api.registry import register_model
 from tqdm import tqdm
 
 from workbench.core.config import parse_bool
-from workbench.core.generation import DecodeStep, GenerationConfig, decode, publish_step
+from workbench.core.decode_step import DecodeStep, publish_step
+from workbench.core.generation import GenerationConfig, decode
 from workbench.core.native_attention import native_attention
 from workbench.core.prompts import PromptConfig, answer_complete, encode_prompts
 from workbench.errors import WorkbenchError
