@@ -65,6 +65,16 @@ def _p2(answer: str, reasoning: str = '"x"') -> str:
         ('{"thought process": "x"}', "7", "gsm8k", False, "invalid_json", None),
         # no JSON at all, even with a correct box: P2 requires the object
         ("The answer is \\boxed{7}.", "7", "gsm8k", False, "invalid_json", None),
+        # prose with LaTeX braces before the object: the object is the first brace opening a key
+        (
+            "We need \\(i^{-25}\\) first.\n" + _p2('"7"'),
+            "7",
+            "math",
+            True,
+            "json",
+            "7",
+        ),
+        ("To evaluate \\(i^5 + i^{-25}\\), note that", "i", "math", False, "invalid_json", None),
         # MATH: LaTeX inside the strings, escaped as JSON requires
         (
             '{"thought process": "so \\\\frac{1}{2}", "final answer": "\\\\frac{1}{2}"}',
@@ -101,6 +111,16 @@ def test_braces_inside_strings_do_not_close_the_object():
     assert json_object_closed(VALID)
 
 
+def test_latex_braces_in_prose_neither_stop_a_p2_sequence_nor_open_its_object():
+    prose = "To evaluate \\(i^5 + i^{-25}\\) and \\(\\frac{2}{x}\\), we"
+    assert not json_object_closed(prose)  # decoding goes on past the formulas
+    assert json_object_span(prose + " answer " + VALID) == (
+        len(prose) + 8,
+        len(prose) + 8 + len(VALID),
+    )
+    assert json_object_closed('{ \n  "thought process": "x", "final answer": "7"}')
+
+
 def test_the_stop_rule_ends_a_p2_sequence_when_its_object_closes():
     assert json_object_closed.tail_check('...more is 7.", "final answer": "7"}')
     assert not json_object_closed.tail_check("...more is 7.")
@@ -118,6 +138,8 @@ def test_the_stop_rule_ends_a_p2_sequence_when_its_object_closes():
         ('{"thought process": "Step 1",', 12, False),
         ("Let me think about it first", 12, True),  # no "{" yet: open
         ('Sure! {"thought process"', 12, False),
+        # their gate reads from any first brace, LaTeX in prose included (closed here)
+        ("To evaluate \\(i^{-25}\\) we", 12, False),
     ],
 )
 def test_json_gate_is_open_exactly_where_the_partial_object_parses(text, n, open_):

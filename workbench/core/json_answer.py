@@ -4,24 +4,28 @@ P2 asks the model for a JSON object with the keys "thought process" and "final a
 things follow from it, all here:
 
 * **where the object ends** (`json_object_span`, the stop rule `json_object_closed`): from the
-  first ``{`` to the brace that closes it, braces inside JSON strings (LaTeX: ``\\frac{1}{2}``)
-  and escaped quotes skipped;
+  first ``{`` that opens a key (``{`` then a quote, spaces between allowed: a brace of LaTeX in
+  prose is not one) to the brace that closes it, braces inside JSON strings (LaTeX:
+  ``\\frac{1}{2}``) and escaped quotes skipped;
 * **the answer** (`read_json_answer`): that object must parse as JSON (Python's `json`, strict,
   as the authors' `json.loads`) into an object holding both keys; its "final answer" is the
   answer, and anything after the object is ignored. An output that is not valid JSON in that
   schema has no answer. (The authors' extraction, `src/extract_judge_answer/utils.py`, parses
-  the whole output stripped of backticks and, when that fails, falls back to a regular
-  expression after "final answer"; the issue that asked for P2 here counts an answer only when
-  the JSON is valid, and the rate of valid outputs is reported beside accuracy.)
+  the whole output stripped of backticks, spaces and newlines; when that fails it falls back to
+  a regular expression after "final answer" that works on GSM8K, while MATH-500's needs ``}<``
+  or ``<|``, which their outputs almost never hold. The issue that asked for P2 here counts an
+  answer only when the JSON is valid, and the rate of valid outputs is reported beside accuracy,
+  with `whole_output_object`'s count: the authors' strict reading.)
 * **the JSON gate** of ALS-Gated (`json_gate_open`): the authors' `gated_generation.py`
   suppresses the nudge (alpha 0) once more than five tokens are generated, whenever the text
   from the first ``{``, closed with one ``}``, does not parse as JSON; before the first ``{``
-  the gate is open.
+  the gate is open. As in their code, that ``{`` is any brace, LaTeX in prose included.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 __all__ = [
@@ -42,12 +46,20 @@ GATE_AFTER_TOKENS = 5
 """The JSON gate acts once more than this many tokens are generated (theirs: ``token_idx > 5``)."""
 
 
+_OBJECT_START = re.compile(r'\{\s*"')
+"""Where a P2 object can begin: a ``{`` whose next non-space character opens a key. A brace of
+LaTeX in prose (``i^{-25}``, ``\\frac{2}{x}``) is not one, so an answer written as text does not
+stop at its first formula and is not read from it."""
+
+
 def json_object_span(text: str) -> tuple[int, int] | None:
-    """(start, end) of the first ``{ ... }`` object of `text` (end exclusive), or None while it
-    is not closed (or there is none). Braces inside JSON strings do not count."""
-    start = text.find("{")
-    if start < 0:
+    """(start, end) of the first ``{ ... }`` object of `text` (end exclusive): from the first
+    ``{`` that opens a key (`_OBJECT_START`) to the brace that closes it, or None while it is not
+    closed (or there is none). Braces inside JSON strings do not count."""
+    found = _OBJECT_START.search(text)
+    if found is None:
         return None
+    start = found.start()
     depth, in_string, escaped = 0, False, False
     for i in range(start, len(text)):
         c = text[i]
