@@ -13,9 +13,10 @@ things follow from it, all here:
   schema has no answer. (The authors' extraction, `src/extract_judge_answer/utils.py`, parses
   the whole output stripped of backticks, spaces and newlines; when that fails it falls back to
   a regular expression after "final answer" that works on GSM8K, while MATH-500's needs ``}<``
-  or ``<|``, which their outputs almost never hold. The issue that asked for P2 here counts an
-  answer only when the JSON is valid, and the rate of valid outputs is reported beside accuracy,
-  with `whole_output_object`'s count: the authors' strict reading.)
+  or ``<|`` in the text, and they decode with ``skip_special_tokens=True``. The issue that
+  asked for P2 here counts an answer only when the JSON is valid, and the rate of valid outputs
+  is reported beside accuracy, with `whole_output_object`'s count: the authors' strict
+  reading.)
 * **the JSON gate** of ALS-Gated (`json_gate_open`): the authors' `gated_generation.py`
   suppresses the nudge (alpha 0) once more than five tokens are generated, whenever the text
   from the first ``{``, closed with one ``}``, does not parse as JSON; before the first ``{``
@@ -125,7 +126,8 @@ def whole_output_object(text: str) -> bool:
     """Whether `text` is nothing but its first JSON object, once stripped of backticks, spaces
     and newlines at both ends: what the authors' MATH-500 P2 reading asks (their
     `extract_judge_answer/utils.py` parses ``text.strip('` \\n')`` whole; its fallback needs
-    ``}<`` or ``<|``, which their outputs, decoded without special tokens, almost never hold).
+    ``}<`` or ``<|`` in the text, which their decoding, ``skip_special_tokens=True``, does not
+    write as tokens: `steered_generation.py`, `gated_generation.py`, `baselines.py`).
     A fenced object (a leading "json" tag stays) or one with text before it is not."""
     stripped = text.strip("` \n")
     return json_object_span(stripped) == (0, len(stripped)) if stripped else False

@@ -122,21 +122,15 @@ def _mean(rows: Sequence[Mapping[str, Any]], key: str) -> float:
     return sum(r[key] for r in rows) / len(rows) if rows else math.nan
 
 
-def _json_valid(rows: Sequence[Mapping[str, Any]]) -> int | None:
-    """How many rows were valid P2 JSON, where the rows were graded as JSON."""
+def _json_counts(rows: Sequence[Mapping[str, Any]]) -> tuple[int | None, int | None, int | None]:
+    """(valid P2 rows, those whose whole output is the object, the correct ones among those),
+    where the rows were graded as JSON (else three Nones)."""
     kinds = [r.get("extraction") for r in rows]
     if not any(k in ("json", "invalid_json") for k in kinds):
-        return None
-    return sum(k == "json" for k in kinds)
-
-
-def _json_whole(rows: Sequence[Mapping[str, Any]]) -> tuple[int | None, int | None]:
-    """(rows valid and whole-output JSON, the correct ones among them), where graded as JSON."""
-    if _json_valid(rows) is None:
-        return None, None
+        return None, None, None
     valid = [r for r in rows if r.get("extraction") == "json"]
     whole = [r for r in valid if whole_output_object(r.get("text") or "")]
-    return len(whole), sum(bool(r["correct"]) for r in whole)
+    return len(valid), len(whole), sum(bool(r["correct"]) for r in whole)
 
 
 def summarize(
@@ -152,7 +146,7 @@ def summarize(
     n = len(rows)
     k = sum(bool(r["correct"]) for r in rows)
     lo, hi = wilson_interval(k, n)
-    json_whole, correct_whole = _json_whole(rows)
+    json_valid, json_whole, correct_whole = _json_counts(rows)
     paired: dict[str, Any] = {}
     if base is not None:
         pc = paired_counts(
@@ -176,7 +170,7 @@ def summarize(
         intervention_rate=intervention_rate(rows, n_layers),
         no_answer=sum(r["predicted"] is None for r in rows),
         finish=dict(Counter(r["finish"] for r in rows)),
-        json_valid=_json_valid(rows),
+        json_valid=json_valid,
         json_whole=json_whole,
         correct_whole=correct_whole,
         **paired,

@@ -136,9 +136,9 @@ class ALSRunConfig:
     MATH's normaliser; for P2 on MATH-500 the whole output must parse as JSON, on GSM8K a
     regular expression after "final answer" when it does not); the fit pool (MATH: drawn with
     split_seed from the MATH problems outside MATH-500; theirs: "the first 500 training
-    examples", their README, though their loader given the hub name reads MATH-500's only split,
-    test); float32 on the embedded model, a de-quantised Q4_K_M GGUF (theirs: Qwen2.5-7B-Instruct
-    and Llama-3.1-8B)."""
+    examples", their README, though their loader given the hub name falls back to MATH-500's
+    test split); float32 on the embedded model, a de-quantised Q4_K_M GGUF (theirs:
+    Qwen2.5-7B-Instruct and Llama-3.1-8B)."""
     reference_alphas: tuple[float, ...] = (0.1, 0.3, 0.6)
     """The reference arm's strengths (absolute, on the unit vector) decoded on validation; the
     best accuracy is tested (ties: the smaller alpha, then fewer interventions)."""
