@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The ALS paper's experiment on one model, run after run (issue 30's order), each resumable.
+#
+#   bash scripts/paper_runs.sh                 # the embedded model, on the CPU: many hours
+#   bash scripts/paper_runs.sh --only math500-p2
+#   bash scripts/paper_runs.sh --dry-run       # print the commands, run nothing
+#   bash scripts/paper_runs.sh -- --model Qwen/Qwen2.5-7B-Instruct --model.device cuda --model.dtype bfloat16
+#
+# For each run: if runs/<name> is missing but results/<name> holds a published copy, the copy is
+# unpacked there first (so a new machine resumes from the committed rows); then `als run` (or
+# `als compare`) decodes only what is missing; then the run is published into results/<name>
+# (its README.md there is kept) and results/paper_table.md is regenerated. Runs go one at a time:
+# two decodes at once on a CPU slow each other far more than twofold. Stops at the first failure.
+# Arguments after `--` go to every `als run` and `als compare` (model, device, batch size).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+als=.venv/bin/als
+py=.venv/bin/python
+only=""
+dry=""
+extra=()
+while (($#)); do
+  case "$1" in
+    --only) only="$2"; shift 2 ;;
+    --dry-run) dry=echo; shift ;;
+    --) shift; extra=("$@"); break ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "paper_runs.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+# name | command | its arguments (a run's shared settings first)
+math=(--als.dataset math --als.n_fit 500 --als.n_val 64 --als.n_test 500 --generation.max_new_tokens 1024
+  --als.n_candidate_layers 1 --als.alphas 0.1,0.2 --als.tau_quantiles 0.5,1.0 --als.reference true)
+gsm8k_p2=(--als.dataset gsm8k --als.split_order first --als.n_fit 1000 --als.n_val 64 --als.n_test 400
+  --generation.max_new_tokens 512 --als.n_candidate_layers 1 --als.alphas 0.1,0.2
+  --als.tau_quantiles 0.5,1.0 --als.reference true --als.gated true --prompt.format p2)
+baselines=(--compare.methods cot,sc,latentseek,als --compare.n_problems 100 --compare.retime true)
+declare -A command args
+order=(math500-p1 math500-p2 gsm8k-p2 gsm8k-scale-baselines math500-p1-baselines)
+command[math500-p1]=run;  args[math500-p1]="${math[*]} --prompt.format p1"
+command[math500-p2]=run;  args[math500-p2]="${math[*]} --prompt.format p2 --als.gated true"
+command[gsm8k-p2]=run;    args[gsm8k-p2]="${gsm8k_p2[*]}"
+command[gsm8k-scale-baselines]=compare; args[gsm8k-scale-baselines]="${baselines[*]}"
+command[math500-p1-baselines]=compare;  args[math500-p1-baselines]="${baselines[*]}"
+
+unpack() {  # results/<name> -> runs/<name>, when only the published copy is here
+  local name=$1
+  if [[ ! -d runs/$name && -d results/$name ]]; then
+    mkdir -p runs && cp -r "results/$name" "runs/$name"
+    echo "paper_runs.sh: $name: resuming from results/$name"
+  fi
+}
+
+for name in "${order[@]}"; do
+  [[ -n $only && $only != "$name" ]] && continue
+  if [[ ${command[$name]} == compare ]]; then
+    run=${name%-baselines}  # SC@5 and LatentSeek on the first 100 test problems of that run
+    [[ -n $dry ]] || unpack "$run"
+    if [[ -z $dry && ! -f runs/$run/results.json ]]; then
+      echo "paper_runs.sh: $name: runs/$run has no test results yet, skipped"
+      continue
+    fi
+    # shellcheck disable=SC2086
+    $dry "$als" compare "runs/$run" ${args[$name]} "${extra[@]}"
+  else
+    run=$name
+    [[ -n $dry ]] || unpack "$run"
+    # shellcheck disable=SC2086
+    $dry "$als" run --out "runs/$run" --model.name embedded ${args[$name]} "${extra[@]}"
+  fi
+  $dry "$als" publish "runs/$run" --out "results/$run"
+  [[ -n $dry ]] || "$py" analyses/paper_table.py > /dev/null
+  [[ -n $dry ]] || echo "paper_runs.sh: $name done: results/$run, results/paper_table.md"
+done
