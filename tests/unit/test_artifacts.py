@@ -107,3 +107,13 @@ def test_a_gzipped_file_under_a_plain_name_is_a_clear_error(tmp_path):
     path.write_bytes(gzip.compress(b'{"a": 1}\n'))
     with pytest.raises(WorkbenchError, match=r"rows\.jsonl is not UTF-8 JSONL \(it is gzipped"):
         read_jsonl(path)
+
+
+def test_a_gzipped_file_is_read_under_its_own_name(tmp_path):
+    """A published table read by the name it has on disk (``cot.jsonl.gz``) gives its rows."""
+    from workbench.core.artifacts import gzipped, write_jsonl_gz
+
+    path = tmp_path / "cot.jsonl"
+    write_jsonl_gz(gzipped(path), [{"id": 1}, {"id": 2}])
+    assert read_jsonl(gzipped(path)) == read_jsonl(path) == [{"id": 1}, {"id": 2}]
+    assert not path.exists()  # reading never unpacks

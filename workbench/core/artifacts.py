@@ -65,17 +65,22 @@ def append_jsonl(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> None:
         os.fsync(f.fileno())
 
 
+def _gzipped_rows(path: Path) -> list[dict[str, Any]]:
+    text = gzip.decompress(path.read_bytes()).decode("utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
 def read_jsonl(path: str | Path, *, repair: bool = True) -> list[dict[str, Any]]:
-    """Rows of a JSONL file (or of its gzipped sibling when the file is absent); a truncated
-    last line of a plain file (killed mid-write) is dropped, and with `repair` also from the file
-    (`repair=False` for a reader beside a live writer, which may be mid-line)."""
+    """Rows of a JSONL file, of a gzipped one (named ``.jsonl.gz``), or of the gzipped sibling of
+    an absent plain file; a truncated last line of a plain file (killed mid-write) is dropped, and
+    with `repair` also from the file (`repair=False` for a reader beside a live writer, which may
+    be mid-line)."""
     path = Path(path)
+    if path.suffix == ".gz" and path.exists():
+        return _gzipped_rows(path)
     if not path.exists():
         packed = gzipped(path)
-        if packed.exists():
-            text = gzip.decompress(packed.read_bytes()).decode("utf-8")
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
-        return []
+        return _gzipped_rows(packed) if packed.exists() else []
     rows: list[dict[str, Any]] = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
