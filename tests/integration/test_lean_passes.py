@@ -14,7 +14,7 @@ from workbench.core import generation
 from workbench.core.generation import GenerationConfig, decode
 from workbench.core.hooks import resid_hook
 from workbench.core.lean_passes import lean_passes
-from workbench.core.native_attention import native_attention
+from workbench.core.native_attention import has_hooks, native_attention
 from workbench.core.prompts import encode_prompts
 from workbench.core.steering import SteeringSpec, steer
 
@@ -61,26 +61,59 @@ def test_unhooked_components_are_bypassed_and_restored(bridge):
         assert n == 0 and all(_bridged(m) for m in _layers(bridge))
 
 
-def test_a_hooked_layer_keeps_the_bridge_and_its_hooks_fire(bridge):
-    """Hooked at one block's output: that block keeps the bridge's component (its unhooked parts
-    are bypassed), every other block is bypassed, and the hook sees the same state."""
+@pytest.mark.parametrize("site", ["resid_post", "resid_pre"])
+def test_a_layer_hooked_at_its_residual_ends_runs_bare_and_its_hooks_fire(bridge, site):
+    """Hooked at one block's output (or input), that block too gives way to its Hugging Face
+    layer, which calls the hook point from a PyTorch hook: the hook sees the same state, an edit
+    there changes the logits exactly as through the bridge, and the PyTorch hooks go on exit."""
     ids = torch.tensor([encode_prompts(bridge.tokenizer, ["What is 2+2?"])[0]])
     layer = bridge.cfg.n_layers // 2
-    logits, states = resid_states(bridge, ids, [layer])
+    logits, states = resid_states(bridge, ids, [layer - 1 if site == "resid_pre" else layer])
     seen = {}
 
     def keep(x, hook):
         seen["x"] = x.clone()
         return x
 
-    with bridge.hooks(fwd_hooks=[(resid_hook(layer), keep)]), lean_passes(bridge):
+    def push(x, hook):
+        return x + 0.5
+
+    name = resid_hook(layer, site)
+    with bridge.hooks(fwd_hooks=[(name, keep)]), lean_passes(bridge) as n:
         layers = _layers(bridge)
-        assert _bridged(layers[layer]) and not _bridged(layers[layer - 1])
-        assert not _bridged(layers[layer].original_component.mlp)
+        assert not any(_bridged(m) for m in layers) and n > 3 * bridge.cfg.n_layers
+        assert has_hooks(layers[layer]) and not has_hooks(layers[layer - 1])
         with torch.inference_mode():
             lean_logits = bridge(ids)
-    torch.testing.assert_close(seen["x"], states[layer])
+    assert not any(has_hooks(m) for m in bridge.original_model.modules() if not _bridged(m))
+    torch.testing.assert_close(seen["x"], states[layer - 1 if site == "resid_pre" else layer])
     torch.testing.assert_close(lean_logits, logits)
+    pushed = {}
+    for lean in (True, False):
+        hooked = bridge.hooks(fwd_hooks=[(name, push)])
+        with hooked, lean_passes(bridge, enabled=lean), torch.inference_mode():
+            pushed[lean] = bridge(ids)
+    torch.testing.assert_close(pushed[True], pushed[False])
+    assert not torch.allclose(pushed[True], logits)
+
+
+def test_a_layer_with_other_hooks_keeps_the_bridge(bridge):
+    """A block with a module hook of its own (e.g. the transient update's call recorder), or
+    hooked where attention cannot be native, keeps the bridge's component."""
+    layer = bridge.cfg.n_layers // 2
+    block = bridge.blocks[layer]
+    handle = block.register_forward_pre_hook(lambda module, args: None)
+    try:
+        with bridge.hooks(fwd_hooks=[(resid_hook(layer), lambda x, hook: x)]), lean_passes(bridge):
+            layers = _layers(bridge)
+            assert _bridged(layers[layer]) and not _bridged(layers[layer - 1])
+            assert not _bridged(layers[layer].original_component.mlp)
+    finally:
+        handle.remove()
+    same = lambda x, hook: x  # noqa: E731
+    hooks = [(resid_hook(layer), same), ("blocks.0.attn.hook_pattern", same)]
+    with bridge.hooks(fwd_hooks=hooks), lean_passes(bridge):  # attention not native anywhere
+        assert _bridged(_layers(bridge)[layer])
 
 
 def _decode_both(bridge, prompts, cfg, make_intervention):
@@ -98,6 +131,7 @@ def _decode_both(bridge, prompts, cfg, make_intervention):
     [
         None,
         {"tau": 0.0},  # gated, persistent, at a block's output
+        {"tau": 0.0, "site": "resid_pre"},  # at a block's input
         {"tau": 0.1, "site": "resid_pre", "positions": "newest", "persistence": "transient"},
         {"tau": 2.0, "site": "resid_mid"},
     ],

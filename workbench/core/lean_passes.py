@@ -12,10 +12,17 @@ context, wherever the component in its place has no hooked hook point of its own
 hook: the parent then calls the Hugging Face module directly, and where that module calls a
 submodule, the submodule's component is judged the same way. A component with a hook of its own
 stays, so its hooks fire as before: steering or recording at one layer costs the bridge's machinery
-at that layer only. TransformerLens's own capture hooks, wired on a block's first bridge pass, do
-not count where nothing reads what they capture (the bridge's attention, ``hook_mlp_in``).
-Attention follows `workbench.core.native_attention` (the module's own kernel
-unless a hook point inside any attention layer is hooked). The bridge's own module tree
+at that layer only. A decoder layer hooked only at its residual ends (``hook_resid_pre`` and
+``hook_resid_post``, the block's ``hook_in`` and ``hook_out``, where steering and recording hook)
+gives way too: its Hugging Face layer runs, and a PyTorch forward (pre-)hook on it calls that hook
+point on the layer's input or output, as the block's forward would have, without the block's
+per-call work (kwarg filtering, stop/start-at-layer checks, attention captures). Only where
+attention is native and the block is TransformerLens's plain `BlockBridge`.
+
+TransformerLens's own capture hooks, wired on a block's first bridge pass, do not count where
+nothing reads what they capture (the bridge's attention, ``hook_mlp_in``). Attention follows
+`workbench.core.native_attention` (the module's own kernel unless a hook point inside any
+attention layer is hooked). The bridge's own module tree
 (``bridge.blocks``, ``bridge.hook_dict``) is not touched: the decoder layers are put back in a new
 list that the Hugging Face model holds while the context is open.
 
@@ -32,6 +39,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
+from torch.utils.hooks import RemovableHandle
 
 from workbench.core.native_attention import has_hooks, native_attention
 
@@ -61,16 +69,20 @@ def _skippable_captures(bridge: Any, attention_native: bool) -> frozenset[str]:
     return frozenset(skippable)
 
 
-def _own_hooks(component: torch.nn.Module, skippable: frozenset[str]) -> bool:
+def _own_hooks(
+    component: torch.nn.Module, skippable: frozenset[str], ignore: frozenset[str] = frozenset()
+) -> bool:
     """Whether `component` has a module hook that must fire, or a hooked hook point of its own
-    (not one that belongs to a component inside it, which is judged by itself)."""
+    (not one that belongs to a component inside it, which is judged by itself; nor one of its
+    direct children named in `ignore`)."""
     from transformer_lens.hook_points import HookPoint
     from transformer_lens.model_bridge.generalized_components.base import GeneralizedComponent
 
     hooks = [*component._forward_hooks.values(), *component._forward_pre_hooks.values()]
     if any(_needed(hook, skippable) for hook in hooks):
         return True
-    stack = [m for n, m in component._modules.items() if n != "_original_component"]
+    skip = {"_original_component", *ignore}
+    stack = [m for n, m in component._modules.items() if n not in skip]
     while stack:
         module = stack.pop()
         if module is None or isinstance(module, GeneralizedComponent):
@@ -92,6 +104,54 @@ def _bypassable(module: Any, attention_native: bool, skippable: frozenset[str]) 
         and (attention_native or not isinstance(module, AttentionBridge))
         and not _own_hooks(module, skippable)
     )
+
+
+_ENDS = frozenset({"hook_in", "hook_out"})
+"""A block's residual ends: its input (``hook_resid_pre``) and output (``hook_resid_post``)."""
+
+
+def _thin(module: Any, attention_native: bool, skippable: frozenset[str]) -> bool:
+    """Whether `module` is a plain decoder block hooked at its residual ends only (see the module
+    docstring), so that its Hugging Face layer can run with forward hooks in its place."""
+    from transformer_lens.model_bridge.generalized_components.block import BlockBridge
+
+    return (
+        attention_native
+        and type(module) is BlockBridge
+        and isinstance(getattr(module, "original_component", None), torch.nn.Module)
+        and getattr(module, "_stop_at_layer_idx", None) is None
+        and getattr(module, "_start_at_layer_idx", None) is None
+        and any(has_hooks(getattr(module, end)) for end in _ENDS)
+        and not _own_hooks(module, skippable, ignore=_ENDS)
+    )
+
+
+def _end_hooks(block: Any) -> list[RemovableHandle]:
+    """Forward hooks on `block`'s Hugging Face layer that call its hooked residual hook points
+    where `BlockBridge.forward` would: ``hook_in`` on the hidden states going in, ``hook_out`` on
+    those coming out (the first element of a tuple)."""
+    layer, handles = block.original_component, []
+    if has_hooks(block.hook_in):
+
+        def enter(module: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
+            if args and isinstance(args[0], torch.Tensor):
+                return (block.hook_in(args[0]), *args[1:]), kwargs
+            if isinstance(kwargs.get("hidden_states"), torch.Tensor):
+                return args, {**kwargs, "hidden_states": block.hook_in(kwargs["hidden_states"])}
+            return None
+
+        handles.append(layer.register_forward_pre_hook(enter, with_kwargs=True))
+    if has_hooks(block.hook_out):
+
+        def leave(module: Any, args: tuple, output: Any) -> Any:
+            if isinstance(output, tuple) and output and isinstance(output[0], torch.Tensor):
+                return (block.hook_out(output[0]), *output[1:])
+            if isinstance(output, torch.Tensor):
+                return block.hook_out(output)
+            return None
+
+        handles.append(layer.register_forward_hook(leave))
+    return handles
 
 
 _PLACES: weakref.WeakKeyDictionary[Any, list[tuple[torch.nn.Module, str, torch.nn.Module]]] = (
@@ -119,12 +179,16 @@ def _places(bridge: Any) -> list[tuple[torch.nn.Module, str, torch.nn.Module]]:
     return _PLACES[bridge]
 
 
-def _swaps(bridge: Any, attention_native: bool) -> tuple[list[_Swap], int]:
-    """Every place in the Hugging Face model where a bypassable component can give way, and how
-    many components give way."""
+def _swaps(bridge: Any, attention_native: bool) -> tuple[list[_Swap], int, list[Any]]:
+    """Every place in the Hugging Face model where a bypassable component can give way, how
+    many components give way, and the blocks among them hooked at their residual ends."""
     skip = _skippable_captures(bridge, attention_native)
+    thin: list[Any] = []
 
     def lean(module: torch.nn.Module) -> torch.nn.Module:
+        if _thin(module, attention_native, skip):
+            thin.append(module)
+            return module.original_component
         bypass = _bypassable(module, attention_native, skip)
         return module.original_component if bypass else module
 
@@ -142,7 +206,7 @@ def _swaps(bridge: Any, attention_native: bool) -> tuple[list[_Swap], int]:
             if changed:
                 swaps.append((parent, name, entry))
         n += changed
-    return swaps, n
+    return swaps, n, thin
 
 
 @contextlib.contextmanager
@@ -151,12 +215,17 @@ def lean_passes(bridge: Any, enabled: bool = True) -> Iterator[int]:
     the bridge's component has no hook (see the module docstring); yields how many places were
     bypassed. Always puts the bridge's components back on exit."""
     with native_attention(bridge, enabled) as attention_native:
-        swaps, n_bypassed = _swaps(bridge, attention_native) if enabled else ([], 0)
+        swaps, n_bypassed, thin = _swaps(bridge, attention_native) if enabled else ([], 0, [])
         kept = [(parent, name, parent._modules[name]) for parent, name, _ in swaps]
+        handles: list[RemovableHandle] = []
         try:
+            for block in thin:
+                handles.extend(_end_hooks(block))
             for parent, name, module in swaps:
                 parent._modules[name] = module
             yield n_bypassed
         finally:
+            for handle in handles:
+                handle.remove()
             for parent, name, module in kept:
                 parent._modules[name] = module
