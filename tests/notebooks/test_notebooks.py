@@ -57,8 +57,8 @@ def test_notebook_runs_in_smoke_mode(path, shared_dir, monkeypatch):
     assert not errors
 
 
-TABLES = ("paper_table",)
-"""Analysis scripts that write a table, not a figure (tested below)."""
+TABLES = ("paper_table", "interim_test")
+"""Analysis scripts that print a table, not a figure (tested below)."""
 ANALYSES = sorted(
     p for p in (Path(__file__).parents[2] / "analyses").glob("[!_]*.py") if p.stem not in TABLES
 )
@@ -107,3 +107,20 @@ def test_paper_table_script_tabulates_the_toy_run(shared_dir, monkeypatch, tmp_p
     table = out.read_text()
     assert "| toy sums |" in table and "CoT (greedy)" in table
     assert table in capsys.readouterr().out
+
+
+def test_interim_test_script_reads_the_toy_run(shared_dir, monkeypatch, capsys):
+    """analyses/interim_test.py on the toy run the notebooks left: a finished split."""
+    import runpy
+    import sys
+
+    run = shared_dir / "run-toy"
+    if not (run / "results.json").exists():
+        pytest.skip("needs the toy run that the notebook tests make (run the whole module)")
+    script = Path(__file__).parents[2] / "analyses" / "interim_test.py"
+    monkeypatch.setattr(sys, "argv", [str(script), "--run", str(run)])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(script), run_name="__main__")
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "The split is complete." in out and "| cot |" in out
