@@ -5,11 +5,14 @@
 #   bash scripts/paper_runs.sh --only math500-p2
 #   bash scripts/paper_runs.sh --dry-run       # print the commands, run nothing
 #   bash scripts/paper_runs.sh -- --model Qwen/Qwen2.5-7B-Instruct --model.device cuda --model.dtype bfloat16
+#   bash scripts/paper_runs.sh --publish-every 0   # publish only when a run ends (default: every 30 min)
 #
 # For each run: if runs/<name> is missing but results/<name> holds a published copy, the copy is
 # unpacked there first (so a new machine resumes from the committed rows); then `als run` (or
 # `als compare`) decodes only what is missing; then the run is published into results/<name>
-# (its README.md there is kept) and results/paper_table.md is regenerated. Runs go one at a time:
+# (its README.md there is kept) and results/paper_table.md is regenerated; while it decodes, its rows so far
+# are published there every --publish-every minutes, so that a machine lost mid-run loses at most that much
+# (runs/ is not tracked; results/ is). Runs go one at a time:
 # two decodes at once on a CPU slow each other far more than twofold. Stops at the first failure.
 # Arguments after `--` go to every `als run` and `als compare` (model, device, batch size).
 set -euo pipefail
@@ -19,16 +22,22 @@ als=.venv/bin/als
 py=.venv/bin/python
 only=""
 dry=""
+publish_every=30
 extra=()
 while (($#)); do
   case "$1" in
-    --only) only="$2"; shift 2 ;;
+    --only) only="${2-}"; shift $(($# > 1 ? 2 : 1)) ;;
     --dry-run) dry=echo; shift ;;
+    --publish-every) publish_every="${2-}"; shift $(($# > 1 ? 2 : 1)) ;;
     --) shift; extra=("$@"); break ;;
-    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "paper_runs.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+if [[ ! $publish_every =~ ^[0-9]+([.][0-9]+)?$ ]]; then
+  echo "paper_runs.sh: --publish-every takes minutes (e.g. 30 or 0.5; 0: off), not '$publish_every'" >&2
+  exit 2
+fi
 
 # name | command | its arguments (a run's shared settings first)
 math=(--als.dataset math --als.n_fit 500 --als.n_val 64 --als.n_test 500 --generation.max_new_tokens 1024
@@ -53,6 +62,30 @@ unpack() {  # results/<name> -> runs/<name>, when only the published copy is her
   fi
 }
 
+pub=""
+stop_publisher() {
+  [[ -z $pub ]] || { kill "$pub" 2> /dev/null && wait "$pub" 2> /dev/null; } || true
+  pub=""
+}
+trap stop_publisher EXIT
+start_publisher() {  # publish runs/<run>'s rows so far every $publish_every minutes while it decodes
+  local run=$1
+  [[ ! $publish_every =~ ^0*([.]0*)?$ ]] || return 0
+  if [[ -n $dry ]]; then
+    echo "# every $publish_every min while it decodes: $als publish runs/$run --out results/$run"
+    return 0
+  fi
+  (  # a stop waits for a publication under way, never for the sleep
+    trap 'kill "$nap" 2> /dev/null; exit 0' TERM
+    while true; do
+      sleep "${publish_every}m" & nap=$!
+      wait "$nap"
+      "$als" publish "runs/$run" --out "results/$run" > /dev/null 2>&1 || true
+    done
+  ) &
+  pub=$!
+}
+
 for name in "${order[@]}"; do
   [[ -n $only && $only != "$name" ]] && continue
   if [[ ${command[$name]} == compare ]]; then
@@ -62,14 +95,17 @@ for name in "${order[@]}"; do
       echo "paper_runs.sh: $name: runs/$run has no test results yet, skipped"
       continue
     fi
+    start_publisher "$run"
     # shellcheck disable=SC2086
     $dry "$als" compare "runs/$run" ${args[$name]} "${extra[@]}"
   else
     run=$name
     [[ -n $dry ]] || unpack "$run"
+    start_publisher "$run"
     # shellcheck disable=SC2086
     $dry "$als" run --out "runs/$run" --model.name embedded ${args[$name]} "${extra[@]}"
   fi
+  stop_publisher
   $dry "$als" publish "runs/$run" --out "results/$run"
   [[ -n $dry ]] || "$py" analyses/paper_table.py > /dev/null
   [[ -n $dry ]] || echo "paper_runs.sh: $name done: results/$run, results/paper_table.md"

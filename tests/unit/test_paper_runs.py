@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -60,3 +61,66 @@ def test_extra_arguments_reach_every_decode_and_bad_options_are_one_line():
         ["bash", str(ROOT / "scripts" / "paper_runs.sh"), "--bogus"], capture_output=True, text=True
     )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--bogus" in bad.stderr
+
+
+def _fake_tree(tmp_path: Path, run_seconds: float) -> Path:
+    """A copy of the script beside a fake `.venv` whose `als` logs its calls (a run sleeps)."""
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "paper_runs.sh").write_text(
+        (ROOT / "scripts" / "paper_runs.sh").read_text()
+    )
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "als").write_text(
+        "#!/usr/bin/env bash\n"
+        'echo "start $1" >> calls.log\n'
+        f"case $1 in run) sleep {run_seconds} ;; publish) sleep 0.2 ;; esac\n"
+        'echo "end $1" >> calls.log\n'
+    )
+    (bin_dir / "python").write_text("#!/usr/bin/env bash\nexit 0\n")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    return tmp_path
+
+
+def test_rows_are_published_while_a_run_decodes_and_never_after_it(tmp_path):
+    tree = _fake_tree(tmp_path, run_seconds=4)
+    script = tree / "scripts" / "paper_runs.sh"
+    subprocess.run(
+        ["bash", str(script), "--only", "math500-p1", "--publish-every", "0.02"],  # 1.2 s
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    calls = (tree / "calls.log").read_text().split("\n")[:-1]
+    end_run = calls.index("end run")
+    assert calls[0] == "start run"
+    assert calls[1:end_run].count("start publish") >= 2  # while it decodes
+    assert calls[end_run + 1 :] == ["start publish", "end publish"]  # the final one, alone
+    time.sleep(1.5)  # the publisher is gone: nothing more is published
+    assert (tree / "calls.log").read_text().split("\n")[:-1] == calls
+
+
+def test_publishing_every_zero_minutes_is_off_and_a_bad_period_is_one_line(tmp_path):
+    lines = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "paper_runs.sh"), "--dry-run", "--publish-every", "0"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "every" not in lines and "publish runs/math500-p1" in lines
+    assert "# every 30 min while it decodes" in "\n".join(
+        subprocess.run(
+            ["bash", str(ROOT / "scripts" / "paper_runs.sh"), "--dry-run", "--only", "gsm8k-p2"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()[:1]
+    )
+    for bad in (["--publish-every", "soon"], ["--publish-every"]):
+        out = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "paper_runs.sh"), *bad], capture_output=True, text=True
+        )
+        assert out.returncode == 2 and out.stderr.count("\n") == 1 and "minutes" in out.stderr
