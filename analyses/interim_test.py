@@ -28,7 +28,8 @@ def render(view: InterimTest) -> str:
     """The view as a markdown table with its caveat."""
     done = ", ".join(f"{name} {n}" for name, n in view.finished.items())
     caveat = (
-        " Short chains finish first, so these are not estimates for the split."
+        " Rows finish in decoding order (longest prompts first, short chains sooner): not a random"
+        " sample, so these are not estimates for the split."
         if view.n_common < view.n_split
         else " The split is complete."
     )

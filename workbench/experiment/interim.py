@@ -1,13 +1,13 @@
 """A test split still decoding, read without touching it: every arm on the problems all arms have
 finished.
 
-A long test stage (MATH-500 at 1,024 tokens: hours on a CPU) writes its rows as they finish, and
-the shortest generations finish first. Comparing arms on their own finished rows would compare
-different problems; `interim_test` restricts every arm to the problems that all of them have
-finished, pairs each with the base arm there (fixed, broken, exact McNemar), and counts the rows
-that are the base's generation token for token. The common problems are still a biased sample of
-the split (short chains, which are more often right), so these numbers describe the rows so far,
-not the split: the final table comes from the finished run.
+A long test stage (MATH-500 at 1,024 tokens: hours on a CPU) writes its rows as they finish, in
+decoding order: the batch takes the longest prompts first, and a short chain ends sooner. Comparing
+arms on their own finished rows would compare different problems; `interim_test` restricts every arm
+to the problems that all of them have finished, pairs each with the base arm there (fixed, broken,
+exact McNemar), and counts the rows that are the base's generation token for token. The common
+problems are still not a random sample of the split, so these numbers describe the rows so far, not
+the split: the final table comes from the finished run.
 """
 
 from __future__ import annotations
