@@ -12,13 +12,12 @@ the split: the final table comes from the finished run.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.core.artifacts import read_jsonl
+from workbench.core.artifacts import read_json, read_jsonl
 from workbench.core.records import MethodSummary, summarize
 from workbench.errors import WorkbenchError
 from workbench.experiment.rundir import RunDir
@@ -69,7 +68,7 @@ def _test_tables(run: RunDir) -> dict[str, list[Row]]:
     names = sorted(
         {p.name.removesuffix(".gz").removesuffix(".jsonl") for p in folder.glob("*.jsonl*")}
     )
-    return {name: read_jsonl(folder / f"{name}.jsonl", repair=False) for name in names}
+    return {name: read_jsonl(run.rows_path("test", name), repair=False) for name in names}
 
 
 def _split_size(run: RunDir) -> int:
@@ -78,7 +77,7 @@ def _split_size(run: RunDir) -> int:
         raise WorkbenchError(
             f"{run.root} has no test split yet ({path.name}): run its splits first"
         )
-    return int(json.loads(path.read_text(encoding="utf-8"))["n"])
+    return int(read_json(path)["n"])
 
 
 def interim_test(run: str | Path | RunDir, *, base: str = "cot") -> InterimTest:
