@@ -71,6 +71,10 @@ def test_als_run_end_to_end_and_resume(tiny_bridge, tiny_dir, planted_grader, tm
     assert saved["provenance"]["library_version"] and "self_check" not in saved["model"]
     with pytest.raises(WorkbenchError, match="other settings"):
         run_als(tiny_bridge, tmp_path, replace(cfg, alphas=(0.5,)), generation=gen)
+    # the fit's acceptance threshold is not a decoding setting: it resumes, and is recorded
+    lowered = run_als(tiny_bridge, tmp_path, replace(cfg, min_per_class=2), generation=gen)
+    assert lowered["test"] == results["test"]
+    assert json.loads((tmp_path / "config.json").read_text())["als"]["min_per_class"] == 2
 
 
 def test_probe_on_a_finished_run(tiny_bridge, planted_grader, tmp_path):

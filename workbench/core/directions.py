@@ -132,7 +132,8 @@ def fit_directions(
     if min(n_success, n_failure) < min_per_class:
         raise WorkbenchError(
             f"too few examples to fit directions: {n_success} correct and {n_failure} incorrect "
-            f"(need at least {min_per_class} of each); use a larger fit split"
+            f"(need at least {min_per_class} of each); use a larger fit split, or accept fewer "
+            "(`als run --als.min_per_class N`, also when it resumes)"
         )
     states = states.float()
     return LayerDirections(

@@ -112,7 +112,8 @@ class ALSRunConfig:
     tau_quantiles: tuple[float, ...] = (0.5,)
     """Thresholds as quantiles of cos(h_t, v_l) over fit tokens (>= 1: always fire)."""
     min_per_class: int = 4
-    """Fewest correct and incorrect fit generations accepted."""
+    """Fewest correct and incorrect fit generations accepted (may change when a run resumes:
+    it decides nothing that is decoded)."""
     n_tau_fit: int = 256
     """Fit generations (the first n of the fit split) whose every token's cos(h_t, v_l) sets tau
     at each quantile: their teacher-forced pass runs up to the last candidate layer, so on a
@@ -687,8 +688,9 @@ def record_run_settings(
     run.record_settings(
         "run",
         asdict(model),
-        # greedy output depends on neither (tested)
-        may_change=("generation.batch_size", "generation.static_step"),
+        # greedy output depends on neither (tested); min_per_class only accepts or refuses the
+        # fit's labels, so a fit split with too few successes can go on with a lower one
+        may_change=("generation.batch_size", "generation.static_step", "als.min_per_class"),
         als=asdict(cfg),
         generation=asdict(generation),
         prompt=asdict(prompt),
