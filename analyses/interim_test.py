@@ -33,14 +33,15 @@ def render(view: InterimTest) -> str:
         if view.n_common < view.n_split
         else " The split is complete."
     )
+    p2 = any(arm.summary.json_valid is not None for arm in view.arms)  # graded from JSON
     lines = [
         f"Finished rows of {view.n_split} test problems: {done};"
         f" **{view.n_common} finished by every"
         f" arm**, compared below.{caveat}",
         "",
         "| arm | correct | accuracy % [95% CI] | fixed / broken | McNemar p | tokens | at cap"
-        " | steered tokens | token-identical to base |",
-        "|---|---|---|---|---|---|---|---|---|",
+        " | steered tokens | token-identical to base |" + (" valid JSON |" if p2 else ""),
+        "|---|---|---|---|---|---|---|---|---|" + ("---|" if p2 else ""),
     ]
     for arm in view.arms:
         s = arm.summary
@@ -50,6 +51,7 @@ def render(view: InterimTest) -> str:
             f"| {s.method} | {s.correct}/{s.n} | {100 * s.accuracy:.1f} [{100 * s.ci_low:.1f},"
             f" {100 * s.ci_high:.1f}] | {paired} | {p} | {s.tokens_per_problem:.0f} | {arm.at_cap}"
             f" | {100 * s.intervention_rate:.1f}% | {arm.identical_to_base}/{s.n} |"
+            + (f" {s.json_valid or 0}/{s.n} |" if p2 else "")
         )
     return "\n".join(lines) + "\n"
 

@@ -86,3 +86,28 @@ def test_interim_without_a_test_split_says_so(tmp_path):
     (tmp_path / "test" / "cot.jsonl").write_text(json.dumps(_row("p1", "cot", True, [1])) + "\n")
     with pytest.raises(WorkbenchError, match="no test split yet"):
         interim_test(tmp_path)
+
+
+def _render():
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).parents[2] / "analyses" / "interim_test.py"
+    return runpy.run_path(str(script))["render"]
+
+
+def test_interim_table_shows_the_json_validity_of_p2_arms_only(tmp_path):
+    run = _run(tmp_path, n=2)
+    p2 = [
+        {**_row("p1", "cot", True, [1]), "extraction": "json"},
+        {**_row("p2", "cot", False, [2]), "extraction": "invalid_json"},
+    ]
+    write_jsonl_gz(run / "test" / "cot.jsonl.gz", p2)
+    table = _render()(interim_test(run))
+    assert table.splitlines()[2].endswith("| valid JSON |")
+    assert table.splitlines()[4].endswith("| 2/2 | 1/2 |")  # identical to itself; 1 valid of 2
+
+    (tmp_path / "p1").mkdir()
+    p1 = _run(tmp_path / "p1", n=2)
+    write_jsonl_gz(p1 / "test" / "cot.jsonl.gz", [_row("p1", "cot", True, [1])])
+    assert "valid JSON" not in _render()(interim_test(p1))
