@@ -39,7 +39,7 @@ def test_every_command_parses_in_issue_order():
     assert all(c.compare.retime for c in compares)
 
 
-@pytest.mark.parametrize("name", ["math500-p1"])
+@pytest.mark.parametrize("name", ["math500-p1", "math500-p2"])
 def test_committed_run_resumes_with_the_scripts_settings(name):
     stored = json.loads((ROOT / "results" / name / "config.json").read_text())
     (argv,) = [c for c in _dry_run("--only", name) if c[0] == "run"]
