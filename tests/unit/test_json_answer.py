@@ -9,6 +9,7 @@ from workbench.core.json_answer import (
     json_gate_open,
     json_object_closed,
     json_object_span,
+    p2_outcome,
     read_json_answer,
     whole_output_object,
 )
@@ -193,3 +194,32 @@ def test_summary_counts_whole_output_json_and_its_correct_rows():
     assert (s.json_valid, s.json_whole, s.correct_whole, s.correct) == (3, 2, 1, 2)
     boxed = [dict(r, extraction="boxed") for r in rows]
     assert summarize(boxed).json_whole is None and summarize(boxed).correct_whole is None
+
+
+@pytest.mark.parametrize(
+    ("text", "outcome"),
+    [
+        (VALID, "valid"),
+        ("Let me think. " + VALID + " and more prose", "valid"),
+        ("The answer is \\boxed{7}.", "no object"),  # LaTeX braces open no object
+        ("", "no object"),
+        ('{"thought process": "3 apples and 4 more is', "not closed"),  # cut at the cap
+        ('{"thought process": "\\(x^2\\)", "final answer": "4"}', "invalid escape"),
+        ('{"thought process": "\\sqrt{2}", "final answer": "4"}', "invalid escape"),
+        ('{"thought process": "a\nb", "final answer": "7"}', "other syntax"),  # raw newline
+        ('{"thought process": "x" "final answer": "7"}', "other syntax"),  # no comma
+        ('{"answer": "7"}', "missing keys"),
+        ('{"thought process": "x"}', "missing keys"),
+    ],
+)
+def test_p2_outcome_names_why_an_output_has_no_answer(text, outcome):
+    assert p2_outcome(text) == outcome
+    assert (outcome == "valid") == read_json_answer(text).valid
+
+
+def test_single_backslash_frac_and_times_parse_as_json_escapes():
+    # \f (form feed) and \t (tab) are JSON escapes: LaTeX written with one backslash parses
+    # there, mangled, and only \s, \(, \[ ... are invalid escapes
+    text = '{"thought process": "\\frac{1}{2} \\times 3", "final answer": "1.5"}'
+    assert p2_outcome(text) == "valid"
+    assert read_json_answer(text).answer == "1.5"

@@ -28,15 +28,19 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 __all__ = [
     "ANSWER_KEY",
     "GATE_AFTER_TOKENS",
+    "P2_OUTCOMES",
     "REASONING_KEY",
     "JsonAnswer",
+    "P2Outcome",
     "json_gate_open",
     "json_object_closed",
     "json_object_span",
+    "p2_outcome",
     "read_json_answer",
     "whole_output_object",
 ]
@@ -120,6 +124,32 @@ def read_json_answer(text: str) -> JsonAnswer:
     value = obj[ANSWER_KEY]
     answer = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return JsonAnswer(valid=True, answer=answer.strip())
+
+
+P2Outcome = Literal[
+    "valid", "missing keys", "invalid escape", "other syntax", "not closed", "no object"
+]
+"""Why a P2 output counts ('valid') or does not (`p2_outcome`)."""
+P2_OUTCOMES: tuple[P2Outcome, ...] = get_args(P2Outcome)
+
+
+def p2_outcome(text: str) -> P2Outcome:
+    """Where a P2 output stands with `read_json_answer`: 'valid' (it has an answer), or why not:
+    'no object' (no ``{`` opens a key), 'not closed' (one opens and never closes: truncated at
+    the cap, or the model stopped), 'invalid escape' (it closes but a string holds a backslash
+    JSON does not allow: LaTeX's ``\\sqrt`` or ``\\(`` written with one backslash; ``\\frac``
+    and ``\\times`` parse, as a form feed or a tab and the letters after it), 'other syntax' (any
+    other parse error), 'missing keys' (it parses without both keys)."""
+    span = json_object_span(text)
+    if span is None:
+        return "no object" if _OBJECT_START.search(text) is None else "not closed"
+    try:
+        obj = json.loads(text[span[0] : span[1]])
+    except json.JSONDecodeError as exc:
+        return "invalid escape" if exc.msg.startswith("Invalid \\escape") else "other syntax"
+    if not isinstance(obj, dict) or ANSWER_KEY not in obj or REASONING_KEY not in obj:
+        return "missing keys"
+    return "valid"
 
 
 def whole_output_object(text: str) -> bool:

@@ -22,7 +22,7 @@ from workbench.core.records import MethodSummary, summarize
 from workbench.errors import WorkbenchError
 from workbench.experiment.rundir import RunDir
 
-__all__ = ["InterimArm", "InterimTest", "finished_together", "interim_test"]
+__all__ = ["InterimArm", "InterimTest", "finished_together", "interim_test", "split_tables"]
 
 Row = Mapping[str, Any]
 
@@ -62,13 +62,15 @@ def finished_together(tables: Mapping[str, Sequence[Row]]) -> dict[str, list[Row
     return {name: [r for r in rows if r["id"] in common] for name, rows in tables.items()}
 
 
-def _test_tables(run: RunDir) -> dict[str, list[Row]]:
-    """Every test arm's finished rows (plain or gzipped; a line being written is left out)."""
-    folder = run.root / "test"
+def split_tables(run: str | Path | RunDir, split: str = "test") -> dict[str, list[Row]]:
+    """Every arm's finished rows in one split of `run` (plain or gzipped; a line being written
+    is left out), by arm name."""
+    run = RunDir.of(run)
+    folder = run.root / split
     names = sorted(
         {p.name.removesuffix(".gz").removesuffix(".jsonl") for p in folder.glob("*.jsonl*")}
     )
-    return {name: read_jsonl(run.rows_path("test", name), repair=False) for name in names}
+    return {name: read_jsonl(run.rows_path(split, name), repair=False) for name in names}
 
 
 def _split_size(run: RunDir) -> int:
@@ -83,7 +85,7 @@ def _split_size(run: RunDir) -> int:
 def interim_test(run: str | Path | RunDir, *, base: str = "cot") -> InterimTest:
     """Summarise `run`'s test arms so far on the problems all of them have finished."""
     run = RunDir.of(run)
-    tables = _test_tables(run)
+    tables = split_tables(run)
     if base not in tables:
         raise WorkbenchError(
             f"{run.root / 'test'} has no {base} rows (arms there: {', '.join(tables) or 'none'})"
