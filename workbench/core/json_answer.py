@@ -110,27 +110,37 @@ class JsonAnswer:
     """The "final answer" value as text (None when not valid)."""
 
 
-def read_json_answer(text: str) -> JsonAnswer:
-    """The "final answer" of the first JSON object in `text` (see the module docstring)."""
-    span = json_object_span(text)
-    if span is None:
-        return JsonAnswer(valid=False, answer=None)
-    try:
-        obj = json.loads(text[span[0] : span[1]])
-    except json.JSONDecodeError:
-        return JsonAnswer(valid=False, answer=None)
-    if not isinstance(obj, dict) or ANSWER_KEY not in obj or REASONING_KEY not in obj:
-        return JsonAnswer(valid=False, answer=None)
-    value = obj[ANSWER_KEY]
-    answer = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return JsonAnswer(valid=True, answer=answer.strip())
-
-
 P2Outcome = Literal[
     "valid", "missing keys", "invalid escape", "other syntax", "not closed", "no object"
 ]
 """Why a P2 output counts ('valid') or does not (`p2_outcome`)."""
 P2_OUTCOMES: tuple[P2Outcome, ...] = get_args(P2Outcome)
+
+
+def _parse_object(text: str) -> tuple[P2Outcome, dict | None]:
+    """`text`'s outcome, with its first object when that is valid (the one parse both
+    `read_json_answer` and `p2_outcome` read)."""
+    span = json_object_span(text)
+    if span is None:
+        return ("no object" if _OBJECT_START.search(text) is None else "not closed"), None
+    try:
+        obj = json.loads(text[span[0] : span[1]])
+    except json.JSONDecodeError as exc:
+        bad = "invalid escape" if exc.msg.startswith("Invalid \\escape") else "other syntax"
+        return bad, None
+    if not isinstance(obj, dict) or ANSWER_KEY not in obj or REASONING_KEY not in obj:
+        return "missing keys", None
+    return "valid", obj
+
+
+def read_json_answer(text: str) -> JsonAnswer:
+    """The "final answer" of the first JSON object in `text` (see the module docstring)."""
+    _, obj = _parse_object(text)
+    if obj is None:
+        return JsonAnswer(valid=False, answer=None)
+    value = obj[ANSWER_KEY]
+    answer = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return JsonAnswer(valid=True, answer=answer.strip())
 
 
 def p2_outcome(text: str) -> P2Outcome:
@@ -140,16 +150,7 @@ def p2_outcome(text: str) -> P2Outcome:
     JSON does not allow: LaTeX's ``\\sqrt`` or ``\\(`` written with one backslash; ``\\frac``
     and ``\\times`` parse, as a form feed or a tab and the letters after it), 'other syntax' (any
     other parse error), 'missing keys' (it parses without both keys)."""
-    span = json_object_span(text)
-    if span is None:
-        return "no object" if _OBJECT_START.search(text) is None else "not closed"
-    try:
-        obj = json.loads(text[span[0] : span[1]])
-    except json.JSONDecodeError as exc:
-        return "invalid escape" if exc.msg.startswith("Invalid \\escape") else "other syntax"
-    if not isinstance(obj, dict) or ANSWER_KEY not in obj or REASONING_KEY not in obj:
-        return "missing keys"
-    return "valid"
+    return _parse_object(text)[0]
 
 
 def whole_output_object(text: str) -> bool:
