@@ -57,8 +57,8 @@ def test_notebook_runs_in_smoke_mode(path, shared_dir, monkeypatch):
     assert not errors
 
 
-TABLES = ("paper_table", "interim_test")
-"""Analysis scripts that print a table, not a figure (tested below)."""
+TABLES = ("paper_table", "interim_test", "p2_formats")
+"""Analysis scripts that print a table, not a figure (tested below, p2_formats in tests/unit)."""
 ANALYSES = sorted(
     p for p in (Path(__file__).parents[2] / "analyses").glob("[!_]*.py") if p.stem not in TABLES
 )
