@@ -47,7 +47,18 @@ def render(arms: list[P2Formats], *, split: str, finished: dict[str, int]) -> st
             f"{a.outcomes[k]} ({a.at_cap[k]})" for k in P2_OUTCOMES if k != "valid"
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    escapes = [f"{a.method}: {_escapes(a.escapes)}" for a in arms if a.escapes]
+    if escapes:
+        where = "Invalid escapes, by the escape where the parse failed: "
+        lines += ["", where + "; ".join(escapes) + "."]
     return "\n".join(lines) + "\n"
+
+
+def _escapes(counts: dict[str, int], top: int = 3) -> str:
+    """The `top` most frequent escapes with their counts, then how many others."""
+    shown = [f"`{esc}` {k}" for esc, k in list(counts.items())[:top]]
+    rest = sum(list(counts.values())[top:])
+    return ", ".join(shown + ([f"other {rest}"] if rest else []))
 
 
 def main() -> int:

@@ -6,6 +6,7 @@ import pytest
 
 from workbench.core.grading import grade
 from workbench.core.json_answer import (
+    invalid_escape,
     json_gate_open,
     json_object_closed,
     json_object_span,
@@ -223,3 +224,19 @@ def test_single_backslash_frac_and_times_parse_as_json_escapes():
     text = '{"thought process": "\\frac{1}{2} \\times 3", "final answer": "1.5"}'
     assert p2_outcome(text) == "valid"
     assert read_json_answer(text).answer == "1.5"
+
+
+@pytest.mark.parametrize(
+    ("text", "escape"),
+    [
+        ('{"thought process": "\\(x^2\\)", "final answer": "4"}', "\\("),
+        ('Prose \\(x\\) first. {"thought process": "so \\sqrt{2}", "final answer": "4"}', "\\s"),
+        ('{"thought process": "\\underline{3}", "final answer": "3"}', "\\u"),  # not \\uXXXX
+        (VALID, None),
+        ('{"thought process": "a\nb", "final answer": "7"}', None),  # other syntax
+        ("no object", None),
+    ],
+)
+def test_invalid_escape_names_the_escape_where_the_object_stops_parsing(text, escape):
+    assert invalid_escape(text) == escape
+    assert (escape is not None) == (p2_outcome(text) == "invalid escape")

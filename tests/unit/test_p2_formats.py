@@ -42,6 +42,7 @@ def test_p2_formats_counts_every_outcome_and_the_capped_ones():
     assert counts.at_cap["not closed"] == 1 and counts.at_cap["no object"] == 1
     assert sum(counts.at_cap.values()) == 2
     assert sum(counts.outcomes.values()) == counts.n
+    assert counts.escapes == {"\\(": 1}
 
 
 def _script(*args: str) -> int:

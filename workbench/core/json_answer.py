@@ -37,6 +37,7 @@ __all__ = [
     "REASONING_KEY",
     "JsonAnswer",
     "P2Outcome",
+    "invalid_escape",
     "json_gate_open",
     "json_object_closed",
     "json_object_span",
@@ -117,25 +118,29 @@ P2Outcome = Literal[
 P2_OUTCOMES: tuple[P2Outcome, ...] = get_args(P2Outcome)
 
 
-def _parse_object(text: str) -> tuple[P2Outcome, dict | None]:
-    """`text`'s outcome, with its first object when that is valid (the one parse both
-    `read_json_answer` and `p2_outcome` read)."""
+def _parse_object(text: str) -> tuple[P2Outcome, dict | None, str | None]:
+    """`text`'s outcome, with its first object when that is valid and, for an invalid escape,
+    the escape where the parse failed (the one parse `read_json_answer`, `p2_outcome` and
+    `invalid_escape` read)."""
     span = json_object_span(text)
     if span is None:
-        return ("no object" if _OBJECT_START.search(text) is None else "not closed"), None
+        return ("no object" if _OBJECT_START.search(text) is None else "not closed"), None, None
     try:
         obj = json.loads(text[span[0] : span[1]])
     except json.JSONDecodeError as exc:
-        bad = "invalid escape" if exc.msg.startswith("Invalid \\escape") else "other syntax"
-        return bad, None
+        if exc.msg.startswith(("Invalid \\escape", "Invalid \\uXXXX escape")):
+            # json points at the backslash, or for \uXXXX at the u after it
+            start = exc.pos if exc.doc[exc.pos : exc.pos + 1] == "\\" else exc.pos - 1
+            return "invalid escape", None, exc.doc[start : start + 2]
+        return "other syntax", None, None
     if not isinstance(obj, dict) or ANSWER_KEY not in obj or REASONING_KEY not in obj:
-        return "missing keys", None
-    return "valid", obj
+        return "missing keys", None, None
+    return "valid", obj, None
 
 
 def read_json_answer(text: str) -> JsonAnswer:
     """The "final answer" of the first JSON object in `text` (see the module docstring)."""
-    _, obj = _parse_object(text)
+    _, obj, _ = _parse_object(text)
     if obj is None:
         return JsonAnswer(valid=False, answer=None)
     value = obj[ANSWER_KEY]
@@ -151,6 +156,13 @@ def p2_outcome(text: str) -> P2Outcome:
     and ``\\times`` parse, as a form feed or a tab and the letters after it), 'other syntax' (any
     other parse error), 'missing keys' (it parses without both keys)."""
     return _parse_object(text)[0]
+
+
+def invalid_escape(text: str) -> str | None:
+    """For an 'invalid escape' output (`p2_outcome`), the escape where the parse failed: the
+    backslash and the character after it (LaTeX's ``\\(`` or ``\\s`` of ``\\sqrt``); None for
+    any other outcome."""
+    return _parse_object(text)[2]
 
 
 def whole_output_object(text: str) -> bool:

@@ -14,7 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.core.json_answer import P2_OUTCOMES, P2Outcome, p2_outcome, whole_output_object
+from workbench.core.json_answer import (
+    P2_OUTCOMES,
+    P2Outcome,
+    invalid_escape,
+    p2_outcome,
+    whole_output_object,
+)
 
 __all__ = ["P2Formats", "p2_formats"]
 
@@ -35,6 +41,9 @@ class P2Formats:
     """Of those, rows that stopped at the token cap (finish 'length')."""
     whole: int
     """Valid rows whose whole output is the object (`whole_output_object`)."""
+    escapes: dict[str, int]
+    """The 'invalid escape' rows by the escape where the parse failed (`invalid_escape`: a
+    backslash and the character after it, e.g. LaTeX's ``\\(``), most frequent first."""
 
 
 def p2_formats(rows: Sequence[Mapping[str, Any]], *, method: str = "") -> P2Formats:
@@ -51,5 +60,12 @@ def p2_formats(rows: Sequence[Mapping[str, Any]], *, method: str = "") -> P2Form
         whole=sum(
             k == "valid" and whole_output_object(r.get("text") or "")
             for k, r in zip(kinds, rows, strict=True)
+        ),
+        escapes=dict(
+            Counter(
+                invalid_escape(r.get("text") or "")
+                for k, r in zip(kinds, rows, strict=True)
+                if k == "invalid escape"
+            ).most_common()
         ),
     )
