@@ -37,11 +37,13 @@ __all__ = [
     "REASONING_KEY",
     "JsonAnswer",
     "P2Outcome",
+    "P2Parse",
     "invalid_escape",
     "json_gate_open",
     "json_object_closed",
     "json_object_span",
     "p2_outcome",
+    "parse_p2",
     "read_json_answer",
     "whole_output_object",
 ]
@@ -118,29 +120,39 @@ P2Outcome = Literal[
 P2_OUTCOMES: tuple[P2Outcome, ...] = get_args(P2Outcome)
 
 
-def _parse_object(text: str) -> tuple[P2Outcome, dict | None, str | None]:
-    """`text`'s outcome, with its first object when that is valid and, for an invalid escape,
-    the escape where the parse failed (the one parse `read_json_answer`, `p2_outcome` and
-    `invalid_escape` read)."""
+@dataclass(frozen=True)
+class P2Parse:
+    """One parse of a P2 output: what `read_json_answer`, `p2_outcome` and `invalid_escape` read."""
+
+    outcome: P2Outcome
+    """Why it counts or does not (`p2_outcome`)."""
+    obj: dict | None = None
+    """Its first object, when the outcome is 'valid'."""
+    escape: str | None = None
+    """For 'invalid escape', the backslash and the character where the parse failed."""
+
+
+def parse_p2(text: str) -> P2Parse:
+    """Parse `text`'s first JSON object once (see `P2Parse`)."""
     span = json_object_span(text)
     if span is None:
-        return ("no object" if _OBJECT_START.search(text) is None else "not closed"), None, None
+        return P2Parse("no object" if _OBJECT_START.search(text) is None else "not closed")
     try:
         obj = json.loads(text[span[0] : span[1]])
     except json.JSONDecodeError as exc:
         if exc.msg.startswith(("Invalid \\escape", "Invalid \\uXXXX escape")):
             # json points at the backslash, or for \uXXXX at the u after it
             start = exc.pos if exc.doc[exc.pos : exc.pos + 1] == "\\" else exc.pos - 1
-            return "invalid escape", None, exc.doc[start : start + 2]
-        return "other syntax", None, None
+            return P2Parse("invalid escape", escape=exc.doc[start : start + 2])
+        return P2Parse("other syntax")
     if not isinstance(obj, dict) or ANSWER_KEY not in obj or REASONING_KEY not in obj:
-        return "missing keys", None, None
-    return "valid", obj, None
+        return P2Parse("missing keys")
+    return P2Parse("valid", obj=obj)
 
 
 def read_json_answer(text: str) -> JsonAnswer:
     """The "final answer" of the first JSON object in `text` (see the module docstring)."""
-    _, obj, _ = _parse_object(text)
+    obj = parse_p2(text).obj
     if obj is None:
         return JsonAnswer(valid=False, answer=None)
     value = obj[ANSWER_KEY]
@@ -155,14 +167,14 @@ def p2_outcome(text: str) -> P2Outcome:
     JSON does not allow: LaTeX's ``\\sqrt`` or ``\\(`` written with one backslash; ``\\frac``
     and ``\\times`` parse, as a form feed or a tab and the letters after it), 'other syntax' (any
     other parse error), 'missing keys' (it parses without both keys)."""
-    return _parse_object(text)[0]
+    return parse_p2(text).outcome
 
 
 def invalid_escape(text: str) -> str | None:
     """For an 'invalid escape' output (`p2_outcome`), the escape where the parse failed: the
     backslash and the character after it (LaTeX's ``\\(`` or ``\\s`` of ``\\sqrt``); None for
     any other outcome."""
-    return _parse_object(text)[2]
+    return parse_p2(text).escape
 
 
 def whole_output_object(text: str) -> bool:

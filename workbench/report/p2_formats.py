@@ -17,8 +17,7 @@ from typing import Any
 from workbench.core.json_answer import (
     P2_OUTCOMES,
     P2Outcome,
-    invalid_escape,
-    p2_outcome,
+    parse_p2,
     whole_output_object,
 )
 
@@ -47,8 +46,10 @@ class P2Formats:
 
 
 def p2_formats(rows: Sequence[Mapping[str, Any]], *, method: str = "") -> P2Formats:
-    """Count `rows` (graded P2 generations with their text) by `p2_outcome`."""
-    kinds = [p2_outcome(r.get("text") or "") for r in rows]
+    """Count `rows` (graded P2 generations with their text) by `p2_outcome`, each parsed once."""
+    texts = [r.get("text") or "" for r in rows]
+    parses = [parse_p2(t) for t in texts]
+    kinds = [p.outcome for p in parses]
     capped = Counter(k for k, r in zip(kinds, rows, strict=True) if r["finish"] == "length")
     counts = Counter(kinds)
     return P2Formats(
@@ -58,14 +59,7 @@ def p2_formats(rows: Sequence[Mapping[str, Any]], *, method: str = "") -> P2Form
         outcomes={k: counts[k] for k in P2_OUTCOMES},
         at_cap={k: capped[k] for k in P2_OUTCOMES},
         whole=sum(
-            k == "valid" and whole_output_object(r.get("text") or "")
-            for k, r in zip(kinds, rows, strict=True)
+            k == "valid" and whole_output_object(t) for k, t in zip(kinds, texts, strict=True)
         ),
-        escapes=dict(
-            Counter(
-                invalid_escape(r.get("text") or "")
-                for k, r in zip(kinds, rows, strict=True)
-                if k == "invalid escape"
-            ).most_common()
-        ),
+        escapes=dict(Counter(p.escape for p in parses if p.escape is not None).most_common()),
     )
