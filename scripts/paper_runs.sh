@@ -46,13 +46,18 @@ gsm8k_p2=(--als.dataset gsm8k --als.split_order first --als.n_fit 1000 --als.n_v
   --generation.max_new_tokens 512 --als.n_candidate_layers 1 --als.alphas 0.1,0.2
   --als.tau_quantiles 0.5,1.0 --als.reference true --als.gated true --prompt.format p2)
 baselines=(--compare.methods cot,sc,latentseek,als --compare.n_problems 100 --compare.retime true)
+samples=(results/gsm8k-scale --sampling.temperature 0.7 --sampling.top_p 0.95 --sampling.seed 0)
 declare -A command args
-order=(math500-p1 math500-p2 gsm8k-p2 gsm8k-scale-baselines math500-p1-baselines)
+order=(math500-p1 math500-p2 gsm8k-p2 gsm8k-scale-baselines math500-p1-baselines
+  gsm8k-samples-fit gsm8k-samples-test)
 command[math500-p1]=run;  args[math500-p1]="${math[*]} --prompt.format p1"
 command[math500-p2]=run;  args[math500-p2]="${math[*]} --prompt.format p2 --als.gated true"
 command[gsm8k-p2]=run;    args[gsm8k-p2]="${gsm8k_p2[*]}"
 command[gsm8k-scale-baselines]=compare; args[gsm8k-scale-baselines]="${baselines[*]}"
 command[math500-p1-baselines]=compare;  args[math500-p1-baselines]="${baselines[*]}"
+# issue 41: k sampled chains per problem of results/gsm8k-scale's fit (first 400) and test splits
+command[gsm8k-samples-fit]=sample;  args[gsm8k-samples-fit]="${samples[*]} --split fit --limit 400 --sampling.k 8"
+command[gsm8k-samples-test]=sample; args[gsm8k-samples-test]="${samples[*]} --split test --sampling.k 5"
 
 unpack() {  # results/<name> -> runs/<name>, when only the published copy is here
   local name=$1
@@ -98,6 +103,12 @@ for name in "${order[@]}"; do
     start_publisher "$run"
     # shellcheck disable=SC2086
     $dry "$als" compare "runs/$run" ${args[$name]} "${extra[@]}"
+  elif [[ ${command[$name]} == sample ]]; then
+    run=$name
+    [[ -n $dry ]] || unpack "$run"
+    start_publisher "$run"
+    # shellcheck disable=SC2086
+    $dry "$als" sample ${args[$name]} --out "runs/$run"
   else
     run=$name
     [[ -n $dry ]] || unpack "$run"

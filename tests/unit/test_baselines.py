@@ -42,7 +42,7 @@ def test_efficiency_accuracy_score_only_for_dearer_methods():
 def test_self_consistency_under_p2_votes_on_valid_json_answers_only():
     from workbench.core.generation import Completion
     from workbench.core.problems import Problem
-    from workbench.methods.baselines import _voted_row
+    from workbench.methods.baselines import voted_row
 
     def sample(text: str) -> Completion:
         return Completion(
@@ -63,8 +63,8 @@ def test_self_consistency_under_p2_votes_on_valid_json_answers_only():
         "\\boxed{9}",
     ]
     problem = Problem(id="gsm8k/test/0000", family="gsm8k", question="q", answer="7")
-    row = _voted_row(problem, [sample(t) for t in texts], "sc@4", "json")
+    row = voted_row(problem, [sample(t) for t in texts], "sc@4", "json")
     assert row["sample_answers"] == ["7", "7", None, None]  # the unclosed and the boxed: no answer
     assert row["predicted"] == "7" and row["correct"] and row["votes"] == 2
-    boxed = _voted_row(problem, [sample(t) for t in texts], "sc@4")  # the boxed reading differs
+    boxed = voted_row(problem, [sample(t) for t in texts], "sc@4")  # the boxed reading differs
     assert boxed["sample_answers"][3] == "9"

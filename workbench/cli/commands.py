@@ -21,6 +21,7 @@ from workbench.experiment.launch import LaunchConfig
 from workbench.experiment.pipeline import ALSRunConfig
 from workbench.experiment.probe_run import ProbeRunConfig
 from workbench.experiment.sweeps import SweepConfig
+from workbench.methods.baselines import SCConfig
 from workbench.sources.models import ModelConfig
 from workbench.stages import STAGES
 
@@ -34,6 +35,7 @@ __all__ = [
     "PublishArgs",
     "RunArgs",
     "RunFolderArgs",
+    "SampleArgs",
     "StageArgs",
     "SweepArgs",
     "UpgradeArgs",
@@ -117,6 +119,35 @@ class RunFolderArgs:
     def overrides(self) -> dict[str, str]:
         """The model settings given on the command line (device, dtype)."""
         return {k: v for k, v in (("device", self.device), ("dtype", self.dtype)) if v}
+
+
+@dataclass(frozen=True)
+class SampleArgs:
+    """k sampled chains of thought per problem of a run's split (its prompt and token cap), one
+    graded row each with its text, tokens, sample index and seed (samples.jsonl under --out, as
+    they finish; resumable); prints per-problem pass rates and SC@k. The chains' states, the
+    within-problem directions and probes, and the router read these rows."""
+
+    run_dir: str
+    """Folder written by `als run` whose split is sampled (its dataset, prompt, token cap)."""
+    out: str = "runs/samples"
+    """Output folder (resumed if it exists)."""
+    split: Literal["fit", "val", "test"] = "fit"
+    """The run's split to sample."""
+    limit: int | None = None
+    """The first N problems of the split (None: all)."""
+    sampling: SCConfig = field(default_factory=SCConfig)
+    """k, temperature, top-p and base seed."""
+    batch_size: int = 64
+    """Sequences decoded together (continuous batching)."""
+    device: str | None = None
+    """Override the run's device (e.g. cuda)."""
+    dtype: str | None = None
+    """Override the run's dtype."""
+    data_dir: str | None = None
+    """Folder with the JSONL files (default: $ALS_DATA_DIR, else ../shared/data)."""
+
+    overrides = RunFolderArgs.overrides
 
 
 @dataclass(frozen=True)
@@ -233,6 +264,7 @@ class PublishArgs:
 
 COMMANDS: dict[str, tuple[type, str]] = {
     "generate": (GenerateArgs, "graded chain-of-thought generation (resumable)"),
+    "sample": (SampleArgs, "k sampled, graded chains per problem of a run's split (resumable)"),
     "run": (RunArgs, "the ALS experiment: fit directions, select on validation, test vs CoT"),
     "probe": (ProbeArgs, "which layers carry the direction; drift trajectories (on a run folder)"),
     "compare": (

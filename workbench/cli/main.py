@@ -23,6 +23,7 @@ from workbench.cli.commands import (
     ProbeArgs,
     PublishArgs,
     RunArgs,
+    SampleArgs,
     StageArgs,
     SweepArgs,
     UpgradeArgs,
@@ -79,6 +80,61 @@ def cmd_generate(a: GenerateArgs) -> int:
         f"{s.seconds_per_problem:.2f} s per problem; finish {s.finish}"
     )
     print(f"wrote {out.generations_path} and {out.summary_path}")
+    return 0
+
+
+def cmd_sample(a: SampleArgs) -> int:
+    from workbench.core.artifacts import write_json
+    from workbench.core.records import summarize
+    from workbench.methods.sampling import pass_rates, run_samples, voted_rows
+
+    source = RunDir(Path(a.run_dir))
+    problems = source.problems(a.split, data_dir=a.data_dir)[: a.limit]
+    generation = replace(source.generation(), batch_size=a.batch_size)
+    model = {**source.settings()["model"], **a.overrides()}
+    out = RunDir(Path(a.out))
+    out.record_settings(
+        "sample",
+        model,
+        may_change=("limit", "generation.batch_size", "model.device", "model.dtype"),
+        source_run=str(source.root),
+        split=a.split,
+        limit=a.limit,
+        sampling=asdict(a.sampling),
+        generation=asdict(generation),
+        prompt=asdict(source.prompt()),
+    )
+    bridge = source.load_model(**a.overrides())
+    rows = run_samples(
+        bridge,
+        problems,
+        a.sampling,
+        generation=generation,
+        prompt=source.prompt(),
+        out=out.root / "samples.jsonl",
+    )
+    rates = pass_rates(rows)
+    voted = voted_rows(problems, rows, answer_format=source.prompt().answer_format)
+    sc = summarize(voted, method=f"sc@{a.sampling.k}")
+    per = summarize(rows, method="sample")
+    mixed = sum(r.mixed for r in rates.values())
+    summary = {
+        "problems": len(problems),
+        "samples": len(rows),
+        "mixed_problems": mixed,
+        "none_correct": sum(r.correct == 0 for r in rates.values()),
+        "all_correct": sum(r.correct == r.n for r in rates.values()),
+        "per_sample": per.to_json(),
+        "sc": sc.to_json(),
+    }
+    write_json(out.summary_path, summary)
+    print(
+        f"{len(problems)} problems x {a.sampling.k} samples: per-sample accuracy "
+        f"{per.accuracy:.3f} ({per.correct}/{per.n}); SC@{a.sampling.k} {sc.accuracy:.3f} "
+        f"({sc.correct}/{sc.n}); both outcomes on {mixed}, none correct on "
+        f"{summary['none_correct']}, all correct on {summary['all_correct']}; "
+        f"{per.tokens_per_problem:.0f} tokens a chain"
+    )
     return 0
 
 
@@ -286,6 +342,7 @@ def cmd_export(a: ExportArgs) -> int:
 
 COMMAND_FUNCTIONS = {
     "generate": cmd_generate,
+    "sample": cmd_sample,
     "run": cmd_run,
     "probe": cmd_probe,
     "compare": cmd_compare,
@@ -299,6 +356,7 @@ COMMAND_FUNCTIONS = {
 
 WRITES_RUN_FOLDER = {
     "generate": "out",
+    "sample": "out",
     "run": "out",
     "probe": "run_dir",
     "compare": "run_dir",

@@ -29,7 +29,7 @@ from workbench.core.prompts import PromptConfig, encode_problems, stop_rule
 from workbench.core.records import GradedRow
 from workbench.errors import WorkbenchError
 
-__all__ = ["SCConfig", "majority_vote", "run_self_consistency"]
+__all__ = ["SCConfig", "majority_vote", "run_self_consistency", "voted_row"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,7 +75,7 @@ def majority_vote(answers: Sequence[str | None], family: Family) -> tuple[str | 
     return best[0], len(best)
 
 
-def _voted_row(
+def voted_row(
     problem: Problem, samples: Sequence[Any], method: str, answer_format: AnswerFormat = "boxed"
 ) -> dict[str, Any]:
     """The graded row of one problem from its k samples: the majority answer, costs summed."""
@@ -133,7 +133,7 @@ def run_self_consistency(
         seeds = [i * cfg.k + j for i, _ in chunk for j in range(cfg.k)]
         completions = decode(bridge, prompts, sampling, stop=stop_rule(prompt), indices=seeds)
         rows = [
-            _voted_row(
+            voted_row(
                 problem, completions[c * cfg.k : (c + 1) * cfg.k], method, prompt.answer_format
             )
             for c, (_, problem) in enumerate(chunk)

@@ -71,7 +71,10 @@ def _row(
         steered_steps=list(completion.steered_steps),
         text=completion.text,
         tokens=list(completion.tokens),
-        extras={} if decode_call is None else {"decode_call": decode_call},
+        extras={
+            **problem.meta.get("sample", {}),  # a sampled chain's problem, index and seed
+            **({} if decode_call is None else {"decode_call": decode_call}),
+        },
     ).to_json()
 
 
