@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Refresh requirements.lock: exact pins of every package that `setup.sh --model` installs (the
-# package's dependencies with the dev, embedded and docs extras, direct and transitive), resolved by
-# pip-tools from the ranges in pyproject.toml. Run it after changing a dependency in pyproject.toml,
-# or to move to newer releases once `bash scripts/check-latest.sh` passes on them; then run
-# `bash scripts/setup.sh --model && bash scripts/test.sh` and commit the lock with what it changed.
+# Refresh requirements.lock: exact pins of every package that `setup.sh --model embedded,coder-1.5b`
+# installs (the package's dependencies with the dev, embedded, coder-1-5b and docs extras, direct
+# and transitive), resolved by pip-tools from the ranges in pyproject.toml. Run it after changing a
+# dependency in pyproject.toml, or to move to newer releases once `bash scripts/check-latest.sh`
+# passes on them; then run `bash scripts/setup.sh --model && bash scripts/test.sh` and commit the
+# lock with what it changed.
 # Usage: bash scripts/lock.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,8 @@ trap 'rm -rf "$tools"' EXIT
 if [ "${LOCK_UPGRADE:-0}" != 1 ] && [ -f requirements.lock ]; then
   grep -v '^#' requirements.lock > requirements.lock.new
 fi
-"$tools/bin/pip-compile" --quiet --strip-extras --extra dev --extra embedded --extra docs \
+"$tools/bin/pip-compile" --quiet --strip-extras \
+  --extra dev --extra embedded --extra coder-1-5b --extra docs \
   --no-emit-index-url --no-emit-find-links --no-header \
   --output-file requirements.lock.new pyproject.toml
 # torch is resolved against its CPU build where one is at hand (its dependencies then hold no CUDA

@@ -15,6 +15,7 @@ from workbench.core.generation import GenerationConfig, decode
 from workbench.core.kv_cache import cached_length, new_cache
 from workbench.core.prompts import encode_prompts
 from workbench.sources.data import load_problems
+from workbench.sources.embedded import PACKAGED_MODELS, packaged_model
 
 QUESTIONS = ["12+3=", "What is five times six? Explain.", "x", "A much longer question " * 4]
 
@@ -78,15 +79,21 @@ def test_cached_forward_fills_the_cache(tiny_bridge):
 
 
 @pytest.mark.slow
-def test_decode_equals_hf_generate_on_embedded_model():
+@pytest.mark.parametrize("name", [model.name for model in PACKAGED_MODELS])
+def test_decode_equals_hf_generate_on_packaged_model(name):
+    """The real models from PyPI chunk packages (``embedded``, ``coder-1.5b``:
+    `workbench.sources.embedded`); skipped where a model's packages are not installed and its
+    converted cache is absent. coder-1.5b holds two float32 copies of 7.1 GB each."""
     from transformers import AutoModelForCausalLM
 
-    from workbench.sources.embedded import embedded_model_dir
     from workbench.sources.models import load_model
 
-    bridge = load_model("embedded", device="cpu", dtype="float32")
+    model = packaged_model(name)
+    if not model.installed() and not (model.cache_dir / "model.safetensors").exists():
+        pytest.skip(f"{name}: packages not installed ({model.install_hint()})")
+    bridge = load_model(name, device="cpu", dtype="float32")
     hf_model = AutoModelForCausalLM.from_pretrained(
-        embedded_model_dir(), dtype=torch.float32, attn_implementation="sdpa"
+        model.model_dir(), dtype=torch.float32, attn_implementation="sdpa"
     ).eval()
     problems = load_problems("gsm8k", "test", limit=8)
     prompts = encode_prompts(bridge.tokenizer, [p.question for p in problems])

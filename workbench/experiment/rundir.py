@@ -64,13 +64,14 @@ _LOCK = Path(__file__).resolve().parents[2] / "requirements.lock"
 def provenance(model: Mapping[str, Any]) -> dict[str, Any]:
     """What produced a run: library version, sha256 of the lock it was installed from (None
     outside a source checkout), and the model's checksum where the workbench knows it."""
-    from workbench.sources.embedded import EMBEDDED_SHA256
+    from workbench.sources.embedded import packaged_model
 
+    packaged = packaged_model(str(model.get("name")))
     lock = hashlib.sha256(_LOCK.read_bytes()).hexdigest() if _LOCK.is_file() else None
     return {
         "library_version": __version__,
         "lock_sha256": lock,
-        "model_sha256": EMBEDDED_SHA256 if model.get("name") == "embedded" else None,
+        "model_sha256": packaged.sha256 if packaged is not None else None,
     }
 
 
