@@ -3,6 +3,7 @@
 #
 #   bash scripts/paper_runs.sh                 # the embedded model, on the CPU: many hours
 #   bash scripts/paper_runs.sh --only math500-p2
+#   bash scripts/paper_runs.sh --only gsm8k-samples-test,gsm8k-1.5b   # these, in the script's order
 #   bash scripts/paper_runs.sh --dry-run       # print the commands, run nothing
 #   bash scripts/paper_runs.sh -- --model Qwen/Qwen2.5-7B-Instruct --model.device cuda --model.dtype bfloat16
 #   bash scripts/paper_runs.sh --publish-every 0   # publish only when a run ends (default: every 30 min)
@@ -30,7 +31,7 @@ while (($#)); do
     --dry-run) dry=echo; shift ;;
     --publish-every) publish_every="${2-}"; shift $(($# > 1 ? 2 : 1)) ;;
     --) shift; extra=("$@"); break ;;
-    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "paper_runs.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -48,11 +49,17 @@ gsm8k_p2=(--als.dataset gsm8k --als.split_order first --als.n_fit 1000 --als.n_v
 baselines=(--compare.methods cot,sc,latentseek,als --compare.n_problems 100 --compare.retime true)
 samples=(results/gsm8k-scale --sampling.temperature 0.7 --sampling.top_p 0.95 --sampling.seed 0)
 declare -A command args
-order=(math500-p1 math500-p2 gsm8k-p2 gsm8k-scale-baselines math500-p1-baselines
-  gsm8k-samples-fit gsm8k-samples-test)
+# issue 42: the paper's main cell (results/gsm8k-scale's protocol) on Qwen2.5-Coder-1.5B-Instruct
+gsm8k_15b=(--model.name coder-1.5b --als.dataset gsm8k --als.split_order first --als.n_fit 500
+  --als.n_val 64 --als.n_test 400 --generation.max_new_tokens 512 --als.n_candidate_layers 2
+  --als.alphas 0.05,0.1,0.2 --als.tau_quantiles 0.5,1.0 --als.reference true --als.control true)
+# The CPU's order (one decode at a time): sampled chains first, then the 1.5B model, then the rest.
+order=(math500-p1 math500-p2 gsm8k-samples-fit gsm8k-samples-test gsm8k-1.5b gsm8k-p2
+  gsm8k-scale-baselines math500-p1-baselines)
 command[math500-p1]=run;  args[math500-p1]="${math[*]} --prompt.format p1"
 command[math500-p2]=run;  args[math500-p2]="${math[*]} --prompt.format p2 --als.gated true"
 command[gsm8k-p2]=run;    args[gsm8k-p2]="${gsm8k_p2[*]}"
+command[gsm8k-1.5b]=run;  args[gsm8k-1.5b]="${gsm8k_15b[*]}"
 command[gsm8k-scale-baselines]=compare; args[gsm8k-scale-baselines]="${baselines[*]}"
 command[math500-p1-baselines]=compare;  args[math500-p1-baselines]="${baselines[*]}"
 # issue 41: k sampled chains per problem of results/gsm8k-scale's fit (first 400) and test splits
@@ -92,7 +99,7 @@ start_publisher() {  # publish runs/<run>'s rows so far every $publish_every min
 }
 
 for name in "${order[@]}"; do
-  [[ -n $only && $only != "$name" ]] && continue
+  [[ -n $only && ",$only," != *",$name,"* ]] && continue
   if [[ ${command[$name]} == compare ]]; then
     run=${name%-baselines}  # SC@5 and LatentSeek on the first 100 test problems of that run
     [[ -n $dry ]] || unpack "$run"
@@ -114,7 +121,10 @@ for name in "${order[@]}"; do
     [[ -n $dry ]] || unpack "$run"
     start_publisher "$run"
     # shellcheck disable=SC2086
-    $dry "$als" run --out "runs/$run" --model.name embedded ${args[$name]} "${extra[@]}"
+    model=(--model.name embedded)  # unless the run names its own
+    [[ ${args[$name]} == *--model.name* ]] && model=()
+    # shellcheck disable=SC2086
+    $dry "$als" run --out "runs/$run" "${model[@]}" ${args[$name]} "${extra[@]}"
   fi
   stop_publisher
   $dry "$als" publish "runs/$run" --out "results/$run"

@@ -29,8 +29,15 @@ def _dry_run(*args: str) -> list[list[str]]:
 
 def test_every_command_parses_in_issue_order():
     commands = _dry_run()
-    runs = [c[c.index("--out") + 1] for c in commands if c[0] in ("run", "publish")]
-    assert runs[:6:2] == ["runs/math500-p1", "runs/math500-p2", "runs/gsm8k-p2"]
+    runs = [c[c.index("--out") + 1] for c in commands if c[0] in ("run", "sample")]
+    assert runs == [
+        "runs/math500-p1",
+        "runs/math500-p2",
+        "runs/gsm8k-samples-fit",
+        "runs/gsm8k-samples-test",
+        "runs/gsm8k-1.5b",
+        "runs/gsm8k-p2",
+    ]
     for argv in commands:
         assert parse(argv)[0] == argv[0]
     compares = [parse(c)[1] for c in commands if c[0] == "compare"]
@@ -51,6 +58,26 @@ def test_committed_run_resumes_with_the_scripts_settings(name):
     assert {k: ours[k] for k in ours if k != "static_step"} == {
         k: v for k, v in stored["generation"].items() if k != "static_step"
     }
+
+
+def test_the_larger_model_runs_the_scale_protocol():
+    (argv,) = [c for c in _dry_run("--only", "gsm8k-1.5b") if c[0] == "run"]
+    args = parse(argv)[1]
+    scale = json.loads((ROOT / "results" / "gsm8k-scale" / "config.json").read_text())["als"]
+    assert args.model.name == "coder-1.5b" and args.als.n_fit == 500
+    same = ("dataset", "split_order", "n_val", "n_test", "alphas", "tau_quantiles", "control")
+    assert {k: getattr(args.als, k) for k in same} == {
+        k: tuple(scale[k]) if isinstance(scale[k], list) else scale[k] for k in same
+    }
+
+
+def test_sampling_runs_take_the_scale_runs_splits():
+    samples = [parse(c)[1] for c in _dry_run() if c[0] == "sample"]
+    assert [(s.split, s.limit, s.sampling.k) for s in samples] == [
+        ("fit", 400, 8),
+        ("test", None, 5),
+    ]
+    assert {s.run_dir for s in samples} == {"results/gsm8k-scale"}
 
 
 def test_extra_arguments_reach_every_decode_and_bad_options_are_one_line():
