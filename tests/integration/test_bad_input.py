@@ -26,6 +26,7 @@ from workbench.methods.latentseek import LatentSeekConfig
 
 SUBCOMMANDS = [
     "generate",
+    "sample",
     "run",
     "probe",
     "compare",

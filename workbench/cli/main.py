@@ -4,7 +4,10 @@ The options come from the command dataclasses (`workbench.cli.commands`) through
 parser (`workbench.cli.parser`). Every user error (a `WorkbenchError`, a bad option) is printed as
 one line and exits with code 2; results already written stay on disk, and rerunning resumes.
 A command that writes a run folder holds its writer lock throughout (`WRITES_RUN_FOLDER`), so a
-second one started on the same folder is refused at once.
+second one started on the same folder is refused at once. A command that records its settings
+before loading its model checks first that the model's name resolves (`check_model_name`: one
+hub look-up at most, no retries), so an unknown name fails at once and writes nothing.
+`als --version` answers from the package metadata before anything heavy is imported.
 """
 
 from __future__ import annotations
@@ -14,22 +17,23 @@ import logging
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from workbench.cli.commands import (
-    CompareArgs,
-    ExportArgs,
-    GenerateArgs,
-    ProbeArgs,
-    PublishArgs,
-    RunArgs,
-    SampleArgs,
-    StageArgs,
-    SweepArgs,
-    UpgradeArgs,
-)
 from workbench.errors import WorkbenchError
-from workbench.experiment.rundir import RunDir
+
+if TYPE_CHECKING:  # the command dataclasses import the whole stack: `als --version` needs none
+    from workbench.cli.commands import (
+        CompareArgs,
+        ExportArgs,
+        GenerateArgs,
+        ProbeArgs,
+        PublishArgs,
+        RunArgs,
+        SampleArgs,
+        StageArgs,
+        SweepArgs,
+        UpgradeArgs,
+    )
 
 __all__ = ["main"]
 
@@ -44,8 +48,9 @@ def cmd_generate(a: GenerateArgs) -> int:
     from workbench.experiment.rundir import RunDir
     from workbench.methods.cot import run_cot
     from workbench.sources.data import load_problems
-    from workbench.sources.models import load_model
+    from workbench.sources.models import check_model_name, load_model
 
+    check_model_name(a.model.name)  # before anything is written
     d = a.data
     problems = load_problems(d.dataset, d.split, data_dir=a.data_dir, limit=d.limit)
     out = RunDir(Path(a.out))
@@ -86,12 +91,15 @@ def cmd_generate(a: GenerateArgs) -> int:
 def cmd_sample(a: SampleArgs) -> int:
     from workbench.core.artifacts import write_json
     from workbench.core.records import summarize
+    from workbench.experiment.rundir import RunDir
     from workbench.methods.sampling import pass_rates, run_samples, voted_rows
+    from workbench.sources.models import check_model_name
 
     source = RunDir(Path(a.run_dir))
     problems = source.problems(a.split, data_dir=a.data_dir)[: a.limit]
     generation = replace(source.generation(), batch_size=a.batch_size)
     model = {**source.settings()["model"], **a.overrides()}
+    check_model_name(model["name"])  # before anything is written
     out = RunDir(Path(a.out))
     out.record_settings(
         "sample",
@@ -141,8 +149,9 @@ def cmd_sample(a: SampleArgs) -> int:
 def cmd_run(a: RunArgs) -> int:
     from workbench.experiment.pipeline import record_run_settings, run_als
     from workbench.experiment.rundir import RunDir
-    from workbench.sources.models import load_model
+    from workbench.sources.models import check_model_name, load_model
 
+    check_model_name(a.model.name)  # before anything is written
     out = Path(a.out)
     record_run_settings(RunDir(out), a.model, a.als, a.generation, a.prompt)
     bridge = load_model(a.model)
@@ -188,6 +197,7 @@ def _run_bridge(a: Any, *, finished: bool = True) -> tuple[Path, object]:
 
 def cmd_probe(a: ProbeArgs) -> int:
     from workbench.experiment.probe_run import probe_run
+    from workbench.experiment.rundir import RunDir
     from workbench.report.run_report import build_run_report
 
     run, bridge = _run_bridge(a, finished=not a.probe.fit_only)
@@ -210,6 +220,7 @@ def cmd_probe(a: ProbeArgs) -> int:
 
 def cmd_compare(a: CompareArgs) -> int:
     from workbench.experiment.compare import run_compare
+    from workbench.experiment.rundir import RunDir
     from workbench.report.run_report import build_run_report
 
     cfg = a.compare
@@ -269,6 +280,7 @@ def cmd_publish(a: PublishArgs) -> int:
 
 
 def cmd_sweep(a: SweepArgs) -> int:
+    from workbench.experiment.rundir import RunDir
     from workbench.experiment.sweeps import run_sweep, select_and_test
     from workbench.report.run_report import build_run_report
 
@@ -373,11 +385,23 @@ and ``publish`` (writes outside the run, and may copy a live one)."""
 
 def _writing(command: str, args: Any, argv: list[str] | None) -> contextlib.AbstractContextManager:
     """The writer lock of the run folder `command` writes, or nothing."""
+    from workbench.experiment.rundir import RunDir
+
     option = WRITES_RUN_FOLDER.get(command)
     if option is None:
         return contextlib.nullcontext()
     line = "als " + " ".join(sys.argv[1:] if argv is None else argv)
     return RunDir(Path(getattr(args, option))).writer(command=line)
+
+
+def _check_model(args: Any) -> None:
+    """Refuse an unknown `--model.name` before the writer lock makes the run folder: one line, at
+    once (`check_model_name`; its answer is kept, so the command does not ask the hub again)."""
+    from workbench.sources.models import ModelConfig, check_model_name
+
+    model = getattr(args, "model", None)
+    if isinstance(model, ModelConfig):
+        check_model_name(model.name)
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -388,9 +412,38 @@ def _configure_logging(verbose: bool) -> None:
     quiet = ("httpx", "urllib3", "filelock", "huggingface_hub", "transformers", "kaleido")
     for name in (*quiet, "choreographer", "asyncio"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # huggingface_hub prints its warnings with a handler of its own and passes them on to ours:
+    # each came out twice. Only ours now (its handler is added when it is first imported).
+    import huggingface_hub.utils.logging  # noqa: F401
+
+    hub = logging.getLogger("huggingface_hub")
+    for handler in list(hub.handlers):
+        if type(handler) is logging.StreamHandler:
+            hub.removeHandler(handler)
+
+
+def _version(argv: list[str]) -> bool:
+    """`als --version` (before any subcommand): print it from the package metadata, without
+    importing the stack the parser needs (seconds)."""
+    leading = []
+    for arg in argv:
+        if not arg.startswith("-"):
+            break
+        leading.append(arg)
+    if "--version" not in leading:
+        return False
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        print(f"als-workbench {version('als-workbench')}")
+    except PackageNotFoundError:  # a source tree that was never installed
+        print("als-workbench 0+unknown")
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
+    if _version(sys.argv[1:] if argv is None else argv):
+        return 0
     from workbench.cli.parser import parse
 
     try:
@@ -401,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise
             return int(exc.code)
         _configure_logging(verbose)
+        _check_model(args)
         with _writing(command, args, argv):
             return COMMAND_FUNCTIONS[command](args)
     except WorkbenchError as exc:

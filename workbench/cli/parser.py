@@ -4,26 +4,39 @@
 jsonargparse reads each field's type and the docstring under it, so `--help` documents every
 option and a nested config's options carry its name (`--als.n_fit`). Three things are ours:
 - errors are one line (`als run: error: --als.n_fit: ...`), never a traceback;
-- list options also take `0.05,0.1` (jsonargparse alone wants `[0.05,0.1]`);
+- list options also take `0.05,0.1` (jsonargparse alone wants `[0.05,0.1]`), and a bad one says
+  what they take (`--als.alphas: Expected a float. Got value: x; it takes comma-separated
+  numbers, e.g. 0.1,0.2`);
+- options are never abbreviated (`--als.alpha` is not `--als.alphas`: it is refused, naming the
+  option meant), and the help lists the subcommands without a stray "(required)" line;
 - the dataclasses are built here, so that a config's own check (`WorkbenchError` from
   `__post_init__`) names the option (`--als.alphas must be finite ...`), not the field;
 - habits of other command lines: options take dashes as well as underscores (`--data-dir` is
   `--data_dir`, `--als.n-fit` is `--als.n_fit`; help shows the underscores), `--model NAME` is
   `--model.name NAME` (`--model FILE.yaml` still reads the model's options from a file), usage
   lines read `als generate ...`, and `als --version` prints the version.
+Only the subcommand named on the command line gets its options (`build_parser`): the others are
+listed by name and summary, which is all `als --help` shows.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
+from jsonargparse import (
+    ActionConfigFile,
+    ActionSubCommands,
+    ArgumentParser,
+    DefaultHelpFormatter,
+    set_parsing_settings,
+)
 
 from workbench import __version__
 from workbench.cli.commands import COMMANDS
@@ -34,8 +47,44 @@ __all__ = ["build_parser", "parse"]
 set_parsing_settings(docstring_parse_attribute_docstrings=True)
 
 
+class _HelpFormatter(DefaultHelpFormatter):
+    """jsonargparse's help, less the "(required)" it prints on a line of its own above the
+    subcommands (the help of the subcommands action, which has no text of its own)."""
+
+    def _get_help_string(self, action: Any) -> str:
+        if isinstance(action, ActionSubCommands):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+_LIST_HINTS = {
+    float: "comma-separated numbers, e.g. 0.1,0.2",
+    int: "comma-separated integers, e.g. 12,14",
+}
+"""What a list option of these elements takes, for its error (`--als.alphas x`)."""
+
+
 class _Parser(ArgumentParser):
-    """jsonargparse with one-line errors (usage is one `--help` away)."""
+    """jsonargparse with one-line errors (usage is one `--help` away) and no abbreviations."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)  # `--als.alpha 0.1` is not `--als.alphas 0.1`
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def _unknown_hint(self, message: str) -> str:
+        """`unrecognized arguments: --als.alpha 0.1` -> ... `(did you mean --als.alphas?)`."""
+        unknown = re.match(r"[Uu]nrecognized arguments: (--[\w.-]+)", message)
+        known = [o for o in self._option_string_actions if o.startswith("--")]
+        if unknown is None or not known:
+            return message
+        given = unknown.group(1).split("=")[0].replace("-", "_")
+        plain = {o.replace("-", "_"): o for o in known}
+        longer = [key for key in plain if key.startswith(given)]  # --als.alpha
+        nested = [key for key in plain if key.endswith("." + given[2:])]  # --n_fit
+        close = longer if len(longer) == 1 else nested if len(nested) == 1 else []
+        close = close or difflib.get_close_matches(given, plain, 1, 0.8)  # --outt
+        return f"{message} (did you mean {plain[close[0]]}?)" if len(close) == 1 else message
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:  # type: ignore[override]
         message = re.sub(r'Parser key "([^"]+)":', r"--\1:", message)
@@ -52,12 +101,24 @@ class _Parser(ArgumentParser):
                 f"--{group} takes a YAML file of its options, and '{value}' is none; "
                 f"set one option with --{group}.<option> VALUE"
             )
+        listed = re.match(r"--([\w.]+): Expected a (tuple|float|int)\. Got value: (.*)$", message)
+        hint = _LIST_HINTS.get(_list_elements().get(f"--{listed.group(1)}")) if listed else None
+        if listed and hint:  # `--als.alphas x`: say what a list option takes
+            flag, kind, value = listed.groups()
+            value = value.strip()
+            value = value[1:-1] if value.startswith("[") and value.endswith("]") else value  # ours
+            kind = "list" if kind == "tuple" else kind
+            message = f"--{flag}: Expected a {kind}. Got value: {value}; it takes {hint}"
+        message = self._unknown_hint(message)
         prog = self.prog if self.prog.startswith("als") else "als"  # a nested type's own parser
         self.exit(2, f"{prog}: error: {message} (see {prog} --help)\n")
 
 
-def build_parser() -> ArgumentParser:
-    """`als` with one subcommand per entry of `COMMANDS`, each taking `--config FILE` (YAML)."""
+def build_parser(options_of: Collection[str] | None = None) -> ArgumentParser:
+    """`als` with one subcommand per entry of `COMMANDS`, each taking `--config FILE` (YAML).
+    Only the subcommands in `options_of` (default: all) get their options; the others are listed
+    by name and summary, which is all `als --help` shows (every command's options cost a quarter
+    of a second to build)."""
     parser = _Parser(prog="als", description="Amortized Latent Steering workbench.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument(
@@ -66,8 +127,10 @@ def build_parser() -> ArgumentParser:
     sub = parser.add_subcommands(dest="command", required=True)
     for name, (cls, summary) in COMMANDS.items():
         p = _Parser(prog=f"als {name}", description=" ".join((cls.__doc__ or "").split()))
-        p.add_argument("--config", action=ActionConfigFile, help="read options from a YAML file")
-        p.add_class_arguments(cls, as_positional=True, fail_untyped=True)
+        if options_of is None or name in options_of:
+            config_help = "read options from a YAML file"
+            p.add_argument("--config", action=ActionConfigFile, help=config_help)
+            p.add_class_arguments(cls, as_positional=True, fail_untyped=True)
         sub.add_subcommand(name, p, help=summary)
         p.prog = f"als {name}"  # jsonargparse names it `als [options] name`
         model = p._option_string_actions.get("--model")
@@ -122,15 +185,33 @@ def _is_list(annotation: Any) -> bool:
     return typing.get_origin(annotation) in (tuple, list)
 
 
-def _list_flags(cls: type, prefix: str = "") -> set[str]:
-    """Option names (`--als.alphas`) of the list-typed fields of `cls`, nested ones included."""
-    flags = set()
+def _element(annotation: Any) -> Any:
+    """The element type of a list annotation (`tuple[float, ...] | None` -> float), else None."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        annotation = args[0]
+    elements = {a for a in typing.get_args(annotation) if a is not Ellipsis}
+    return elements.pop() if len(elements) == 1 else None
+
+
+def _list_flags(cls: type, prefix: str = "") -> dict[str, Any]:
+    """Option names (`--als.alphas`) of the list-typed fields of `cls`, nested ones included ->
+    their element type (float)."""
+    flags = {}
     for name, annotation in typing.get_type_hints(cls).items():
         inner = _dataclass_of(annotation)
         if inner is not None:
             flags |= _list_flags(inner, f"{prefix}{name}.")
         elif _is_list(annotation):
-            flags.add(f"--{prefix}{name}")
+            flags[f"--{prefix}{name}"] = _element(annotation)
+    return flags
+
+
+def _list_elements() -> dict[str, Any]:
+    """The list options of every command -> their element type (for their errors)."""
+    flags: dict[str, Any] = {}
+    for cls, _ in COMMANDS.values():
+        flags |= _list_flags(cls)
     return flags
 
 
@@ -176,7 +257,8 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Any, bool]:
     import sys
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    command = next((a for a in argv if a in COMMANDS), None)
+    parser = build_parser([command] if command else [])
     ns = parser.parse_args(_comma_lists(_habits(argv, parser)))
     values = ns[ns.command].as_dict()
     values.pop("config", None)
