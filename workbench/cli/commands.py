@@ -158,6 +158,15 @@ class ProbeArgs(RunFolderArgs):
 
     probe: ProbeRunConfig = field(default_factory=ProbeRunConfig)
     """What to probe."""
+    samples: str | None = None
+    """A folder of sampled chains of this run's problems (`als sample`): probe them instead,
+    telling reasoning from difficulty (pooled and within-problem AUROC, the last prompt token's
+    Spearman with pass rate, the three directions' cosines), into its contrast/ folder."""
+
+    @property
+    def folder_written(self) -> str:
+        """The folder this command writes (the samples', or the run's)."""
+        return self.samples or self.run_dir
 
 
 @dataclass(frozen=True)

@@ -195,11 +195,36 @@ def _run_bridge(a: Any, *, finished: bool = True) -> tuple[Path, object]:
     return run.root, run.load_model(**a.overrides())
 
 
+def _probe_samples(a: ProbeArgs) -> int:
+    from workbench.core.contrast_probes import ContrastProbeConfig
+    from workbench.experiment.contrast_run import SamplesDir, contrast_run
+
+    samples = SamplesDir(Path(a.samples))
+    if not samples.settings_path.exists():
+        raise WorkbenchError(f"{samples.root} is not a folder written by `als sample`")
+    bridge = samples.load_model(**a.overrides())
+    cfg = ContrastProbeConfig(n_folds=a.probe.n_folds, n_bootstrap=a.probe.n_bootstrap)
+    s = contrast_run(bridge, samples, cfg, data_dir=a.data_dir)
+    print(
+        f"{s['problems']} problems, {s['chains']} chains ({s['correct_chains']} correct); "
+        f"both outcomes on {s['mixed_problems']}"
+    )
+    for metric, b in s["best"].items():
+        print(
+            f"{metric}: best at layer {b['layer']}: {b['value']:.3f} "
+            f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]"
+        )
+    print(f"wrote {samples.contrast_dir}")
+    return 0
+
+
 def cmd_probe(a: ProbeArgs) -> int:
     from workbench.experiment.probe_run import probe_run
     from workbench.experiment.rundir import RunDir
     from workbench.report.run_report import build_run_report
 
+    if a.samples is not None:
+        return _probe_samples(a)
     run, bridge = _run_bridge(a, finished=not a.probe.fit_only)
     summary = probe_run(bridge, run, a.probe, data_dir=a.data_dir)
     report = None if a.probe.fit_only else build_run_report(run)
@@ -370,7 +395,7 @@ WRITES_RUN_FOLDER = {
     "generate": "out",
     "sample": "out",
     "run": "out",
-    "probe": "run_dir",
+    "probe": "folder_written",
     "compare": "run_dir",
     "sweep": "run_dir",
     "stage": "run_dir",

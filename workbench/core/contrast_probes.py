@@ -196,6 +196,13 @@ def contrast_probes(
     if states.shape[1] != len(layers):
         raise WorkbenchError(f"states hold {states.shape[1]} layers, not the {len(layers)} named")
     stats = ProblemStats.from_rows(states, prompt_states, labels, problem_ids)
+    n_mixed = int(stats.mixed.sum())
+    if n_mixed < 2:
+        raise WorkbenchError(
+            f"{n_mixed} of {len(stats.problem_ids)} problems have both a correct and "
+            "an incorrect chain; the within-problem probe needs at least 2 (sample more problems, "
+            "more chains, or at a higher temperature)"
+        )
     _, place_t = problem_index(problem_ids)
     n_p = len(stats.problem_ids)
     folds = problem_folds(n_p, cfg.n_folds, cfg.seed)

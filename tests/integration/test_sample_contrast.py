@@ -1,0 +1,92 @@
+"""`als sample` on a published toy run: rows, seeds, resume, SC@k; then the contrast analysis."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from workbench.cli.main import main
+from workbench.core.artifacts import read_jsonl, read_rows
+from workbench.experiment.contrast_run import SamplesDir
+from workbench.methods.baselines import SCConfig, run_self_consistency
+from workbench.methods.sampling import pass_rates, voted_rows
+from workbench.sources.models import ModelConfig, load_model
+
+RUN = Path(__file__).resolve().parents[1] / "data" / "published-toy-smoke"
+K = 4
+ARGS = ["--split", "fit", "--limit", "16", "--sampling.k", str(K), "--sampling.temperature", "1.5"]
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory) -> SamplesDir:
+    out = tmp_path_factory.mktemp("samples") / "s"
+    assert main(["sample", str(RUN), "--out", str(out), *ARGS]) == 0
+    return SamplesDir(out)
+
+
+def test_rows_carry_problem_sample_and_seed(samples):
+    rows = samples.sample_rows()
+    problems = samples.source().problems("fit")[:16]
+    assert len(rows) == 16 * K
+    place = {p.id: i for i, p in enumerate(problems)}
+    for r in rows:
+        assert r["id"] == f"{r['problem_id']}#{r['sample']}"
+        assert r["seed"] == place[r["problem_id"]] * K + r["sample"]
+        assert r["tokens"] and isinstance(r["text"], str)
+    summary = json.loads(samples.summary_path.read_text())
+    rates = pass_rates(rows)
+    assert summary["mixed_problems"] == sum(r.mixed for r in rates.values())
+    assert summary["per_sample"]["correct"] == sum(r["correct"] for r in rows)
+
+
+def test_rerun_decodes_nothing_and_sc_matches_self_consistency(samples):
+    before = samples.samples_path.read_bytes()
+    assert main(["sample", str(RUN), "--out", str(samples.root), *ARGS]) == 0
+    assert samples.samples_path.read_bytes() == before
+    problems = samples.source().problems("fit")[:16]
+    bridge = load_model(ModelConfig(name="toy"))
+    sc = run_self_consistency(
+        bridge,
+        problems,
+        SCConfig(k=K, temperature=1.5),
+        generation=samples.generation(),
+        prompt=samples.prompt(),
+        progress=False,
+    )
+    voted = voted_rows(problems, samples.sample_rows())
+    assert [r["sample_answers"] for r in voted] == [r["sample_answers"] for r in sc]
+    assert [r["correct"] for r in voted] == [r["correct"] for r in sc]
+
+
+def test_probe_on_samples_writes_tables_directions_and_figures(samples, tmp_path, monkeypatch):
+    argv = ["probe", str(RUN), "--samples", str(samples.root), "--probe.n_folds", "2"]
+    assert main([*argv, "--probe.n_bootstrap", "20"]) == 0
+    assert not (RUN / ".writer.lock").exists()  # the samples folder was written, not the run
+    summary = json.loads((samples.contrast_dir / "summary.json").read_text())
+    n_layers = load_model(ModelConfig(name="toy")).cfg.n_layers
+    probes = read_jsonl(samples.contrast_dir / "probes.jsonl.gz")
+    assert len(probes) == 4 * n_layers
+    assert summary["chains"] == 16 * K and summary["problems"] == 16
+    assert summary["mixed_problems"] == sum(
+        r.mixed for r in pass_rates(read_rows(samples.samples_path)).values()
+    )
+    cos = read_jsonl(samples.contrast_dir / "cosines.jsonl.gz")
+    assert {r["metric"] for r in cos} >= {"cos_pooled_within", "pooled_share_along_difficulty"}
+    assert all(-1.0001 <= r["value"] <= 1.0001 for r in cos if r["metric"].startswith("cos_"))
+    for kind in ("pooled", "within", "difficulty"):
+        assert (samples.contrast_dir / kind / "directions.safetensors").exists()
+
+    monkeypatch.setenv("ALS_PNG", "0")
+    script = Path(__file__).resolve().parents[2] / "analyses" / "contrast.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--samples", str(samples.root), "--out_dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "contrast_probes.html" in out.stdout
+    assert (tmp_path / "contrast_cosines.html").stat().st_size > 1000

@@ -1,0 +1,72 @@
+"""The router on planted signals: a score that knows CoT's failures beats a random one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workbench.core.routing import budget_threshold, route_rows, routed_summary
+from workbench.errors import WorkbenchError
+
+
+def _rows(method, correct, tokens, seconds):
+    return [
+        {
+            "id": f"p{i}",
+            "method": method,
+            "correct": bool(c),
+            "generated_tokens": tokens,
+            "seconds": seconds,
+        }
+        for i, c in enumerate(correct)
+    ]
+
+
+def _setting(n=400, seed=0):
+    """CoT right on 40%; SC@5 right wherever CoT is and on half of CoT's failures, at 5x cost."""
+    rng = np.random.default_rng(seed)
+    cot_ok = rng.random(n) < 0.4
+    sc_ok = cot_ok | (rng.random(n) < 0.5)
+    return cot_ok, _rows("cot", cot_ok, 300, 4.0), _rows("sc@5", sc_ok, 1500, 20.0)
+
+
+def test_budget_threshold_splits_validation_by_share():
+    scores = np.arange(100.0)
+    assert np.mean(scores < budget_threshold(scores, 0.25)) == 0.25
+    assert np.mean(scores < budget_threshold(scores, 0.0)) == 0.0
+    assert np.mean(scores < budget_threshold(scores, 1.0)) == 1.0
+    with pytest.raises(WorkbenchError, match="share of problems"):
+        budget_threshold(scores, 1.5)
+
+
+def test_an_informed_router_beats_a_random_one_at_the_same_budget():
+    cot_ok, cot, sc = _setting()
+    rng = np.random.default_rng(1)
+    informed = {
+        r["id"]: float(ok) + 0.3 * rng.standard_normal() for r, ok in zip(cot, cot_ok, strict=True)
+    }
+    blind = {r["id"]: float(rng.standard_normal()) for r in cot}
+    results = {}
+    for name, scores in (("informed", informed), ("blind", blind)):
+        vals = list(scores.values())  # validation here: the same distribution
+        routed = route_rows(scores, budget_threshold(vals, 0.6), cot, sc)
+        results[name] = routed_summary(routed)
+        assert results[name]["share_expensive"] == pytest.approx(0.6, abs=0.02)
+    sc_acc = np.mean([r["correct"] for r in sc])
+    cot_acc = np.mean(cot_ok)
+    assert results["informed"]["accuracy"] > results["blind"]["accuracy"] + 0.1
+    assert results["informed"]["accuracy"] == pytest.approx(sc_acc, abs=0.03)  # SC's accuracy ...
+    assert results["informed"]["seconds_per_problem"] == pytest.approx(
+        13.6, abs=0.5
+    )  # ... for less
+    assert cot_acc < results["blind"]["accuracy"] < sc_acc
+
+
+def test_routed_rows_are_the_chosen_methods_rows():
+    _, cot, sc = _setting(n=10)
+    scores = {r["id"]: float(i) for i, r in enumerate(cot)}
+    routed = route_rows(scores, 3.5, cot, sc)
+    assert [r["routed_to"] for r in routed.rows] == ["sc@5"] * 4 + ["cot"] * 6
+    assert routed_summary(routed)["tokens_per_problem"] == (4 * 1500 + 6 * 300) / 10
+    with pytest.raises(WorkbenchError, match="lack a score"):
+        route_rows({}, 0.0, cot, sc)

@@ -1,0 +1,58 @@
+"""Figures of the difficulty-controlled analysis (`workbench.experiment.contrast_run`): tidy rows
+in, a plotly figure out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+
+from workbench.report.plotting import layer_curve
+
+__all__ = ["CONTRAST_LABELS", "contrast_cosine_curves", "contrast_probe_curves"]
+
+CONTRAST_LABELS: dict[str, str] = {
+    "auroc_pooled": "pooled AUROC (all chains)",
+    "auroc_within": "within-problem AUROC (within direction)",
+    "auroc_within_of_pooled": "within-problem AUROC (pooled direction)",
+    "spearman_pass_rate": "last prompt token: Spearman with pass rate",
+    "cos_pooled_within": "cos(pooled, within)",
+    "cos_pooled_difficulty": "cos(pooled, difficulty)",
+    "cos_within_difficulty": "cos(within, difficulty)",
+    "pooled_share_along_difficulty": "pooled's share along difficulty (cos^2)",
+}
+"""Reader's names of the tables' metrics."""
+
+
+def _relabel(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> list[dict[str, Any]]:
+    return [{**r, "metric": CONTRAST_LABELS[m]} for m in metrics for r in rows if r["metric"] == m]
+
+
+def contrast_probe_curves(
+    rows: Sequence[Mapping[str, Any]], *, title: str = "Reasoning or difficulty? Probes by layer"
+) -> go.Figure:
+    """Pooled AUROC, within-problem AUROC (of both directions) and the last-prompt Spearman with
+    pass rate over layers, 95% bands; AUROC's chance (0.5) marked."""
+    metrics = ("auroc_pooled", "auroc_within", "auroc_within_of_pooled", "spearman_pass_rate")
+    fig = layer_curve(_relabel(rows, metrics), title=title, y_label="AUROC / Spearman rho")
+    fig.add_hline(y=0.5, line_dash="dot", line_color="gray", annotation_text="AUROC chance")
+    fig.update_layout(height=500, legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+def contrast_cosine_curves(
+    rows: Sequence[Mapping[str, Any]], *, title: str = "How the three directions relate, by layer"
+) -> go.Figure:
+    """Cosines among the pooled, within-problem and difficulty directions over layers, and the
+    pooled direction's share along difficulty, 95% bands."""
+    metrics = (
+        "cos_pooled_within",
+        "cos_pooled_difficulty",
+        "cos_within_difficulty",
+        "pooled_share_along_difficulty",
+    )
+    fig = layer_curve(_relabel(rows, metrics), title=title, y_label="cosine / share")
+    fig.add_hline(y=0.0, line_dash="dot", line_color="gray")
+    fig.update_layout(height=500, legend={"orientation": "h", "y": -0.25})
+    return fig
