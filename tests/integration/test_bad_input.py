@@ -27,6 +27,7 @@ from workbench.methods.latentseek import LatentSeekConfig
 SUBCOMMANDS = [
     "generate",
     "sample",
+    "derive",
     "run",
     "probe",
     "compare",

@@ -12,6 +12,7 @@ import pytest
 from workbench.cli.main import main
 from workbench.core.artifacts import read_jsonl, read_rows
 from workbench.experiment.contrast_run import SamplesDir
+from workbench.experiment.rundir import RunDir
 from workbench.methods.baselines import SCConfig, run_self_consistency
 from workbench.methods.sampling import pass_rates, voted_rows
 from workbench.sources.models import ModelConfig, load_model
@@ -90,3 +91,42 @@ def test_probe_on_samples_writes_tables_directions_and_figures(samples, tmp_path
     )
     assert "contrast_probes.html" in out.stdout
     assert (tmp_path / "contrast_cosines.html").stat().st_size > 1000
+
+
+def test_derived_run_steers_with_the_within_direction(samples, tmp_path):
+    if not (samples.contrast_dir / "within").exists():
+        assert (
+            main(
+                [
+                    "probe",
+                    str(RUN),
+                    "--samples",
+                    str(samples.root),
+                    "--probe.n_folds",
+                    "2",
+                    "--probe.n_bootstrap",
+                    "20",
+                ]
+            )
+            == 0
+        )
+    out = tmp_path / "within"
+    assert main(["derive", str(samples.root), "--kind", "within", "--out", str(out)]) == 0
+    run = RunDir(out)
+    plan = json.loads(run.selection_plan_path.read_text())
+    probes = [
+        r
+        for r in read_jsonl(samples.contrast_dir / "probes.jsonl.gz")
+        if r["metric"] == "auroc_within"
+    ]
+    best = sorted(sorted(probes, key=lambda r: -r["value"])[:2], key=lambda r: r["layer"])
+    assert plan["candidates"] == [r["layer"] for r in best]
+    assert set(plan["taus"]["als"]) == {str(r["layer"]) for r in best}
+    source = RunDir(RUN)
+    assert run.rows("test", "cot") == source.rows("test", "cot")  # not decoded again
+    assert main(["stage", "select", str(out)]) == 0
+    assert main(["stage", "test", str(out)]) == 0
+    results = run.results()
+    assert [r["method"] for r in results["test"]] == ["cot", "als"]
+    assert results["steering"]["layers"][0] in plan["candidates"]
+    assert run.rows("test", "cot") == source.rows("test", "cot")

@@ -29,6 +29,7 @@ __all__ = [
     "COMMANDS",
     "CompareArgs",
     "DataArgs",
+    "DeriveArgs",
     "ExportArgs",
     "GenerateArgs",
     "ProbeArgs",
@@ -140,6 +141,31 @@ class SampleArgs:
     """k, temperature, top-p and base seed."""
     batch_size: int = 64
     """Sequences decoded together (continuous batching)."""
+    device: str | None = None
+    """Override the run's device (e.g. cuda)."""
+    dtype: str | None = None
+    """Override the run's dtype."""
+    data_dir: str | None = None
+    """Folder with the JSONL files (default: $ALS_DATA_DIR, else ../shared/data)."""
+
+    overrides = RunFolderArgs.overrides
+
+
+@dataclass(frozen=True)
+class DeriveArgs:
+    """Prepare a run that steers with the within-problem or difficulty direction of a folder of
+    sampled chains (`als probe RUN --samples DIR` first), on its source run's splits, settings,
+    grid and CoT rows; then `als stage select OUT` and `als stage test OUT` decode its validation
+    grid and test arm."""
+
+    samples: str
+    """Folder written by `als sample` and analysed by `als probe --samples`."""
+    kind: Literal["within", "difficulty"] = "within"
+    """Which direction steers (difficulty: toward easier)."""
+    out: str = "runs/derived"
+    """The new run folder."""
+    n_candidates: int = 2
+    """Candidate layers: the best of the direction's own probe."""
     device: str | None = None
     """Override the run's device (e.g. cuda)."""
     dtype: str | None = None
@@ -274,6 +300,7 @@ class PublishArgs:
 COMMANDS: dict[str, tuple[type, str]] = {
     "generate": (GenerateArgs, "graded chain-of-thought generation (resumable)"),
     "sample": (SampleArgs, "k sampled, graded chains per problem of a run's split (resumable)"),
+    "derive": (DeriveArgs, "a run steering with a sampled-chains direction (within, difficulty)"),
     "run": (RunArgs, "the ALS experiment: fit directions, select on validation, test vs CoT"),
     "probe": (ProbeArgs, "which layers carry the direction; drift trajectories (on a run folder)"),
     "compare": (

@@ -13,6 +13,7 @@ hub look-up at most, no retries), so an unknown name fails at once and writes no
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sys
 from dataclasses import asdict, replace
@@ -24,6 +25,7 @@ from workbench.errors import WorkbenchError
 if TYPE_CHECKING:  # the command dataclasses import the whole stack: `als --version` needs none
     from workbench.cli.commands import (
         CompareArgs,
+        DeriveArgs,
         ExportArgs,
         GenerateArgs,
         ProbeArgs,
@@ -218,6 +220,25 @@ def _probe_samples(a: ProbeArgs) -> int:
     return 0
 
 
+def cmd_derive(a: DeriveArgs) -> int:
+    from workbench.experiment.contrast_run import SamplesDir
+    from workbench.experiment.derived_run import derive_run
+
+    samples = SamplesDir(Path(a.samples))
+    if not samples.settings_path.exists():
+        raise WorkbenchError(f"{samples.root} is not a folder written by `als sample`")
+    bridge = samples.load_model(**a.overrides())
+    run = derive_run(
+        bridge, samples, a.kind, a.out, n_candidates=a.n_candidates, data_dir=a.data_dir
+    )
+    plan = json.loads(run.selection_plan_path.read_text())
+    print(
+        f"{run.root}: the {a.kind} direction of {samples.root}, candidate layers "
+        f"{plan['candidates']}; next: als stage select {run.root} && als stage test {run.root}"
+    )
+    return 0
+
+
 def cmd_probe(a: ProbeArgs) -> int:
     from workbench.experiment.probe_run import probe_run
     from workbench.experiment.rundir import RunDir
@@ -380,6 +401,7 @@ def cmd_export(a: ExportArgs) -> int:
 COMMAND_FUNCTIONS = {
     "generate": cmd_generate,
     "sample": cmd_sample,
+    "derive": cmd_derive,
     "run": cmd_run,
     "probe": cmd_probe,
     "compare": cmd_compare,
@@ -393,6 +415,7 @@ COMMAND_FUNCTIONS = {
 
 WRITES_RUN_FOLDER = {
     "generate": "out",
+    "derive": "out",
     "sample": "out",
     "run": "out",
     "probe": "folder_written",

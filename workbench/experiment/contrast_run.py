@@ -83,15 +83,19 @@ def contrast_states(bridge: Any, samples: SamplesDir, *, data_dir=None) -> Activ
     )
 
 
-def _as_directions(vectors: torch.Tensor, aset: ActivationSet, kind: str, position: str):
+def _as_directions(
+    vectors: torch.Tensor, aset: ActivationSet, kind: str, fitted_at: str, steered_at: str
+) -> LayerDirections:
+    """A direction as `LayerDirections` (``vectors`` = it); relative alphas scale with the mean
+    norm of the states it steers (`steered_at`), whatever position it was fitted at."""
     return LayerDirections(
         layers=aset.layers,
         success_mean=vectors.contiguous(),
         failure_mean=torch.zeros_like(vectors),
-        mean_norm=aset.at(position).float().norm(dim=-1).mean(0),
+        mean_norm=aset.at(steered_at).float().norm(dim=-1).mean(0),
         n_success=int(aset.labels.sum()),
         n_failure=int((~aset.labels).sum()),
-        provenance={"kind": kind, "site": aset.site, "position": position},
+        provenance={"kind": kind, "site": aset.site, "position": fitted_at},
     )
 
 
@@ -117,7 +121,7 @@ def contrast_run(
     fitted = directions(stats)[0]
     for k, kind in enumerate(KINDS):
         where = "last_prompt" if kind == "difficulty" else position
-        _as_directions(fitted[k], aset, kind, where).save(samples.contrast_dir / kind)
+        _as_directions(fitted[k], aset, kind, where, position).save(samples.contrast_dir / kind)
     summary = _summary(stats, probes, cfg)
     write_json(samples.contrast_dir / "summary.json", summary)
     return summary
