@@ -28,6 +28,7 @@ SUBCOMMANDS = [
     "generate",
     "sample",
     "derive",
+    "route",
     "run",
     "probe",
     "compare",

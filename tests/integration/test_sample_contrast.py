@@ -130,3 +130,37 @@ def test_derived_run_steers_with_the_within_direction(samples, tmp_path):
     assert [r["method"] for r in results["test"]] == ["cot", "als"]
     assert results["steering"]["layers"][0] in plan["candidates"]
     assert run.rows("test", "cot") == source.rows("test", "cot")
+
+
+def test_router_routes_by_validation_quantiles(samples, tmp_path):
+    if not (samples.contrast_dir / "difficulty").exists():
+        assert (
+            main(
+                [
+                    "probe",
+                    str(RUN),
+                    "--samples",
+                    str(samples.root),
+                    "--probe.n_folds",
+                    "2",
+                    "--probe.n_bootstrap",
+                    "20",
+                ]
+            )
+            == 0
+        )
+    test = tmp_path / "test-samples"
+    argv = ["sample", str(RUN), "--out", str(test), "--split", "test", "--sampling.k", "3"]
+    assert main([*argv, "--sampling.temperature", "1.5"]) == 0
+    route = ["route", str(RUN), "--fit_samples", str(samples.root), "--test_samples", str(test)]
+    assert main([*route, "--budgets", "0,0.5,1"]) == 0
+    table = {
+        r["method"]: r for r in json.loads((test / "router" / "table.json").read_text())["table"]
+    }
+    cot, sc = table["cot"], table["sc@3"]
+    assert table["router@0"]["accuracy"] == cot["accuracy"]  # budget 0: CoT everywhere
+    assert table["router@1"]["accuracy"] == sc["accuracy"]  # budget 1: SC everywhere
+    assert table["router@1"]["tokens_per_problem"] == sc["tokens_per_problem"]
+    assert table["router-oracle"]["accuracy"] >= cot["accuracy"]  # keeps CoT's right answers
+    assert table["router-oracle"]["only_base"] == 0
+    assert 0.0 <= table["router@0.5"]["share_expensive"] <= 1.0

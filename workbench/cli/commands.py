@@ -34,6 +34,7 @@ __all__ = [
     "GenerateArgs",
     "ProbeArgs",
     "PublishArgs",
+    "RouteArgs",
     "RunArgs",
     "RunFolderArgs",
     "SampleArgs",
@@ -177,6 +178,21 @@ class DeriveArgs:
 
 
 @dataclass(frozen=True)
+class RouteArgs(RunFolderArgs):
+    """The difficulty direction as a router of compute on a finished run's test split: problems
+    it predicts hard (last prompt token, threshold at each budget's quantile of the validation
+    scores) take SC@k (the test split's sampled chains), the rest greedy CoT; beside CoT, SC@k,
+    the run's ALS arms, a random router and the oracle; writes router/table.json."""
+
+    fit_samples: str = "runs/gsm8k-samples-fit"
+    """Sampled chains of the run's fit split, analysed by `als probe --samples`."""
+    test_samples: str = "runs/gsm8k-samples-test"
+    """Sampled chains of the run's test split (`als sample --split test`)."""
+    budgets: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75)
+    """Shares of problems sent to SC@k (comma-separated, e.g. 0.1,0.5)."""
+
+
+@dataclass(frozen=True)
 class ProbeArgs(RunFolderArgs):
     """Cross-validated per-layer probing with bootstrap CIs, early prediction, trajectories of
     cos(h_t, v) for CoT and ALS, and a PCA plane, for a folder made by `als run`; adds figures and
@@ -301,6 +317,7 @@ COMMANDS: dict[str, tuple[type, str]] = {
     "generate": (GenerateArgs, "graded chain-of-thought generation (resumable)"),
     "sample": (SampleArgs, "k sampled, graded chains per problem of a run's split (resumable)"),
     "derive": (DeriveArgs, "a run steering with a sampled-chains direction (within, difficulty)"),
+    "route": (RouteArgs, "the difficulty direction as a router between CoT and SC@k"),
     "run": (RunArgs, "the ALS experiment: fit directions, select on validation, test vs CoT"),
     "probe": (ProbeArgs, "which layers carry the direction; drift trajectories (on a run folder)"),
     "compare": (

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the command dataclasses import the whole stack: `als --vers
         GenerateArgs,
         ProbeArgs,
         PublishArgs,
+        RouteArgs,
         RunArgs,
         SampleArgs,
         StageArgs,
@@ -239,6 +240,24 @@ def cmd_derive(a: DeriveArgs) -> int:
     return 0
 
 
+def cmd_route(a: RouteArgs) -> int:
+    from workbench.experiment.router_run import router_run
+    from workbench.experiment.rundir import RunDir
+
+    run = RunDir(Path(a.run_dir)).require_finished()
+    bridge = run.load_model(**a.overrides())
+    out = router_run(bridge, run, a.fit_samples, a.test_samples, a.budgets, data_dir=a.data_dir)
+    print(f"predictor: the difficulty direction at layer {out['layer']} (last prompt token)")
+    for r in out["table"]:
+        share = r.get("share_expensive")
+        print(
+            f"{r['method']:>22}: accuracy {r['accuracy']:.3f} [{r['ci_low']:.3f}, "
+            f"{r['ci_high']:.3f}]; {r['tokens_per_problem']:.0f} tokens a problem"
+            + (f"; {share:.0%} to SC" if share is not None else "")
+        )
+    return 0
+
+
 def cmd_probe(a: ProbeArgs) -> int:
     from workbench.experiment.probe_run import probe_run
     from workbench.experiment.rundir import RunDir
@@ -401,6 +420,7 @@ def cmd_export(a: ExportArgs) -> int:
 COMMAND_FUNCTIONS = {
     "generate": cmd_generate,
     "sample": cmd_sample,
+    "route": cmd_route,
     "derive": cmd_derive,
     "run": cmd_run,
     "probe": cmd_probe,
@@ -415,6 +435,7 @@ COMMAND_FUNCTIONS = {
 
 WRITES_RUN_FOLDER = {
     "generate": "out",
+    "route": "test_samples",
     "derive": "out",
     "sample": "out",
     "run": "out",

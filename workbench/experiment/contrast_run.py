@@ -40,6 +40,19 @@ logger = logging.getLogger(__name__)
 class SamplesDir(RunDir):
     """A folder written by `als sample`: its rows, its source run, its contrast tables."""
 
+    @classmethod
+    def of_samples(cls, folder: str | Path | RunDir) -> SamplesDir:
+        """The samples folder at `folder`, refused unless `als sample` wrote it."""
+        samples = cls(Path(folder.root if isinstance(folder, RunDir) else folder))
+        if not samples.settings_path.exists() or samples.settings()["command"] != "sample":
+            raise WorkbenchError(f"{samples.root} is not a folder written by `als sample`")
+        return samples
+
+    @property
+    def router_dir(self) -> Path:
+        """The router's table (`workbench.experiment.router_run`) on these samples' split."""
+        return self.root / "router"
+
     @property
     def samples_path(self) -> Path:
         return self.root / "samples.jsonl"

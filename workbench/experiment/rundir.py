@@ -256,6 +256,7 @@ class RunDir:
         states = [self.fit_activations_dir, self.fit_final_dir, self.fit_trajectories_dir]
         states += [self.probe_states(name) for name in PROBE_STATES]
         states += sorted(self.sweep_dir.glob("fit-trajectories-*"))
+        states.append(self.root / "router" / "prompt-states")  # a samples folder's router
         return [*states, self.root / "export", self.jobs_dir, self.figures, self.report_path]
 
     # -- one writer -------------------------------------------------------------------------------

@@ -1,0 +1,142 @@
+"""The difficulty direction as a router of compute, on a finished run's test split.
+
+The predictor is read before decoding: each problem's last prompt token state, projected on the
+difficulty direction of the fit split's sampled chains (`als probe --samples`), at the layer
+where that projection ranks the fit problems' pass rates best (Spearman; chosen on fit data).
+Low scores are predicted hard. For each budget (the share of problems sent to SC@k) the threshold
+is that quantile of the *validation* problems' scores (`workbench.core.routing`); on the test
+split, the problems below it take their SC@k row (majority vote of the test split's sampled
+chains, `als sample --split test`), the rest their greedy CoT row (the run's own). Controls: a
+router with random scores at each budget (what any split of that size gives) and the oracle
+(sends exactly CoT's failures, at the budget of CoT's failure rate: the most any router
+gains). Costs are the chosen rows' tokens and seconds.
+
+Writes ``router/table.json`` (one row per method and budget: accuracy with its Wilson interval,
+McNemar against CoT, tokens and seconds per problem, the share sent to SC) into the test samples
+folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.core.activations import CacheConfig, cache_activations
+from workbench.core.artifacts import read_jsonl, write_json
+from workbench.core.directions import LayerDirections
+from workbench.core.records import summarize
+from workbench.core.routing import budget_threshold, route_rows, routed_summary
+from workbench.errors import WorkbenchError
+from workbench.experiment.contrast_run import SamplesDir
+from workbench.experiment.rundir import RunDir
+from workbench.methods.sampling import voted_rows
+
+__all__ = ["BUDGETS", "prompt_scores", "router_run"]
+
+BUDGETS: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75)
+"""Shares of problems sent to SC@k by default."""
+
+
+def _router_layer(fit_samples: SamplesDir) -> int:
+    path = fit_samples.contrast_table("probes").with_suffix(".jsonl.gz")
+    if not path.exists():
+        raise WorkbenchError(
+            f"{fit_samples.root} has no contrast tables: run `als probe --samples`"
+        )
+    rows = [r for r in read_jsonl(path) if r["metric"] == "spearman_pass_rate"]
+    return max(rows, key=lambda r: r["value"])["layer"]
+
+
+def prompt_scores(
+    bridge: Any,
+    run: RunDir,
+    split: str,
+    direction: LayerDirections,
+    layer: int,
+    out: Path,
+    *,
+    data_dir=None,
+) -> dict[str, float]:
+    """Each problem of the run's split: its last prompt token's state at `layer`, projected on
+    the unit direction (a pass over the prompts only, cached in `out`)."""
+    problems = run.problems(split, data_dir=data_dir)
+    empty = [{"id": p.id, "tokens": [], "correct": False} for p in problems]
+    aset = cache_activations(
+        bridge,
+        problems,
+        empty,
+        out,
+        CacheConfig(layers=(layer,), site=direction.provenance.get("site", "resid_post")),
+        prompt=run.prompt(),
+        progress=False,
+    )
+    scores = aset.at("last_prompt")[:, 0].float() @ direction.unit(layer)
+    return {pid: float(s) for pid, s in zip(aset.problem_ids, scores.tolist(), strict=True)}
+
+
+def _row(name: str, rows: Sequence[dict], cot: Sequence[dict], extra: dict) -> dict[str, Any]:
+    s = summarize(list(rows), method=name, base=list(cot) if name != "cot" else None)
+    return {**s.to_json(), **extra}
+
+
+def router_run(
+    bridge: Any,
+    run: str | Path | RunDir,
+    fit_samples: str | Path | SamplesDir,
+    test_samples: str | Path | SamplesDir,
+    budgets: Sequence[float] = BUDGETS,
+    *,
+    data_dir=None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Route the run's test problems at each budget; write and return the table."""
+    run = RunDir.of(run).require_finished()
+    fit_samples = SamplesDir.of_samples(fit_samples)
+    test_samples = SamplesDir.of_samples(test_samples)
+    layer = _router_layer(fit_samples)
+    direction = LayerDirections.load(fit_samples.contrast_dir / "difficulty")
+    states = test_samples.router_dir / "prompt-states"
+    val = prompt_scores(bridge, run, "val", direction, layer, states / "val", data_dir=data_dir)
+    test = prompt_scores(bridge, run, "test", direction, layer, states / "test", data_dir=data_dir)
+    problems = run.problems("test", data_dir=data_dir)
+    cot = run.rows("test", "cot")
+    sc = voted_rows(problems, test_samples.sample_rows(), answer_format=run.prompt().answer_format)
+    k = test_samples.settings()["sampling"]["k"]
+    table = [_row("cot", cot, cot, {}), _row(f"sc@{k}", sc, cot, {"share_expensive": 1.0})]
+    for arm in ("als", "als-reference"):
+        if (
+            run.rows_path("test", arm).exists()
+            or run.rows_path("test", arm).with_suffix(".jsonl.gz").exists()
+        ):
+            table.append(_row(arm, run.rows("test", arm), cot, {}))
+    oracle = route_rows({r["id"]: float(r["correct"]) for r in cot}, 0.5, cot, sc)
+    table.append(_row("router-oracle", oracle.rows, cot, _extra(oracle, None, 0.5)))
+    rng = np.random.default_rng(seed)
+    blind_val, blind_test = rng.random(len(val)), {p.id: float(rng.random()) for p in problems}
+    for b in budgets:
+        for name, val_scores, scores in (
+            ("router", list(val.values()), test),
+            ("router-random", blind_val, blind_test),
+        ):
+            thr = budget_threshold(val_scores, b)
+            routed = route_rows(scores, thr, cot, sc, method=f"{name}@{b:g}")
+            table.append(_row(f"{name}@{b:g}", routed.rows, cot, _extra(routed, b, thr)))
+    out = {
+        "layer": layer,
+        "direction": str(fit_samples.contrast_dir / "difficulty"),
+        "budgets": list(budgets),
+        "val_scores": len(val),
+        "timing": "each row's own decode (CoT: the run's test batch; SC: the sampled chains' "
+        "batch); not re-timed together",
+        "table": table,
+    }
+    write_json(test_samples.router_dir / "table.json", out)
+    return out
+
+
+def _extra(routed: Any, budget: float | None, threshold: float) -> dict[str, Any]:
+    s = routed_summary(routed)
+    return {"budget": budget, "threshold": threshold, "share_expensive": s["share_expensive"]}
