@@ -11,7 +11,7 @@ from nbclient import NotebookClient
 NOTEBOOKS = sorted((Path(__file__).parents[2] / "notebooks").glob("*.ipynb"))
 
 
-def test_the_five_notebooks_are_there():
+def test_the_six_notebooks_are_there():
     names = [p.stem for p in NOTEBOOKS]
     assert names == [
         "01_quickstart",
@@ -19,6 +19,7 @@ def test_the_five_notebooks_are_there():
         "03_trajectories",
         "04_ablations",
         "05_baselines",
+        "06_reasoning_or_difficulty",
     ]
 
 
