@@ -90,6 +90,7 @@ def test_probe_on_samples_writes_tables_directions_and_figures(samples, tmp_path
         check=True,
     )
     assert "contrast_probes.html" in out.stdout
+    assert "Reasoning or difficulty" in (samples.root / "report.html").read_text()
     assert (tmp_path / "contrast_cosines.html").stat().st_size > 1000
 
 
@@ -164,3 +165,7 @@ def test_router_routes_by_validation_quantiles(samples, tmp_path):
     assert table["router-oracle"]["accuracy"] >= cot["accuracy"]  # keeps CoT's right answers
     assert table["router-oracle"]["only_base"] == 0
     assert 0.0 <= table["router@0.5"]["share_expensive"] <= 1.0
+    report = (test / "report.html").read_text()
+    assert (
+        "The direction as a router" in report and (test / "figures" / "router_tokens.html").exists()
+    )

@@ -201,6 +201,7 @@ def _run_bridge(a: Any, *, finished: bool = True) -> tuple[Path, object]:
 def _probe_samples(a: ProbeArgs) -> int:
     from workbench.core.contrast_probes import ContrastProbeConfig
     from workbench.experiment.contrast_run import SamplesDir, contrast_run
+    from workbench.report.samples_report import build_samples_report
 
     samples = SamplesDir(Path(a.samples))
     if not samples.settings_path.exists():
@@ -217,7 +218,8 @@ def _probe_samples(a: ProbeArgs) -> int:
             f"{metric}: best at layer {b['layer']}: {b['value']:.3f} "
             f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]"
         )
-    print(f"wrote {samples.contrast_dir}")
+    report = build_samples_report(samples)
+    print(f"wrote {samples.contrast_dir} and {report}")
     return 0
 
 
@@ -243,10 +245,12 @@ def cmd_derive(a: DeriveArgs) -> int:
 def cmd_route(a: RouteArgs) -> int:
     from workbench.experiment.router_run import router_run
     from workbench.experiment.rundir import RunDir
+    from workbench.report.samples_report import build_samples_report
 
     run = RunDir(Path(a.run_dir)).require_finished()
     bridge = run.load_model(**a.overrides())
     out = router_run(bridge, run, a.fit_samples, a.test_samples, a.budgets, data_dir=a.data_dir)
+    report = build_samples_report(a.test_samples)
     print(f"predictor: the difficulty direction at layer {out['layer']} (last prompt token)")
     for r in out["table"]:
         share = r.get("share_expensive")
@@ -255,6 +259,7 @@ def cmd_route(a: RouteArgs) -> int:
             f"{r['ci_high']:.3f}]; {r['tokens_per_problem']:.0f} tokens a problem"
             + (f"; {share:.0%} to SC" if share is not None else "")
         )
+    print(f"wrote {report}")
     return 0
 
 

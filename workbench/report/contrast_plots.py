@@ -8,9 +8,14 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from workbench.report.plotting import layer_curve
+from workbench.report.plotting import COLORS, error_bars, layer_curve, layout
 
-__all__ = ["CONTRAST_LABELS", "contrast_cosine_curves", "contrast_probe_curves"]
+__all__ = [
+    "CONTRAST_LABELS",
+    "contrast_cosine_curves",
+    "contrast_probe_curves",
+    "router_frontier",
+]
 
 CONTRAST_LABELS: dict[str, str] = {
     "auroc_pooled": "pooled AUROC (all chains)",
@@ -56,3 +61,46 @@ def contrast_cosine_curves(
     fig.add_hline(y=0.0, line_dash="dot", line_color="gray")
     fig.update_layout(height=500, legend={"orientation": "h", "y": -0.25})
     return fig
+
+
+def router_frontier(
+    table: Sequence[Mapping[str, Any]],
+    *,
+    cost: str = "tokens_per_problem",
+    title: str = "The direction as a router: accuracy against cost",
+) -> go.Figure:
+    """Accuracy (95% Wilson intervals) against `cost` for every method of a router table: the
+    routers over their budgets as lines (difficulty-routed, random-routed), the fixed methods
+    (CoT, SC@k, ALS arms, the oracle) as points."""
+    fig = go.Figure()
+    lines = {"router@": "difficulty router", "router-random@": "random router"}
+    for i, (prefix, name) in enumerate(lines.items()):
+        rows = sorted((r for r in table if r["method"].startswith(prefix)), key=lambda r: r[cost])
+        fig.add_trace(
+            go.Scatter(
+                x=[r[cost] for r in rows],
+                y=[r["accuracy"] for r in rows],
+                error_y=error_bars(rows),
+                text=[f"{r['budget']:.0%} to SC" for r in rows],
+                mode="lines+markers",
+                name=name,
+                line={"color": COLORS[i], "dash": "solid" if i == 0 else "dot"},
+            )
+        )
+    fixed = [r for r in table if not any(r["method"].startswith(p) for p in lines)]
+    for j, r in enumerate(fixed):
+        fig.add_trace(
+            go.Scatter(
+                x=[r[cost]],
+                y=[r["accuracy"]],
+                error_y=error_bars([r]),
+                mode="markers",
+                name=r["method"],
+                marker={"size": 10, "color": COLORS[(j + 2) % len(COLORS)]},
+            )
+        )
+    label = {
+        "tokens_per_problem": "generated tokens per problem",
+        "seconds_per_problem": "seconds per problem",
+    }.get(cost, cost)
+    return layout(fig, title, label, "accuracy")

@@ -1,0 +1,122 @@
+"""The report of a folder of sampled chains: the chains, reasoning or difficulty, the router.
+
+`build_samples_report` writes ``report.html`` and the figures (HTML + PNG) into the folder from
+its tables (`summary.json`, ``contrast/``, ``router/``), whichever exist; it decodes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from workbench.core.artifacts import read_json, read_jsonl, save_figure
+from workbench.experiment.contrast_run import SamplesDir
+from workbench.report.contrast_plots import (
+    CONTRAST_LABELS,
+    contrast_cosine_curves,
+    contrast_probe_curves,
+    router_frontier,
+)
+from workbench.report.html import Section, interval, write_report
+
+__all__ = ["build_samples_report", "samples_figures"]
+
+
+def _chains_section(samples: SamplesDir) -> Section:
+    s = read_json(samples.summary_path)
+    rows = [
+        {"what": "problems", "value": s["problems"]},
+        {"what": "sampled chains", "value": s["samples"]},
+        {"what": "per-chain accuracy", "value": round(s["per_sample"]["accuracy"], 3)},
+        {"what": f"{s['sc']['method']} accuracy", "value": round(s["sc"]["accuracy"], 3)},
+        {"what": "problems with both outcomes", "value": s["mixed_problems"]},
+        {"what": "problems with none right", "value": s["none_correct"]},
+        {"what": "problems with all right", "value": s["all_correct"]},
+    ]
+    settings = samples.settings()
+    cfg = settings["sampling"]
+    text = (
+        f"{cfg['k']} chains per problem at temperature {cfg['temperature']}, top-p {cfg['top_p']} "
+        f"(sample j of problem i seeded {cfg['seed']} + i k + j), of the {settings['split']} "
+        f"split of {settings['source_run']}."
+    )
+    return ("Sampled chains", text, [], rows)
+
+
+def _contrast_section(samples: SamplesDir, figs: dict[str, Any]) -> Section:
+    summary = read_json(samples.contrast_dir / "summary.json")
+    rows = [
+        {
+            "measure": CONTRAST_LABELS[metric],
+            "best layer": b["layer"],
+            "value [95% CI]": interval(b["value"], b["ci_low"], b["ci_high"]),
+        }
+        for metric, b in summary["best"].items()
+    ]
+    text = (
+        f"{summary['mixed_problems']} of {summary['problems']} problems have both a right and a "
+        "wrong chain: the within-problem AUROC ranks only their pairs (chance 0.5 if the states "
+        "carry nothing beyond which problem a chain is of). A pooled AUROC well above the "
+        "within-problem one says the probe knows which problems are hard rather than which "
+        "chains reason well. Folds and intervals are by problem."
+    )
+    captions = [
+        (figs["contrast_probes"], "The probes by layer, 95% intervals over problems."),
+        (
+            figs["contrast_cosines"],
+            "Cosines among the three directions, and the pooled "
+            "direction's share along difficulty (cos^2).",
+        ),
+    ]
+    return ("Reasoning or difficulty", text, captions, rows)
+
+
+def _router_section(samples: SamplesDir, figs: dict[str, Any]) -> Section:
+    out = read_json(samples.router_dir / "table.json")
+    keys = (
+        "method",
+        "accuracy",
+        "ci_low",
+        "ci_high",
+        "mcnemar_p",
+        "tokens_per_problem",
+        "seconds_per_problem",
+        "share_expensive",
+    )
+    rows = [{k: r.get(k) for k in keys} for r in out["table"]]
+    text = (
+        f"Predicted hard: a low projection of the last prompt token on the difficulty direction "
+        f"(layer {out['layer']}); each budget's threshold is that quantile of the validation "
+        f"problems' scores. Timing: {out['timing']}."
+    )
+    return ("The direction as a router", text, [(figs["router_tokens"], "")], rows)
+
+
+def samples_figures(samples: SamplesDir) -> dict[str, Any]:
+    """Every figure the folder's tables allow, by name."""
+    figs: dict[str, Any] = {}
+    probes = samples.contrast_dir / "probes.jsonl.gz"
+    if probes.exists():
+        figs["contrast_probes"] = contrast_probe_curves(read_jsonl(probes))
+        cosines = read_jsonl(samples.contrast_dir / "cosines.jsonl.gz")
+        figs["contrast_cosines"] = contrast_cosine_curves(cosines)
+    if (samples.router_dir / "table.json").exists():
+        table = read_json(samples.router_dir / "table.json")["table"]
+        figs["router_tokens"] = router_frontier(table)
+        figs["router_seconds"] = router_frontier(table, cost="seconds_per_problem")
+    return figs
+
+
+def build_samples_report(samples: str | Path | SamplesDir) -> Path:
+    """Write the folder's figures and `report.html`; return the report's path."""
+    samples = SamplesDir.of_samples(samples)
+    figs = samples_figures(samples)
+    for name, fig in figs.items():
+        save_figure(fig, samples.figures / name)
+    sections = [_chains_section(samples)] if samples.summary_path.exists() else []
+    if "contrast_probes" in figs:
+        sections.append(_contrast_section(samples, figs))
+    if "router_tokens" in figs:
+        sections.append(_router_section(samples, figs))
+    title = f"Sampled chains: {samples.root.name}"
+    return write_report(samples.report_path, title, sections)
