@@ -53,7 +53,8 @@ def test_committed_files_match_their_manifest(folder):
         data = (folder / name).read_bytes()
         assert len(data) == entry["bytes"] and hashlib.sha256(data).hexdigest() == entry["sha256"]
     assert all(not n.endswith(".jsonl") for n in files)  # tables are gzipped
-    assert read_jsonl(folder / "fit" / "cot.jsonl")  # and read back
+    sampled = json.loads((folder / "config.json").read_text())["command"] == "sample"
+    assert read_jsonl(folder / ("samples.jsonl" if sampled else "fit/cot.jsonl"))  # and read back
 
 
 def test_results_stay_small():

@@ -1,4 +1,5 @@
-"""Statistics: Wilson intervals and exact McNemar against known values."""
+"""Statistics: Wilson intervals and exact McNemar against known values; the trade-off score under
+an explicit time normaliser."""
 
 from __future__ import annotations
 
@@ -6,7 +7,17 @@ import math
 
 import pytest
 
-from workbench.core.evaluation import mcnemar_exact, paired_counts, wilson_interval
+from workbench.core.evaluation import (
+    TimeNormaliser,
+    is_iterative,
+    iterative_normaliser,
+    mcnemar_exact,
+    paired_counts,
+    tradeoff_fields,
+    tradeoff_scores,
+    wilson_interval,
+)
+from workbench.errors import WorkbenchError
 
 
 def test_wilson_known_values():
@@ -33,3 +44,68 @@ def test_paired_counts_use_shared_ids_only():
         "only_other": 1,
         "neither": 0,
     }
+
+
+def test_tradeoff_takes_its_normaliser_explicitly_and_returns_it():
+    acc, sec = {"cot": 0.5, "als": 0.6, "sc@5": 0.7}, {"cot": 2.0, "als": 4.0, "sc@5": 10.0}
+    out = tradeoff_scores(acc, sec, normaliser=TimeNormaliser("sc@5", 10.0))
+    assert out["normaliser"] == {"method": "sc@5", "seconds": 10.0, "iterative": True}
+    scores = out["scores"]
+    assert scores["cot"]["tradeoff"] == pytest.approx((50 + 100 - 20) / 2)
+    assert scores["als"]["tradeoff"] == pytest.approx((60 + 100 - 40) / 2)
+    assert scores["sc@5"]["tradeoff"] == pytest.approx(70 / 2)  # the normaliser scores acc / 2
+    assert scores["cot"]["tradeoff_change_vs_cot"] == 0
+    assert scores["als"]["tradeoff_change_vs_cot"] == pytest.approx(100 * (60 / 65 - 1))
+    # whatever sets it, the normaliser is the one given, not the slowest method found
+    other = tradeoff_scores(acc, sec, normaliser=TimeNormaliser("cot", 2.0))
+    assert other["normaliser"]["iterative"] is False
+    assert other["scores"]["cot"]["tradeoff"] == pytest.approx(25.0)
+    assert tradeoff_fields(out, "als") == {
+        **scores["als"],
+        "tradeoff_normaliser": "sc@5",
+        "tradeoff_normaliser_seconds": 10.0,
+    }
+
+
+def test_no_iterative_method_no_score():
+    seconds = {"cot": 5.0, "als": 4.0, "als-reference": 5.5}
+    assert iterative_normaliser(seconds) is None
+    out = tradeoff_scores({m: 0.1 for m in seconds}, seconds, normaliser=None)
+    assert out["normaliser"] is None
+    assert all(
+        v == {"tradeoff": None, "tradeoff_change_vs_cot": None} for v in out["scores"].values()
+    )
+    assert tradeoff_fields(out, "als")["tradeoff_normaliser"] is None
+    assert tradeoff_fields(out, "not there")["tradeoff"] is None
+
+
+def test_the_paper_s_normaliser_is_the_slowest_iterative_method():
+    assert [is_iterative(m) for m in ("sc", "sc@5", "SC@8", "latentseek-self", "latentseek")] == [
+        True
+    ] * 5
+    assert not any(is_iterative(m) for m in ("cot", "als", "als-reference", "scale", "random"))
+    # a non-iterative arm slower than every iterative one does not set the scale
+    seconds = {"cot": 1.0, "sc@5": 5.0, "latentseek-self": 7.0, "random-control": 9.0}
+    assert iterative_normaliser(seconds) == TimeNormaliser("latentseek-self", 7.0)
+    assert iterative_normaliser({"cot": 1.0, "sc@5": math.nan}) is None
+    for bad in (0.0, -1.0, math.nan, math.inf):
+        with pytest.raises(WorkbenchError, match="normaliser needs seconds > 0"):
+            TimeNormaliser("sc@5", bad)
+
+
+def test_the_percent_change_moves_with_the_normaliser():
+    """Issue 43's arithmetic on the MATH-500 P1 rows (accuracy on all 500 problems, seconds
+    re-timed together): ours +206% with CoT's own time as the normaliser (CoT was the slowest arm
+    timed), +2.6% with a normaliser 4.91 times CoT's (about what an SC@5 arm costs)."""
+    acc = {"cot": 0.096, "als": 0.074}
+    sec = {"cot": 5.11795, "als": 3.9931156}
+    cot_normalised = tradeoff_scores(acc, sec, normaliser=TimeNormaliser("cot", sec["cot"]))
+    planted = TimeNormaliser("sc@5 (planted)", 4.91 * sec["cot"])
+    sc_normalised = tradeoff_scores(acc, sec, normaliser=planted)
+    low = cot_normalised["scores"]["als"]["tradeoff_change_vs_cot"]
+    high = sc_normalised["scores"]["als"]["tradeoff_change_vs_cot"]
+    assert low == pytest.approx(206.0, abs=0.1)
+    assert high == pytest.approx(2.6, abs=0.1)
+    assert sc_normalised["normaliser"]["seconds"] == pytest.approx(25.13, abs=0.01)
+    # same rows, same accuracy gap (-2.2 points): only the normaliser moved
+    assert cot_normalised["scores"]["cot"]["tradeoff"] == pytest.approx(4.8)

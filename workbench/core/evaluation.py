@@ -8,13 +8,22 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from scipy.stats import binomtest
 
+from workbench.errors import WorkbenchError
+
 __all__ = [
+    "ITERATIVE_METHODS",
+    "TimeNormaliser",
+    "is_iterative",
+    "iterative_normaliser",
     "mcnemar_exact",
     "paired_counts",
     "repetition_rate",
+    "tradeoff_fields",
     "tradeoff_scores",
     "wilson_interval",
 ]
@@ -50,30 +59,108 @@ def paired_counts(base: Mapping[str, bool], other: Mapping[str, bool]) -> dict[s
     }
 
 
+ITERATIVE_METHODS = ("sc", "latentseek")
+"""The iterative test-time methods whose time sets the paper's normaliser: Self-Consistency (a
+method named `sc` or `sc@k`) and LatentSeek (`latentseek`, `latentseek-self`, ...)."""
+
+
+def is_iterative(method: str) -> bool:
+    """Whether `method` names Self-Consistency or LatentSeek (see `ITERATIVE_METHODS`)."""
+    name = method.lower()
+    return name in ITERATIVE_METHODS or name.startswith(("sc@", "latentseek-"))
+
+
+@dataclass(frozen=True)
+class TimeNormaliser:
+    """The time that the trade-off score (the paper's Eq. 1) scales to 100: the seconds per
+    problem of `method`, timed together with the methods scored."""
+
+    method: str
+    """The method whose time sets the scale (the paper's: the slowest of its block, in practice
+    Self-Consistency or LatentSeek)."""
+    seconds: float
+    """Its seconds per problem."""
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.seconds) and self.seconds > 0):
+            raise WorkbenchError(f"a time normaliser needs seconds > 0, not {self.seconds}")
+
+    @property
+    def iterative(self) -> bool:
+        """Whether an iterative method (SC, LatentSeek) sets it, as in the paper's Table 1."""
+        return is_iterative(self.method)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"method": self.method, "seconds": self.seconds, "iterative": self.iterative}
+
+
+def iterative_normaliser(seconds: Mapping[str, float]) -> TimeNormaliser | None:
+    """The paper's normaliser among methods timed together: the slowest iterative method (SC,
+    LatentSeek) of `seconds`; None where none of them is iterative (no score can then be given:
+    see `tradeoff_scores`)."""
+    timed = {
+        name: t
+        for name, t in seconds.items()
+        if is_iterative(name) and t is not None and math.isfinite(t) and t > 0
+    }
+    if not timed:
+        return None
+    name = max(timed, key=timed.__getitem__)
+    return TimeNormaliser(name, timed[name])
+
+
 def tradeoff_scores(
-    accuracy: Mapping[str, float], seconds: Mapping[str, float], base: str = "cot"
-) -> dict[str, dict[str, float | None]]:
+    accuracy: Mapping[str, float],
+    seconds: Mapping[str, float],
+    *,
+    normaliser: TimeNormaliser | None,
+    base: str = "cot",
+) -> dict[str, Any]:
     """The ALS paper's trade-off score (its Eq. 1) of each method of one setting, with its %
-    change against `base`: (accuracy in % + (100 - normalised time)) / 2, where the normalised
-    time is 100 x seconds per problem / that of the slowest method of the setting. Methods
-    compared so must be timed like for like (the score moves with time as much as with
-    accuracy). A method without a finite time or accuracy gets None."""
-    finite = [s for s in seconds.values() if math.isfinite(s) and s > 0]
-    slowest = max(finite) if finite else math.nan
+    change against `base`, under an explicit time normaliser:
+
+        score = (accuracy in % + (100 - normalised time)) / 2,
+        normalised time = 100 x seconds per problem / normaliser.seconds.
+
+    The score moves with the normaliser as much as with accuracy: with a normaliser near CoT's
+    time a method that is faster than CoT gains a large % at lower accuracy; with the normaliser
+    several times CoT's (as an SC or LatentSeek arm sets it) the same rows give a small one. So
+    the normaliser is given, not found: the paper's is the slowest iterative method timed with
+    the others (`iterative_normaliser`). With `normaliser` None every score is None (n/a).
+    Methods compared so must be timed like for like; a method without a finite time or accuracy
+    gets None.
+
+    Returns {"normaliser": `TimeNormaliser.to_json()` or None, "scores": {method: {"tradeoff",
+    "tradeoff_change_vs_cot"}}} (the change in %, None where `base`'s score is missing or 0)."""
     scores: dict[str, float | None] = {}
     for name, acc in accuracy.items():
         t = seconds.get(name, math.nan)
-        ok = math.isfinite(acc) and math.isfinite(t) and math.isfinite(slowest)
-        scores[name] = (100 * acc + 100 - 100 * t / slowest) / 2 if ok else None
+        ok = normaliser is not None and t is not None and math.isfinite(acc) and math.isfinite(t)
+        scores[name] = (100 * acc + 100 - 100 * t / normaliser.seconds) / 2 if ok else None
     ref = scores.get(base)
     return {
-        name: {
-            "tradeoff": score,
-            "tradeoff_change_vs_cot": (
-                None if score is None or not ref else 100 * (score - ref) / ref
-            ),
-        }
-        for name, score in scores.items()
+        "normaliser": None if normaliser is None else normaliser.to_json(),
+        "scores": {
+            name: {
+                "tradeoff": score,
+                "tradeoff_change_vs_cot": (
+                    None if score is None or not ref else 100 * (score - ref) / ref
+                ),
+            }
+            for name, score in scores.items()
+        },
+    }
+
+
+def tradeoff_fields(result: Mapping[str, Any], method: str) -> dict[str, Any]:
+    """The fields a table row carries for `method` from a `tradeoff_scores` result: the score,
+    its % change against CoT, and the normaliser's method and seconds (all None without one)."""
+    blank = {"tradeoff": None, "tradeoff_change_vs_cot": None}
+    norm = result["normaliser"] or {}
+    return {
+        **result["scores"].get(method, blank),
+        "tradeoff_normaliser": norm.get("method"),
+        "tradeoff_normaliser_seconds": norm.get("seconds"),
     }
 
 

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from tqdm.auto import tqdm
 
 from workbench.core.artifacts import append_jsonl, read_rows, write_json
-from workbench.core.evaluation import tradeoff_scores
+from workbench.core.evaluation import iterative_normaliser, tradeoff_fields, tradeoff_scores
 from workbench.core.grading import grade
 from workbench.core.problems import Problem
 from workbench.core.prompts import PromptConfig, encode_problems
@@ -273,19 +273,19 @@ def _table(rows: dict[str, list[dict]]) -> list[dict[str, Any]]:
 
 
 def _with_tradeoff(table: list[dict], rows: dict[str, list[dict]]) -> list[dict]:
-    """Each entry with the paper's trade-off score and its % change vs CoT (`tradeoff_scores`),
-    computed on the problems every method decoded (`tradeoff_n` of them), so that accuracy and
-    time are compared on the same problems; None where CoT is not in the table."""
+    """Each entry with the paper's trade-off score, its % change vs CoT and its time normaliser
+    (`tradeoff_scores`, `tradeoff_fields`), computed on the problems every method decoded
+    (`tradeoff_n` of them), so that accuracy and time are compared on the same problems; time is
+    normalised by the slowest iterative method there (SC or LatentSeek: `iterative_normaliser`,
+    the paper's normaliser). None where CoT is not in the table or no iterative method is."""
     common = set.intersection(*({r["id"] for r in method_rows} for method_rows in rows.values()))
     on_common = {n: [r for r in m if r["id"] in common] for n, m in rows.items()}
     summaries = {n: summarize(m, method=n) for n, m in on_common.items() if m}
+    seconds = {n: s.seconds_per_problem for n, s in summaries.items()}
+    usable = "cot" in summaries
     scores = tradeoff_scores(
         {n: s.accuracy for n, s in summaries.items()},
-        {n: s.seconds_per_problem for n, s in summaries.items()},
+        seconds,
+        normaliser=iterative_normaliser(seconds) if usable else None,
     )
-    blank = {"tradeoff": None, "tradeoff_change_vs_cot": None}
-    usable = "cot" in summaries
-    return [
-        {**e, **(scores[e["method"]] if usable else blank), "tradeoff_n": len(common)}
-        for e in table
-    ]
+    return [{**e, **tradeoff_fields(scores, e["method"]), "tradeoff_n": len(common)} for e in table]

@@ -36,7 +36,7 @@ from workbench.core.activations import (
 from workbench.core.artifacts import read_json, write_json
 from workbench.core.config import check_finite, check_quantiles
 from workbench.core.directions import LayerDirections, fit_directions, separation
-from workbench.core.evaluation import tradeoff_scores
+from workbench.core.evaluation import iterative_normaliser, tradeoff_fields, tradeoff_scores
 from workbench.core.generation import GenerationConfig
 from workbench.core.hooks import Site
 from workbench.core.probing import EARLY_KS, ProbeConfig, probe_layers
@@ -74,6 +74,7 @@ __all__ = [
     "selection_plan",
     "test_arms",
     "timed_with_cot",
+    "tradeoff_fields_of",
     "with_tradeoff",
 ]
 
@@ -561,26 +562,35 @@ def timed_with_cot(rows: list[dict], cot: list[dict]) -> str:
 
 
 def with_tradeoff(summaries: list[dict], rows: dict[str, list[dict]]) -> list[dict]:
-    """Test summaries with the trade-off score (the paper's Eq. 1; `tradeoff_scores`), its %
-    change against CoT, and how each arm was timed against CoT (`timed_with_cot`). The score is
-    given only to CoT and the arms decoded in one batch with it (others: None): it weighs time
-    as much as accuracy, and time compares only like for like."""
+    """Test summaries with how each arm was timed against CoT (`timed_with_cot`) and the
+    trade-off fields (`tradeoff_fields_of`)."""
     timed = {
         name: "is cot" if name == "cot" else timed_with_cot(rows[name], rows["cot"])
         for name in (s["method"] for s in summaries)
     }
-    alike = [s for s in summaries if timed[s["method"]] in ("is cot", "together")]
-    if len(alike) < 2:  # no arm timed like for like with CoT: no score to give
-        alike = []
-    scores = tradeoff_scores(
+    return tradeoff_fields_of([{**s, "timed_with_cot": timed[s["method"]]} for s in summaries])
+
+
+def tradeoff_fields_of(summaries: list[dict]) -> list[dict]:
+    """Summaries (each with its `timed_with_cot`) with the trade-off fields (the paper's Eq. 1;
+    `tradeoff_scores`): the score, its % change against CoT and the time normaliser
+    (`tradeoff_normaliser`, `tradeoff_normaliser_seconds`).
+
+    One definition everywhere: the score is given only where an iterative method (SC,
+    LatentSeek) was timed together with the others, its time the normaliser
+    (`iterative_normaliser`), and only to the arms timed like for like (CoT and the arms decoded
+    in one batch with it). A run's test arms are CoT and steered arms, never an iterative
+    method, so in `results.json` every score is None: the score of a setting is the paper
+    table's, from a re-timing or `als compare` that holds SC or LatentSeek
+    (`workbench.report.paper_table`)."""
+    alike = [s for s in summaries if s.get("timed_with_cot") in ("is cot", "together")]
+    seconds = {s["method"]: s["seconds_per_problem"] for s in alike}
+    result = tradeoff_scores(
         {s["method"]: s["accuracy"] for s in alike},
-        {s["method"]: s["seconds_per_problem"] for s in alike},
+        seconds,
+        normaliser=iterative_normaliser(seconds),
     )
-    blank = {"tradeoff": None, "tradeoff_change_vs_cot": None}
-    return [
-        {**s, **scores.get(s["method"], blank), "timed_with_cot": timed[s["method"]]}
-        for s in summaries
-    ]
+    return [{**s, **tradeoff_fields(result, s["method"])} for s in summaries]
 
 
 def _reference_validation(run: RunDir) -> dict[str, Any]:

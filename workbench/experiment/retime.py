@@ -12,19 +12,27 @@ writes the seconds per problem of each arm (`retimed.json`): the time that table
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
-from workbench.core.artifacts import read_rows, write_json
-from workbench.core.evaluation import tradeoff_scores
+from workbench.core.artifacts import read_json, read_rows, write_json
+from workbench.core.evaluation import iterative_normaliser, tradeoff_fields, tradeoff_scores
 from workbench.core.records import summarize
 from workbench.errors import WorkbenchError
-from workbench.experiment.pipeline import ALSRunConfig, selection_plan, test_arms
+from workbench.experiment.pipeline import (
+    ALSRunConfig,
+    selection_plan,
+    test_arms,
+    tradeoff_fields_of,
+)
+from workbench.experiment.publish import MANIFEST
 from workbench.experiment.rundir import RunDir
 from workbench.methods.cot import run_arms
 
-__all__ = ["retime_stage"]
+__all__ = ["restate_tradeoff", "retime_stage", "retimed_tradeoff"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +41,10 @@ def retime_stage(
     bridge: Any, run: RunDir, cfg: ALSRunConfig, n: int, *, data_dir: str | None = None
 ) -> dict[str, Any]:
     """Decode every test arm of the finished `run` together on its first `n` test problems
-    (rows in `test-retimed/`, resumable) and write `retimed.json`: per arm, seconds and tokens
-    per problem, the paper's trade-off score on these problems, and how many generations equal
-    the run's own test rows token for token."""
+    (rows in `test-retimed/`, resumable) and write `retimed.json`: per arm, accuracy, seconds
+    and tokens per problem on these problems, and how many generations equal the run's own test
+    rows token for token, with the trade-off fields (`retimed_tradeoff`), which are None while
+    the arms hold no iterative method, as a run's test arms do not."""
     run.require_finished()
     problems = run.problems("test", data_dir=data_dir)
     if not 1 <= n <= len(problems):
@@ -53,10 +62,6 @@ def retime_stage(
     )
     wall = time.perf_counter() - start
     summaries = {name: summarize(arm_rows, method=name) for name, arm_rows in rows.items()}
-    scores = tradeoff_scores(
-        {name: s.accuracy for name, s in summaries.items()},
-        {name: s.seconds_per_problem for name, s in summaries.items()},
-    )
     calls = {r.get("decode_call") for arm_rows in rows.values() for r in arm_rows}
     table = []
     for name, arm_rows in rows.items():
@@ -77,7 +82,6 @@ def retime_stage(
                 "accuracy": s.accuracy,
                 "seconds_per_problem": s.seconds_per_problem,
                 "tokens_per_problem": s.tokens_per_problem,
-                **scores[name],
                 "identical_to_run": same,
             }
         )
@@ -87,7 +91,54 @@ def retime_stage(
         "batch_size": run.generation().batch_size,
         "one_decode_call": len(calls) == 1,
         "wall_seconds_this_call": round(wall, 1),
-        "arms": table,
+        "arms": retimed_tradeoff(table),
     }
     write_json(run.retimed_path, result)
     return result
+
+
+def retimed_tradeoff(arms: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Re-timed arms with the trade-off fields by the one definition (`tradeoff_fields_of` in
+    `workbench.experiment.pipeline`): accuracy and seconds on the re-timed problems, time
+    normalised by the slowest iterative method among them, so None while none is iterative."""
+    seconds = {a["method"]: a["seconds_per_problem"] for a in arms}
+    result = tradeoff_scores(
+        {a["method"]: a["accuracy"] for a in arms},
+        seconds,
+        normaliser=iterative_normaliser(seconds),
+    )
+    return [{**a, **tradeoff_fields(result, a["method"])} for a in arms]
+
+
+def restate_tradeoff(run: str | Path | RunDir) -> list[str]:
+    """Rewrite the trade-off fields of a finished run's `results.json` and `retimed.json` by the
+    one definition, from the accuracies and seconds they hold (nothing is decoded, no model is
+    loaded), and, in a published copy, their entries in `MANIFEST.json`. Files from before
+    2026-12-07 carry scores whose time was normalised by the slowest arm of the file (CoT or a
+    steered arm), so that `results.json`, `retimed.json` and the paper table gave three
+    different % changes for one arm; after this they carry None where no iterative method was
+    timed, with the normaliser named. Returns the files rewritten."""
+    run = RunDir.of(run)
+    done = []
+    if run.results_path.exists():
+        results = read_json(run.results_path)
+        results["test"] = tradeoff_fields_of(results["test"])
+        write_json(run.results_path, results)
+        done.append(run.results_path.name)
+    if run.retimed_path.exists():
+        retimed = read_json(run.retimed_path)
+        retimed["arms"] = retimed_tradeoff(retimed["arms"])
+        write_json(run.retimed_path, retimed)
+        done.append(run.retimed_path.name)
+    manifest = run.root / MANIFEST
+    if manifest.exists():
+        listed = read_json(manifest)
+        for name in done:
+            if name in listed["files"]:
+                data = (run.root / name).read_bytes()
+                listed["files"][name] = {
+                    "bytes": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                }
+        write_json(manifest, listed)
+    return done

@@ -1,17 +1,25 @@
 """A table shaped like the ALS paper's Table 1, from finished runs, beside the paper's numbers.
 
-One row per (dataset, prompt, method) of every finished run: accuracy with its Wilson interval,
-seconds per problem, the paper's trade-off score (its Eq. 1) and its % change against CoT, the exact
-McNemar p against CoT, and for the P2 prompt the share of valid JSON outputs. Time is quoted only
-like for like: from the run's `retimed.json` (every arm decoded again together on the first test
+One row per (dataset, prompt, method) of every finished run: accuracy with its Wilson interval and
+its change against CoT in points with the exact McNemar p, seconds per problem and their ratio to
+CoT's, the paper's trade-off score (its Eq. 1) with its % change against CoT and the time
+normaliser it used, and for the P2 prompt the share of valid JSON outputs. Time is quoted only like
+for like: from the run's `retimed.json` (every arm decoded again together on the first test
 problems, `workbench.experiment.retime`) where there is one, else from the test rows when the arm
-was decoded in one batch with CoT (`timed_with_cot`); otherwise the seconds are marked and no
-trade-off is given. The paper's own accuracy and trade-off (Qwen-2.5-7B-Instruct and
-Llama-3.1-8B-Instruct, their hardware) stand beside the rows they correspond to, labelled as theirs.
+was decoded in one batch with CoT (`timed_with_cot`); otherwise the seconds are marked. The
+paper's own accuracy and trade-off (Qwen-2.5-7B-Instruct and Llama-3.1-8B-Instruct, their
+hardware) stand beside the rows they correspond to, labelled as theirs.
 
-Our trade-off normalises time by the slowest arm of our setting; the paper's by the slowest of CoT,
-Self-Consistency, LatentSeek and ALS (in practice SC or LatentSeek, several times slower than CoT),
-so the two scales differ: compare the % changes against CoT, not the scores.
+The trade-off score normalises time by one method's time, and its % change against CoT moves with
+that normaliser as much as with accuracy (`workbench.core.evaluation.tradeoff_scores`). The paper's
+normaliser is the slowest of its block, in practice Self-Consistency or LatentSeek. So the score is
+given with its normaliser stated, and only where a setting holds an iterative method (SC,
+LatentSeek) timed together with the others: a re-timing (`retimed.json`) that decoded one, else
+`als compare` (`compare/table.json`, written with the normaliser). There accuracy and seconds are
+both taken on the problems every method of that record decoded (its n is stated), and that is the
+one % change per arm; elsewhere the score reads "n/a" and the accuracy change and time ratio are
+what the table shows. `results.json` and `retimed.json` carry no score of their own unless they
+hold an iterative method (the same definition, so the same number).
 """
 
 from __future__ import annotations
@@ -23,10 +31,23 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.artifacts import read_json
-from workbench.core.evaluation import tradeoff_scores
+from workbench.core.evaluation import (
+    TimeNormaliser,
+    is_iterative,
+    iterative_normaliser,
+    tradeoff_scores,
+    wilson_interval,
+)
 from workbench.experiment.rundir import RunDir
 
-__all__ = ["PAPER_MODELS", "load_paper_numbers", "paper_rows", "paper_table", "render_markdown"]
+__all__ = [
+    "PAPER_MODELS",
+    "load_paper_numbers",
+    "paper_recomputed",
+    "paper_rows",
+    "paper_table",
+    "render_markdown",
+]
 
 PAPER_MODELS = ("Qwen-2.5-7B-Instruct", "Llama-3.1-8B-Instruct")
 
@@ -41,6 +62,24 @@ _METHODS = {
     "random-control": ("random direction, our setting", None),
 }
 """Our arm -> (its label, the paper's method it corresponds to)."""
+
+NO_ITERATIVE = "n/a (no iterative method timed together)"
+"""The trade-off cell of a setting without SC or LatentSeek timed together with the others."""
+
+_ROUNDING = 0.2
+"""How far a printed score of the paper may sit from Eq. 1 on its printed (rounded) numbers."""
+
+
+def _label(method: str) -> tuple[str, str | None]:
+    """(label, the paper's method) of an arm of ours or an iterative method of `als compare`."""
+    if method in _METHODS:
+        return _METHODS[method]
+    if method.startswith("sc@"):
+        return f"Self-Consistency (k={method[3:]})", "SC"
+    if method.startswith("latentseek"):
+        reward = method.partition("-")[2]
+        return f"LatentSeek ({reward} reward)" if reward else "LatentSeek", "LatentSeek"
+    return method, None
 
 
 def _setting(run: RunDir) -> tuple[str, str, str]:
@@ -71,46 +110,199 @@ def _times(run: RunDir, test: list[dict]) -> tuple[dict[str, float], dict[str, s
     return seconds, how
 
 
+def _compare_retimed(run: RunDir) -> bool:
+    """Whether `als compare` decoded CoT again beside the baselines (`--compare.retime true`),
+    so that its methods were timed together (else its CoT rows are the run's own)."""
+    cot = run.compare_rows("cot")
+    return cot.exists() or cot.with_name(cot.name + ".gz").exists()
+
+
+def _score_record(run: RunDir) -> dict[str, Any] | None:
+    """The like-for-like record of the setting that holds an iterative method (SC, LatentSeek),
+    with the trade-off of each of its methods on the problems they all decoded; None without
+    one. A re-timing (`retimed.json`) that decoded an iterative arm comes first (accuracy and
+    seconds recomputed from it), then `als compare` run with `retime` (its own scores, written
+    with their normaliser; tables from before the normaliser was recorded are not used)."""
+    if run.retimed_path.exists():
+        retimed = read_json(run.retimed_path)
+        arms = {a["method"]: a for a in retimed["arms"]}
+        seconds = {name: a["seconds_per_problem"] for name, a in arms.items()}
+        normaliser = iterative_normaliser(seconds)
+        if normaliser is not None:
+            result = tradeoff_scores(
+                {name: a["accuracy"] for name, a in arms.items()}, seconds, normaliser=normaliser
+            )
+            return {
+                "source": f"re-timed together, first {retimed['n']} problems",
+                "n": retimed["n"],
+                "normaliser": normaliser,
+                "scores": result["scores"],
+                "arms": arms,
+                "cot_accuracy": arms.get("cot", {}).get("accuracy"),
+            }
+    if run.compare_table_path.exists() and _compare_retimed(run):
+        table = {e["method"]: e for e in read_json(run.compare_table_path)}
+        named = [e for e in table.values() if e.get("tradeoff_normaliser")]
+        if named:
+            n = named[0]["tradeoff_n"]
+            return {
+                "source": f"als compare, timed together, on the {n} problems all decoded",
+                "n": n,
+                "normaliser": TimeNormaliser(
+                    named[0]["tradeoff_normaliser"], named[0]["tradeoff_normaliser_seconds"]
+                ),
+                "scores": {
+                    name: {k: e.get(k) for k in ("tradeoff", "tradeoff_change_vs_cot")}
+                    for name, e in table.items()
+                },
+                "arms": table,
+                "cot_accuracy": None,  # each entry has its own: cot_accuracy_same
+            }
+    return None
+
+
 def _paper_lookup(paper: Mapping[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
     return {(r["dataset"], r["prompt"], r["method"]): r for r in paper["rows"]}
 
 
+def paper_recomputed(paper: Mapping[str, Any]) -> dict[tuple[str, str, str], dict[str, float]]:
+    """The paper's trade-off of each of its rows recomputed by its Eq. 1 from its own printed
+    accuracy and time (time normalised by the slowest method of its block): (dataset, prompt,
+    method) -> {model: score}. Where it differs from the printed score by more than rounding
+    explains (0.2), the printed score does not follow Eq. 1: 11 of its 34 rows, one of them by
+    0.6 (Llama GSM8K P1 ALS), the others by 1.6 to 27."""
+    out: dict[tuple[str, str, str], dict[str, float]] = {}
+    blocks: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in paper["rows"]:
+        blocks.setdefault((r["dataset"], r["prompt"]), []).append(r)
+    for (dataset, prompt), rows in blocks.items():
+        for model in PAPER_MODELS:
+            cells = {r["method"]: r[model] for r in rows if r.get(model)}
+            if not cells:
+                continue
+            slowest = max(cells.items(), key=lambda kv: kv[1][1])
+            result = tradeoff_scores(
+                {m: c[0] / 100 for m, c in cells.items()},
+                {m: c[1] for m, c in cells.items()},
+                normaliser=TimeNormaliser(slowest[0], slowest[1][1]),
+                base="CoT",
+            )
+            for method, score in result["scores"].items():
+                out.setdefault((dataset, prompt, method), {})[model] = score["tradeoff"]
+    return out
+
+
+def _paper_sc_ratio(theirs: Mapping[tuple[str, str, str], Any], dataset: str, prompt: str):
+    """The paper's SC time over its CoT time in the block of this setting (Qwen-7B), or None."""
+    cot = (theirs.get((dataset, prompt, "CoT")) or {}).get(PAPER_MODELS[0])
+    sc = (theirs.get((dataset, prompt, "SC")) or {}).get(PAPER_MODELS[0])
+    return sc[1] / cot[1] if cot and sc and cot[1] > 0 else None
+
+
+def _row(
+    run: RunDir,
+    setting: tuple[str, str, str],
+    r: Mapping[str, Any],
+    **fields: Any,
+) -> dict[str, Any]:
+    dataset, prompt, _ = setting
+    label, _ = _label(r["method"])
+    return {
+        "run": run.root.name,
+        "dataset": dataset,
+        "prompt": prompt,
+        "method": r["method"],
+        "label": label,
+        "n": r["n"],
+        "correct": r.get("correct", round(r["accuracy"] * r["n"])),
+        "accuracy": r["accuracy"],
+        "ci": (r["ci_low"], r["ci_high"])
+        if "ci_low" in r
+        else wilson_interval(round(r["accuracy"] * r["n"]), r["n"]),
+        "mcnemar_p": r.get("mcnemar_p"),
+        "json_valid": r.get("json_valid"),
+        "json_whole": r.get("json_whole"),
+        "correct_whole": r.get("correct_whole"),
+        "intervention_rate": r.get("intervention_rate"),
+        **fields,
+    }
+
+
 def paper_rows(run: RunDir, paper: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The table's rows for one finished run (see the module docstring)."""
+    """The table's rows for one finished run (see the module docstring): the run's test arms,
+    then the iterative methods of the record that gives the setting its trade-off score."""
     results = read_json(run.results_path)
     test = results["test"]
-    dataset, prompt, paper_prompt = _setting(run)
+    setting = dataset, _, paper_prompt = _setting(run)
     seconds, how = _times(run, test)
-    timed = {r["method"]: r["accuracy"] for r in test if r["method"] in seconds}
-    scores = tradeoff_scores(timed, seconds)
+    record = _score_record(run)
     theirs = _paper_lookup(paper)
+    recomputed = paper_recomputed(paper)
+    sc_ratio = _paper_sc_ratio(theirs, dataset, paper_prompt)
+    normaliser = (
+        None
+        if record is None
+        else {**record["normaliser"].to_json(), "n": record["n"], "source": record["source"]}
+    )
+    cot = next((r for r in test if r["method"] == "cot"), None)
+
+    def common(method: str) -> dict[str, Any]:
+        _, paper_method = _label(method)
+        key = (dataset, paper_prompt, paper_method)
+        ref = theirs.get(key) if paper_method else None
+        if record is None:
+            score, note = {}, NO_ITERATIVE
+        elif method in record["scores"]:
+            score, note = record["scores"][method], None
+        else:
+            score, note = {}, f"n/a (not timed with {_label(record['normaliser'].method)[0]})"
+        return {
+            "tradeoff": score.get("tradeoff"),
+            "tradeoff_change_vs_cot": score.get("tradeoff_change_vs_cot"),
+            "tradeoff_note": note,
+            "normaliser": normaliser if note is None else None,
+            "paper": {m: (ref or {}).get(m) for m in PAPER_MODELS},
+            "paper_recomputed": recomputed.get(key, {}) if paper_method else {},
+            "paper_sc_time_ratio": sc_ratio,
+        }
+
     rows = []
     for r in test:
-        label, paper_method = _METHODS.get(r["method"], (r["method"], None))
-        ref = theirs.get((dataset, paper_prompt, paper_method)) if paper_method else None
-        score = scores.get(r["method"], {"tradeoff": None, "tradeoff_change_vs_cot": None})
+        t = seconds.get(r["method"])
         rows.append(
-            {
-                "run": run.root.name,
-                "dataset": dataset,
-                "prompt": prompt,
-                "method": r["method"],
-                "label": label,
-                "n": r["n"],
-                "correct": r["correct"],
-                "accuracy": r["accuracy"],
-                "ci": (r["ci_low"], r["ci_high"]),
-                "seconds": seconds.get(r["method"]),
-                "timed": how.get(r["method"], "not like for like"),
-                "tradeoff": score["tradeoff"],
-                "tradeoff_change_vs_cot": score["tradeoff_change_vs_cot"],
-                "mcnemar_p": r.get("mcnemar_p"),
-                "json_valid": r.get("json_valid"),
-                "json_whole": r.get("json_whole"),
-                "correct_whole": r.get("correct_whole"),
-                "intervention_rate": r["intervention_rate"],
-                "paper": {m: (ref or {}).get(m) for m in PAPER_MODELS},
-            }
+            _row(
+                run,
+                setting,
+                r,
+                seconds=t,
+                timed=how.get(r["method"], "not like for like"),
+                accuracy_change_vs_cot=None
+                if cot is None or r["method"] == "cot"
+                else 100 * (r["accuracy"] - cot["accuracy"]),
+                seconds_vs_cot=None
+                if t is None or not seconds.get("cot") or r["method"] == "cot"
+                else t / seconds["cot"],
+                **common(r["method"]),
+            )
+        )
+    ours = {r["method"] for r in test}
+    for name, entry in (record or {}).get("arms", {}).items():
+        if name in ours or not is_iterative(name):
+            continue
+        base = entry.get("cot_accuracy_same", record["cot_accuracy"])
+        cot_seconds = record["arms"].get("cot", {}).get("seconds_per_problem")
+        t = entry["seconds_per_problem"]
+        rows.append(
+            _row(
+                run,
+                setting,
+                entry,
+                seconds=t,
+                timed=record["source"],
+                accuracy_change_vs_cot=None if base is None else 100 * (entry["accuracy"] - base),
+                seconds_vs_cot=t / cot_seconds if cot_seconds else None,
+                **common(name),
+            )
         )
     return rows
 
@@ -129,8 +321,15 @@ def _num(value: float | None, fmt: str) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else fmt % value
 
 
-def _paper_cell(cell: list[float] | None) -> str:
-    return "" if cell is None else f"{cell[0]:.1f} / {cell[2]:.1f}"
+def _paper_cell(cell: list[float] | None, recomputed: float | None) -> str:
+    """Their accuracy / trade-off as printed; where the printed score does not follow Eq. 1 from
+    their own accuracy and time, the recomputed score follows in brackets."""
+    if cell is None:
+        return ""
+    text = f"{cell[0]:.1f} / {cell[2]:.1f}"
+    if recomputed is not None and abs(recomputed - cell[2]) > _ROUNDING:
+        text += f" (Eq. 1: {recomputed:.1f})"
+    return text
 
 
 def _json_cell(row: Mapping[str, Any]) -> str:
@@ -144,34 +343,156 @@ def _json_cell(row: Mapping[str, Any]) -> str:
     return cell
 
 
+def _normaliser_cell(row: Mapping[str, Any]) -> str:
+    norm = row["normaliser"]
+    if norm is None:
+        return "none"
+    return f"{_label(norm['method'])[0]}, {norm['seconds']:.2f} s ({norm['source']})"
+
+
+def _tradeoff_cell(row: Mapping[str, Any]) -> str:
+    if row["tradeoff_note"] is not None:
+        return row["tradeoff_note"]
+    return _num(row["tradeoff"], "%.1f") or "n/a"
+
+
+def _change(value: float | None, fmt: str, method: str) -> str:
+    return "" if value is None or method == "cot" else fmt % value
+
+
+def _sensitivity(rows: list[dict[str, Any]]) -> str | None:
+    """One worked example of how the % change moves with the normaliser, from the setting and
+    arm where it moves most: the slowest arm timed here as the normaliser (what this table used
+    before the normaliser was stated), against the paper's SC-to-CoT time ratio times CoT's."""
+    best = None
+    settings: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["seconds"] is not None and r["tradeoff_note"] == NO_ITERATIVE:
+            settings.setdefault((r["run"], r["dataset"], r["prompt"]), []).append(r)
+    for key, group in settings.items():
+        by = {r["method"]: r for r in group}
+        ratio = group[0]["paper_sc_time_ratio"]
+        if "cot" not in by or len(by) < 2 or ratio is None:
+            continue
+        acc = {m: r["accuracy"] for m, r in by.items()}
+        sec = {m: r["seconds"] for m, r in by.items()}
+        slowest = max(sec, key=sec.__getitem__)
+        low = TimeNormaliser(slowest, sec[slowest])
+        high = TimeNormaliser(f"{ratio:.2f} x CoT", ratio * sec["cot"])
+        a = tradeoff_scores(acc, sec, normaliser=low)["scores"]
+        b = tradeoff_scores(acc, sec, normaliser=high)["scores"]
+        for m in by:
+            x, y = a[m]["tradeoff_change_vs_cot"], b[m]["tradeoff_change_vs_cot"]
+            moved = None if m == "cot" or x is None or y is None else abs(x - y)
+            if moved is not None and (best is None or moved > best[0]):
+                best = (moved, key, by[m], low, high, x, y, ratio)
+    if best is None:
+        return None
+    _, (_, dataset, prompt), r, low, high, x, y, ratio = best
+    return (
+        f"The score moves with its normaliser: from the same {dataset} {prompt} rows, "
+        f"{r['label']} changes the score against CoT by {x:+.1f}% with the slowest arm timed "
+        f"here as the normaliser ({_label(low.method)[0]}, {low.seconds:.2f} s), and by "
+        f"{y:+.1f}% with a normaliser {ratio:.2f} times CoT's seconds ({high.seconds:.2f} s; "
+        f"the paper's Qwen-7B Self-Consistency took {ratio:.2f} times its CoT's time in this "
+        f"block), while its accuracy is {abs(r['accuracy_change_vs_cot']):.1f} points "
+        f"{'below' if r['accuracy_change_vs_cot'] < 0 else 'above'} CoT's and its time "
+        f"{r['seconds_vs_cot']:.2f} times CoT's. Neither number is a "
+        "property of the method, and neither is quoted in the table."
+    )
+
+
+def _paper_note(rows: list[dict[str, Any]]) -> str | None:
+    """The paper's printed scores that do not follow its Eq. 1, with the recomputed ones; the
+    worked example is the row whose printed % change against CoT is largest (MATH-500 P2 ALS,
+    the abstract's "up to 101%")."""
+    cots = {(r["dataset"], r["prompt"]): r for r in rows if r["method"] == "cot"}
+    off, example = False, None
+    for r in rows:
+        cot = cots.get((r["dataset"], r["prompt"]))
+        for m in PAPER_MODELS:
+            cell, again = r["paper"].get(m), r["paper_recomputed"].get(m)
+            if cell is None or again is None or abs(again - cell[2]) <= _ROUNDING:
+                continue
+            off = True
+            cot_cell = None if cot is None else cot["paper"].get(m)
+            cot_again = None if cot is None else cot["paper_recomputed"].get(m)
+            if r["method"] == "cot" or not cot_cell or not cot_again:
+                continue
+            printed = 100 * (cell[2] / cot_cell[2] - 1)
+            if example is None or printed > example[0]:
+                recomputed = 100 * (again / cot_again - 1)
+                example = (printed, r, m, cell, again, cot_cell, cot_again, recomputed)
+    if not off:
+        return None
+    text = (
+        "Their columns are as printed; where a printed trade-off does not follow Eq. 1 from their "
+        "own accuracy and time (by more than their rounding explains), the recomputed score "
+        "follows in brackets."
+    )
+    if example is not None:
+        printed, r, m, cell, again, cot_cell, cot_again, recomputed = example
+        text += (
+            f" So {m}'s {r['dataset']} {_paper_prompt(r)} {_label(r['method'])[1]} is printed at "
+            f"{cell[2]:.1f} against CoT's {cot_cell[2]:.1f} ({printed:+.0f}%), but Eq. 1 on "
+            f"their own accuracy and time gives {again:.1f} against {cot_again:.1f} "
+            f"({recomputed:+.1f}%)."
+        )
+    return text
+
+
+def _paper_prompt(row: Mapping[str, Any]) -> str:
+    return "P2" if row["prompt"] == "P2" else "P1"
+
+
+NOTE = (
+    "**The trade-off score** (the paper's Eq. 1: (accuracy in % + 100 - time in % of the "
+    "normaliser's) / 2) weighs time as much as accuracy, and time enters only as a fraction of "
+    "one method's time, the normaliser. It can rank methods timed together against one stated "
+    "normaliser, as the paper's Table 1 does with Self-Consistency or LatentSeek setting the "
+    "scale. It cannot say whether a method is more accurate, and its % change against CoT is not "
+    "a property of the method: it moves with the normaliser as much as with accuracy. So it is "
+    "given only where a setting holds an iterative method (SC, LatentSeek) timed together with "
+    "the others, that method's seconds the normaliser (column 'time normaliser', with the "
+    "problems the score is taken on), and reads "
+    f'"{NO_ITERATIVE}" elsewhere: there read the accuracy change (points, with McNemar p) '
+    "and the time ratio against CoT, which are measured."
+)
+
+
 def render_markdown(rows: list[dict[str, Any]]) -> str:
-    """The rows as one Markdown table (accuracy in %, as the paper prints it)."""
+    """The rows as one Markdown table (accuracy in %, as the paper prints it), then what the
+    trade-off score can and cannot show."""
     head = (
-        "| dataset | prompt | method | n | accuracy % [95% CI] | s / problem | timed | trade-off "
-        "| vs CoT | McNemar p | valid JSON (whole output; right) | "
+        "| dataset | prompt | method | n | accuracy % [95% CI] | accuracy vs CoT (points) "
+        "| McNemar p | s / problem | timed | time vs CoT | trade-off (Eq. 1) | trade-off vs CoT "
+        "| time normaliser (Eq. 1) | valid JSON (whole output; right) | "
         + " | ".join(f"{m} (theirs): acc / trade-off" for m in PAPER_MODELS)
         + " |"
     )
-    lines = [head, "|" + "---|" * (11 + len(PAPER_MODELS))]
+    lines = [head, "|" + "---|" * (14 + len(PAPER_MODELS))]
     for r in rows:
         lo, hi = r["ci"]
-        change = r["tradeoff_change_vs_cot"]
         cells = [
             r["dataset"],
             r["prompt"],
             r["label"],
             str(r["n"]),
             f"{100 * r['accuracy']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]",
+            _change(r["accuracy_change_vs_cot"], "%+.1f", r["method"]),
+            _num(r["mcnemar_p"], "%.2g"),
             _num(r["seconds"], "%.2f"),
             r["timed"],
-            _num(r["tradeoff"], "%.1f"),
-            "" if change is None or r["method"] == "cot" else f"{change:+.1f}%",
-            _num(r["mcnemar_p"], "%.2g"),
+            _change(r["seconds_vs_cot"], "%.2fx", r["method"]),
+            _tradeoff_cell(r),
+            _change(r["tradeoff_change_vs_cot"], "%+.1f%%", r["method"]),
+            _normaliser_cell(r),
             _json_cell(r),
-            *(_paper_cell(r["paper"][m]) for m in PAPER_MODELS),
+            *(_paper_cell(r["paper"][m], r["paper_recomputed"].get(m)) for m in PAPER_MODELS),
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    notes = [NOTE, _sensitivity(rows), _paper_note(rows)]
+    return "\n".join(lines) + "\n\n" + "\n\n".join(n for n in notes if n) + "\n"
 
 
 def load_paper_numbers(path: str | Path) -> dict[str, Any]:
