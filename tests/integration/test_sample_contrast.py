@@ -165,6 +165,8 @@ def test_router_routes_by_validation_quantiles(samples, tmp_path):
     assert table["router-oracle"]["accuracy"] >= cot["accuracy"]  # keeps CoT's right answers
     assert table["router-oracle"]["only_base"] == 0
     assert 0.0 <= table["router@0.5"]["share_expensive"] <= 1.0
+    assert {r["tradeoff_normaliser"] for r in table.values()} == {"sc@3"}
+    assert table["sc@3"]["tradeoff"] == pytest.approx(50 * sc["accuracy"])  # its time is 100
     report = (test / "report.html").read_text()
     assert (
         "The direction as a router" in report and (test / "figures" / "router_tokens.html").exists()

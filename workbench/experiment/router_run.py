@@ -27,6 +27,7 @@ import numpy as np
 from workbench.core.activations import CacheConfig, cache_activations
 from workbench.core.artifacts import read_jsonl, write_json
 from workbench.core.directions import LayerDirections
+from workbench.core.evaluation import iterative_normaliser, tradeoff_fields, tradeoff_scores
 from workbench.core.records import summarize
 from workbench.core.routing import budget_threshold, route_rows, routed_summary
 from workbench.errors import WorkbenchError
@@ -124,6 +125,7 @@ def router_run(
             thr = budget_threshold(val_scores, b)
             routed = route_rows(scores, thr, cot, sc, method=f"{name}@{b:g}")
             table.append(_row(f"{name}@{b:g}", routed.rows, cot, _extra(routed, b, thr)))
+    table = _with_tradeoff(table)
     out = {
         "layer": layer,
         "direction": str(fit_samples.contrast_dir / "difficulty"),
@@ -135,6 +137,18 @@ def router_run(
     }
     write_json(test_samples.router_dir / "table.json", out)
     return out
+
+
+def _with_tradeoff(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row with the paper's trade-off score, time normalised by SC@k's (the slowest
+    iterative method here, as the paper's Eq. 1 scales its settings)."""
+    seconds = {r["method"]: r["seconds_per_problem"] for r in table}
+    scores = tradeoff_scores(
+        {r["method"]: r["accuracy"] for r in table},
+        seconds,
+        normaliser=iterative_normaliser(seconds),
+    )
+    return [{**r, **tradeoff_fields(scores, r["method"])} for r in table]
 
 
 def _extra(routed: Any, budget: float | None, threshold: float) -> dict[str, Any]:
