@@ -1,4 +1,4 @@
-"""Main result: CoT vs ALS accuracy on held-out problems with 95% CIs.
+"""Main result: test accuracy of every arm (CoT, ALS and any reference or control arm), 95% CIs.
 
 python analyses/main_results.py --run runs/als-gsm8k  # -> figures/main_results.html, .png
 """

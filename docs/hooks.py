@@ -6,8 +6,13 @@
   every module found on disk, and the package's exports (`workbench._EXPORTS`) on the index page.
 - tutorials: a page holding ``<!-- notebook: notebooks/NAME.ipynb -->`` gets the notebook's cells
   there (markdown as is, code as Python blocks); a notebook that no page shows fails the build.
-- results: ``<!-- paper-table -->`` becomes the table of `analyses/paper_table.py`, read from the
-  published runs under results/ (no decoding).
+  The page's ``<!-- output: TEXT -->`` ... ``<!-- /output -->`` blocks are what a reader gets from
+  the cells (numbers and figures of the committed runs under results/): each is moved under the
+  one code cell whose source holds TEXT; an anchor that matches no cell, or several, fails the
+  build.
+- results: ``<!-- paper-table -->`` becomes the rows of `analyses/paper_table.py`, read from the
+  published runs under results/ (no decoding), as two tables: ours, one per setting, and the
+  paper's Table 1.
 - `figures/**.png` and `results/earlier-runs.md` are copied in at their repository paths, so that
   the results pages show the committed figures.
 
@@ -49,6 +54,10 @@ TOP_MODULES = ("workbench.stages", "workbench.errors", "workbench.cli.commands")
 """Modules of the `top` page: the stages by name, the error type, the CLI's argument classes."""
 
 NOTEBOOK_MARK = re.compile(r"<!--\s*notebook:\s*(\S+)\s*-->")
+ROLE = re.compile(r":(?:py:)?(?:func|class|data|meth|attr|mod|obj|exc|const):`~?([^`]+)`")
+"""A Sphinx role (docs/griffe_roles.py turns those of the API pages into links)."""
+SAMPLE_SUMMARY = re.compile(r"<!--\s*sample-summary:\s*(\S+)\s*-->")
+OUTPUT_BLOCK = re.compile(r"<!--\s*output:\s*(.+?)\s*-->\n(.*?)<!--\s*/output\s*-->\n?", re.S)
 PAPER_TABLE_MARK = "<!-- paper-table -->"
 MIRRORED = ("results/earlier-runs.md", "figures/*.png", "figures/history/*.png")
 
@@ -98,13 +107,15 @@ def _api_index_page() -> str:
         "\n## The package's exports\n",
         "`from workbench import NAME` for each of these (and `workbench.__version__`); each name "
         "links to its documentation in its module.\n",
+        '<div class="api-exports" markdown>\n',  # extra.css: names are never broken
         "| name | what it is |",
         "|---|---|",
     ]
     for name, module in workbench._EXPORTS.items():
         doc = (getattr(workbench, name).__doc__ or "").strip().split("\n\n")[0]
-        summary = " ".join(doc.split()).replace("|", "\\|")
+        summary = ROLE.sub(r"`\1`", " ".join(doc.split())).replace("|", "\\|")
         lines.append(f"| [`{name}`][{module}.{name}] | {summary} |")
+    lines.append("\n</div>")
     return "\n".join(lines)
 
 
@@ -120,7 +131,13 @@ def _help(argv: list[str]) -> str:
             code = exc.code
     if code not in (0, None) or not buf.getvalue().strip():
         raise PluginError(f"docs: `als {' '.join(argv)}` exited {code} and printed no help")
-    return buf.getvalue().rstrip()
+    return _as_terminal_shows(buf.getvalue()).rstrip()
+
+
+def _as_terminal_shows(text: str) -> str:
+    """The text as a terminal draws it: a backspace erases the character before it (jsonargparse
+    writes `--print_config \\b[=flags]` so that the option and its argument touch)."""
+    return re.sub(r"[^\n\x08]?\x08", "", text)
 
 
 def _cli_page() -> str:
@@ -151,14 +168,56 @@ def _cli_page() -> str:
             os.environ["COLUMNS"] = old
 
 
-def _notebook_markdown(path: Path) -> str:
-    """The notebook's cells: markdown as is, code in Python blocks (outputs are never stored),
-    with a note on where the notebook is after its first cell (its title and summary)."""
+def _sample_summary(folder: str) -> str:
+    """What the samples published so far in `folder` (`als sample`, `als publish`) hold, computed
+    when the site is built: the chains right, over the problems whose k chains are all there."""
+    from workbench.core.artifacts import read_json, read_rows
+    from workbench.methods.sampling import pass_rates
+
+    path = ROOT / folder
+    if not (path / "config.json").is_file():
+        raise PluginError(f"docs: {folder} holds no config.json of `als sample`")
+    k = read_json(path / "config.json")["sampling"]["k"]
+    rows = read_rows(path / "samples.jsonl")
+    rates = pass_rates(rows)
+    done = [r for r in rates.values() if r.n == k]
+    right = sum(r.correct for r in done)
+    return (
+        f"```text\n{len(rows)} chains published, of {len(rates)} problems; the {len(done)} "
+        f"problems with all {k} chains: {right}/{k * len(done)} chains right; both outcomes on "
+        f"{sum(r.mixed for r in done)} of {len(done)} problems\n```"
+    )
+
+
+def _output_blocks(markdown: str) -> tuple[str, list[tuple[str, str]]]:
+    """The page without its ``<!-- output: ANCHOR -->`` blocks, and the blocks (anchor, body)."""
+    blocks = [(m.group(1), m.group(2).strip()) for m in OUTPUT_BLOCK.finditer(markdown)]
+    return OUTPUT_BLOCK.sub("", markdown), blocks
+
+
+def _output_html(body: str) -> str:
+    return f'<div class="nb-output" markdown>\n\n{body}\n\n</div>\n'
+
+
+def _notebook_markdown(path: Path, outputs: list[tuple[str, str]] = ()) -> str:
+    """The notebook's cells: markdown as is, code in Python blocks (the notebooks store no
+    outputs), each code cell followed by the page's output blocks anchored to it; a note on where
+    the notebook is and where its outputs come from after the first cell (title and summary)."""
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    name = path.relative_to(ROOT).as_posix()
+    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    for anchor, _ in outputs:
+        hits = sum(anchor in source for source in code)
+        if hits != 1:
+            raise PluginError(
+                f"docs: the output block '{anchor}' matches {hits} code cells of {name}, not one"
+            )
     note = (
-        f'!!! note "The notebook"\n    This page is `{path.relative_to(ROOT).as_posix()}`, cell by '
-        "cell, without outputs: run it in Jupyter to see them "
-        "([running the notebooks](index.md#running-them)).\n"
+        f'!!! note "The notebook and its outputs"\n    This page is `{name}`, cell by cell. The '
+        "notebook stores no outputs: under its cells, marked *output*, is what the same steps gave "
+        "on the real runs each one names (read from the data committed under `results/`, without "
+        "decoding, or from the record of an earlier run), at those runs' sizes rather than the "
+        "notebook's smaller defaults ([running the notebooks](index.md#running-them)).\n"
     )
     out = []
     for cell in cells:
@@ -169,9 +228,76 @@ def _notebook_markdown(path: Path) -> str:
             out.append(source + "\n")
         elif cell["cell_type"] == "code":
             out.append(f"```python\n{source}\n```\n")
+            out += [_output_html(body) for anchor, body in outputs if anchor in source]
         if len(out) == 1:
             out.append(note)
     return "\n".join(out)
+
+
+def _cells(line: str) -> list[str]:
+    """The cells of one Markdown table row (escaped pipes kept inside their cell)."""
+    return [c.strip() for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _split_paper_table(markdown: str) -> str:
+    """The paper table as the site shows it: `render_markdown`'s one wide table (ours and the
+    paper's columns side by side, every setting's rows together) split into one table of ours per
+    setting (dataset and prompt), then one of the paper's numbers beside the arm of ours that
+    stands for each, then the notes. A column that holds one value on every row of a setting
+    (its n, how it was timed) is said once above that setting's table, and a column that is
+    empty there is left out. A table without dataset and prompt columns is returned as is."""
+    lines = markdown.strip().splitlines()
+    table = [line for line in lines if line.startswith("|")]
+    notes = [line for line in lines if not line.startswith("|")]
+    if len(table) < 3:
+        return markdown
+    head, rows = _cells(table[0]), [_cells(line) for line in table[2:]]
+    if not {"dataset", "prompt", "method"} <= set(head):
+        return markdown
+    col = {name: i for i, name in enumerate(head)}
+    theirs = [i for i, name in enumerate(head) if "(theirs)" in name]
+    kept = ("method", "accuracy % [95% CI]")
+    ours = [
+        i for i, name in enumerate(head) if i not in theirs and name not in ("dataset", "prompt")
+    ]
+    out = ["### Ours\n"]
+    for setting in dict.fromkeys((r[col["dataset"]], r[col["prompt"]]) for r in rows):
+        group = [r for r in rows if (r[col["dataset"]], r[col["prompt"]]) == setting]
+        shown, said = [], []
+        for i in ours:
+            values = {r[i] for r in group}
+            if head[i] not in kept and values == {""}:
+                continue  # empty in this setting
+            if head[i] not in kept and len(values) == 1 and len(group) > 1:
+                said.append(f"{head[i]}: {values.pop()}")
+            else:
+                shown.append(i)
+        title = f"**{setting[0]}, prompt: {setting[1]}**"
+        out.append(title + (f" ({'; '.join(said)})" if said else "") + "\n")
+        out += [_row([head[i] for i in shown]), "|" + "---|" * len(shown)]
+        out += [_row([r[i] for i in shown]) for r in group]
+        out.append("")
+    if theirs:
+        out += [
+            "### Theirs\n",
+            "The paper's numbers beside the arm of ours that stands for each.\n",
+        ]
+        cols = ["dataset", "prompt", "our arm", *(head[i] for i in theirs)]
+        out += [_row(cols), "|" + "---|" * len(cols)]
+        last = None
+        for r in rows:
+            if not any(r[i] for i in theirs):
+                continue
+            setting = (r[col["dataset"]], r[col["prompt"]])
+            first = list(setting) if setting != last else ["", ""]
+            out.append(_row([*first, r[col["method"]], *(r[i] for i in theirs)]))
+            last = setting
+        out.append("")
+    return "\n".join(out + notes).rstrip() + "\n"
 
 
 def _paper_table() -> str:
@@ -182,7 +308,7 @@ def _paper_table() -> str:
     rows = paper_table(folders, load_paper_numbers(ROOT / "analyses/data/als_paper_table1.json"))
     if not rows:
         raise PluginError("docs: no published run with a results.json under results/")
-    return render_markdown(rows)
+    return _split_paper_table(render_markdown(rows))
 
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
@@ -213,11 +339,16 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
 
 
 def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    markdown = SAMPLE_SUMMARY.sub(lambda m: _sample_summary(m.group(1)), markdown)
+    markdown, outputs = _output_blocks(markdown)
+    if outputs and not NOTEBOOK_MARK.search(markdown):
+        raise PluginError(f"docs: {page.file.src_uri} has output blocks but shows no notebook")
+
     def notebook(match: re.Match[str]) -> str:
         path = ROOT / match.group(1)
         if not path.is_file():
             raise PluginError(f"docs: {page.file.src_uri} shows {match.group(1)}, which is missing")
-        return _notebook_markdown(path)
+        return _notebook_markdown(path, outputs)
 
     markdown = NOTEBOOK_MARK.sub(notebook, markdown)
     if PAPER_TABLE_MARK in markdown:

@@ -91,3 +91,17 @@ def test_selection_grid_has_a_point_per_condition_a_colour_per_layer_and_cot_as_
     assert list(points[2].x) == ["random control"] and list(points[2].y) == [0.2]
     cot = next(t for t in fig.data if t.mode == "lines")
     assert set(cot.y) == {0.25} and len(cot.x) == len(grid) + 1
+
+
+def test_accuracy_labels_sit_above_the_error_bars():
+    rows = [
+        {"method": m, "n": 400, "correct": c, "accuracy": c / 400, "ci_low": lo, "ci_high": hi}
+        for m, c, lo, hi in (("cot", 111, 0.236, 0.323), ("als", 104, 0.219, 0.305))
+    ]
+    fig = accuracy_bars(rows)
+    assert not fig.data[0].text  # nothing written on the bars or their caps
+    labels = fig.layout.annotations
+    assert [a.text for a in labels] == ["0.278 (111/400)", "0.260 (104/400)"]
+    for label, row in zip(labels, rows, strict=True):  # each anchored at its interval's top cap
+        assert (label.x, label.y, label.yanchor) == (row["method"], row["ci_high"], "bottom")
+        assert label.yshift > 0

@@ -90,17 +90,29 @@ def layer_curve(
 def accuracy_bars(
     rows: Sequence[Mapping[str, Any]], *, title: str = "Accuracy (95% Wilson CI)"
 ) -> go.Figure:
-    """Bars of `accuracy` per `method` with error bars from `ci_low`/`ci_high`."""
+    """Bars of `accuracy` per `method` with error bars from `ci_low`/`ci_high`; each bar's value
+    (and its count, where rows carry `correct`) is written just above its interval's upper cap,
+    so that no label sits on an error bar."""
     fig = go.Figure(
         go.Bar(
             x=[r["method"] for r in rows],
             y=[r["accuracy"] for r in rows],
             error_y=error_bars(rows),
-            text=[f"{r['accuracy']:.2f} (n={r['n']})" for r in rows],
-            textposition="outside",
             marker_color=COLORS[: len(rows)],
+            hovertemplate="%{x}: %{y:.3f}<extra></extra>",
         )
     )
+    for r in rows:
+        count = f"{r['correct']}/{r['n']}" if r.get("correct") is not None else f"n={r['n']}"
+        fig.add_annotation(
+            x=r["method"],
+            y=r["ci_high"],
+            text=f"{r['accuracy']:.3f} ({count})",
+            showarrow=False,
+            yanchor="bottom",
+            yshift=6,
+            font={"size": 11},
+        )
     fig.update_yaxes(range=[0, 1])
     return layout(fig, title, "method", "accuracy")
 

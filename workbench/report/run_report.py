@@ -104,8 +104,9 @@ _CAPTIONS = {
     ),
     "layer_separation": (
         "How far apart correct and incorrect generations sit along each layer's direction (d′, "
-        "in-sample, so optimistic). Look for the peak: the layers there are the candidates for "
-        "steering."
+        "in-sample, so optimistic); the dashed line marks the layer chosen on validation. The "
+        "candidate layers are not read off this curve: they are those with the best "
+        "cross-validated AUROC on the fit split, so the chosen layer need not sit at its peak."
     ),
     "direction_norm": (
         "The direction's length relative to the mean hidden-state norm at its layer. Near 0 a "
@@ -234,6 +235,34 @@ def _as_grid_row(control: dict[str, Any]) -> dict[str, Any]:
     if layers:
         row["layer"] = layers[0] if len(layers) == 1 else "+".join(map(str, layers))
     return row
+
+
+def _selection_text(selection: dict[str, Any]) -> str:
+    """How the pick was made: the rule, with its tie-breaks, and whether a tie decided it."""
+    grid, best, cot = selection["grid"], selection["best"], selection["val_cot"]
+    text = (
+        "Every condition tried on the validation split. The pick: the highest validation "
+        "accuracy; ties go to the smaller alpha, then to the condition that steers fewer tokens "
+        "(the least change that does as well)."
+    )
+    if not grid:
+        return text
+    top = max(r["accuracy"] for r in grid)
+    tied = [r for r in grid if r["accuracy"] == top]
+    count = f"{tied[0]['correct']}/{tied[0]['n']}; " if "correct" in tied[0] else ""
+    score = f"{top:.3f} ({count}CoT {cot['accuracy']:.3f})"
+    q = best["tau_quantile"]
+    gate = "always on (tau quantile 1)" if q >= 1 else f"tau quantile {q:g}"
+    setting = f"layer {best['layer']}, alpha {best['alpha']:g}, {gate}"
+    if len(tied) == len(grid) > 1:
+        every = "both" if len(grid) == 2 else f"all {len(grid)}"
+        text += f" Here {every} conditions tie at {score}, so the tie rule alone chose "
+    elif len(tied) > 1:
+        text += f" Here {len(tied)} of {len(grid)} conditions tie at the best, {score}; the "
+        text += "tie rule chose "
+    else:
+        text += f" Here one condition scored best, {score}: "
+    return text + setting + "."
 
 
 def _selection_figure(selection: dict[str, Any]) -> Any:
@@ -381,7 +410,9 @@ def run_figures(run: str | Path | RunDir) -> tuple[dict[str, Any], list[Section]
     ]
     norms = directions.vectors.norm(dim=-1) / directions.mean_norm
     figs: dict[str, Any] = {
-        "test_accuracy": accuracy_bars(results["test"], title=f"{cfg['dataset']} test: CoT vs ALS"),
+        "test_accuracy": accuracy_bars(
+            results["test"], title=f"{cfg['dataset']} test: accuracy of each arm (95% Wilson CI)"
+        ),
         "layer_separation": layer_curve(
             sep_rows, title="Separation by layer (fit split, in-sample)", y_label="d′"
         ),
@@ -398,6 +429,15 @@ def run_figures(run: str | Path | RunDir) -> tuple[dict[str, Any], list[Section]
         ),
         "selection_grid": _selection_figure(selection),
     }
+    chosen = selection["best"].get("layer")
+    if isinstance(chosen, int):  # one steered layer: mark it on the separation curve
+        figs["layer_separation"].add_vline(
+            x=chosen,
+            line_dash="dash",
+            line_color="grey",
+            annotation_text=f"chosen: layer {chosen}",
+            annotation_position="bottom right",
+        )
     sections: list[Section] = [
         (
             "Result",
@@ -418,7 +458,7 @@ def run_figures(run: str | Path | RunDir) -> tuple[dict[str, Any], list[Section]
         ),
         (
             "Selection on the validation split",
-            "Every condition tried; the best accuracy wins."
+            _selection_text(selection)
             + (
                 " The random-direction control (last row) ran after the pick, at the chosen "
                 "layer, alpha and tau quantile; it could not be chosen."
