@@ -209,6 +209,7 @@ def _row(
     label, _ = _label(r["method"])
     return {
         "run": run.root.name,
+        "model": run.settings()["model"]["name"],
         "dataset": dataset,
         "prompt": prompt,
         "method": r["method"],
@@ -460,22 +461,30 @@ NOTE = (
 )
 
 
+_MODEL_NAMES = {
+    "embedded": "Qwen2.5-Coder-0.5B-Instruct",
+    "coder-1.5b": "Qwen2.5-Coder-1.5B-Instruct",
+}
+"""Readers' names of the packaged models (`workbench.sources.embedded`)."""
+
+
 def render_markdown(rows: list[dict[str, Any]]) -> str:
     """The rows as one Markdown table (accuracy in %, as the paper prints it), then what the
     trade-off score can and cannot show."""
     head = (
-        "| dataset | prompt | method | n | accuracy % [95% CI] | accuracy vs CoT (points) "
+        "| dataset | prompt | model | method | n | accuracy % [95% CI] | accuracy vs CoT (points) "
         "| McNemar p | s / problem | timed | time vs CoT | trade-off (Eq. 1) | trade-off vs CoT "
         "| time normaliser (Eq. 1) | valid JSON (whole output; right) | "
         + " | ".join(f"{m} (theirs): acc / trade-off" for m in PAPER_MODELS)
         + " |"
     )
-    lines = [head, "|" + "---|" * (14 + len(PAPER_MODELS))]
+    lines = [head, "|" + "---|" * (15 + len(PAPER_MODELS))]
     for r in rows:
         lo, hi = r["ci"]
         cells = [
             r["dataset"],
             r["prompt"],
+            _MODEL_NAMES.get(r["model"], r["model"]),
             r["label"],
             str(r["n"]),
             f"{100 * r['accuracy']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]",
