@@ -94,23 +94,14 @@ def test_probe_on_samples_writes_tables_directions_and_figures(samples, tmp_path
     assert (tmp_path / "contrast_cosines.html").stat().st_size > 1000
 
 
+def _probe(samples: SamplesDir) -> None:
+    argv = ["probe", str(RUN), "--samples", str(samples.root), "--probe.n_folds", "2"]
+    assert main([*argv, "--probe.n_bootstrap", "20"]) == 0
+
+
 def test_derived_run_steers_with_the_within_direction(samples, tmp_path):
     if not (samples.contrast_dir / "within").exists():
-        assert (
-            main(
-                [
-                    "probe",
-                    str(RUN),
-                    "--samples",
-                    str(samples.root),
-                    "--probe.n_folds",
-                    "2",
-                    "--probe.n_bootstrap",
-                    "20",
-                ]
-            )
-            == 0
-        )
+        _probe(samples)
     out = tmp_path / "within"
     assert main(["derive", str(samples.root), "--kind", "within", "--out", str(out)]) == 0
     run = RunDir(out)
@@ -135,21 +126,7 @@ def test_derived_run_steers_with_the_within_direction(samples, tmp_path):
 
 def test_router_routes_by_validation_quantiles(samples, tmp_path):
     if not (samples.contrast_dir / "difficulty").exists():
-        assert (
-            main(
-                [
-                    "probe",
-                    str(RUN),
-                    "--samples",
-                    str(samples.root),
-                    "--probe.n_folds",
-                    "2",
-                    "--probe.n_bootstrap",
-                    "20",
-                ]
-            )
-            == 0
-        )
+        _probe(samples)
     test = tmp_path / "test-samples"
     argv = ["sample", str(RUN), "--out", str(test), "--split", "test", "--sampling.k", "3"]
     assert main([*argv, "--sampling.temperature", "1.5"]) == 0

@@ -19,12 +19,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from workbench.core.activations import CacheConfig, cache_activations
 from workbench.core.artifacts import append_jsonl, read_jsonl, write_json
 from workbench.core.directions import LayerDirections
 from workbench.errors import WorkbenchError
 from workbench.experiment.contrast_run import SamplesDir
-from workbench.experiment.pipeline import ALSRunConfig, _quantile_taus, record_run_settings
+from workbench.experiment.pipeline import (
+    ALSRunConfig,
+    quantile_taus,
+    record_run_settings,
+    tau_tokens,
+)
 from workbench.experiment.rundir import RunDir
 from workbench.sources.models import ModelConfig
 
@@ -89,26 +93,14 @@ def derive_run(
     _copy_cot(source, run)
     directions = LayerDirections.load(samples.contrast_dir / kind)
     directions.save(run.directions_path)
-    traj = cache_activations(
-        bridge,
-        source.problems("fit", data_dir=data_dir)[: cfg.n_tau_fit],
-        source.rows("fit", "cot"),
-        run.fit_trajectories_dir,
-        CacheConfig(
-            layers=candidates,
-            trajectory_layers=candidates,
-            site=cfg.site,
-            batch_size=source.generation().batch_size,
-        ),
-        prompt=source.prompt(),
-    )
+    traj = tau_tokens(bridge, source, run, candidates, cfg, data_dir=data_dir)
     plan = {
         "candidates": list(candidates),
         "fit_cv_auroc": {},
         "candidate_probe": {"metric": PROBE_OF[kind], "by_layer": ranking},
         "direction_from": str(samples.contrast_dir / kind),
         "n_tau_generations": len(traj),
-        "taus": {"als": _quantile_taus(traj, directions, cfg)},
+        "taus": {"als": quantile_taus(traj, directions, cfg)},
         "fit_separation": {},
     }
     write_json(run.selection_plan_path, plan)

@@ -67,11 +67,13 @@ __all__ = [
     "fit_stage",
     "labels_stage",
     "make_splits",
+    "quantile_taus",
     "record_run_settings",
     "reference_select_stage",
     "run_als",
     "select_stage",
     "selection_plan",
+    "tau_tokens",
     "test_arms",
     "timed_with_cot",
     "tradeoff_fields_of",
@@ -476,23 +478,11 @@ def selection_plan(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
     if len(aset) <= cfg.n_tau_fit and set(candidates) <= set(aset.trajectory_layers):
         traj = aset.with_trajectory_layers(candidates)  # kept by the fit pass
     else:
-        traj = cache_activations(
-            bridge,
-            run.problems("fit", data_dir=data_dir)[: cfg.n_tau_fit],
-            run.rows("fit", "cot"),
-            run.fit_trajectories_dir,
-            CacheConfig(
-                layers=candidates,
-                trajectory_layers=candidates,
-                site=cfg.site,
-                batch_size=run.generation().batch_size,
-            ),
-            prompt=run.prompt(),
-        )
+        traj = tau_tokens(bridge, run, run, candidates, cfg, data_dir=data_dir)
     directions = run.directions()
-    taus = {"als": _quantile_taus(traj, directions, cfg)}
+    taus = {"als": quantile_taus(traj, directions, cfg)}
     if cfg.control:
-        taus["random-control"] = _quantile_taus(traj, control_directions(directions, _CONTROL), cfg)
+        taus["random-control"] = quantile_taus(traj, control_directions(directions, _CONTROL), cfg)
     sep = separation(aset.at(cfg.position), labels)
     plan = {
         "candidates": list(candidates),
@@ -505,7 +495,34 @@ def selection_plan(bridge: Any, run: RunDir, cfg: ALSRunConfig, *, data_dir=None
     return plan
 
 
-def _quantile_taus(
+def tau_tokens(
+    bridge: Any,
+    source: RunDir,
+    run: RunDir,
+    layers: tuple[int, ...],
+    cfg: ALSRunConfig,
+    *,
+    data_dir=None,
+) -> ActivationSet:
+    """Every generated token's state at `layers` of the first `cfg.n_tau_fit` fit generations
+    of `source` (teacher-forced up to the last of them), cached in `run`'s fit trajectories:
+    what tau's quantiles read."""
+    return cache_activations(
+        bridge,
+        source.problems("fit", data_dir=data_dir)[: cfg.n_tau_fit],
+        source.rows("fit", "cot"),
+        run.fit_trajectories_dir,
+        CacheConfig(
+            layers=layers,
+            trajectory_layers=layers,
+            site=cfg.site,
+            batch_size=source.generation().batch_size,
+        ),
+        prompt=source.prompt(),
+    )
+
+
+def quantile_taus(
     traj: ActivationSet, directions: LayerDirections, cfg: ALSRunConfig
 ) -> dict[str, dict[str, float]]:
     """Per candidate layer and tau quantile, the threshold over the cached fit tokens."""

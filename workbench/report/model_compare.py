@@ -10,7 +10,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from workbench.report.plotting import COLORS, _band, layout
+from workbench.report.plotting import COLORS, add_curve, layout
 
 __all__ = ["depth_curves", "paired_outcomes"]
 
@@ -26,20 +26,7 @@ def depth_curves(
     for i, (name, (n_layers, rows)) in enumerate(curves.items()):
         rows = sorted(rows, key=lambda r: r["layer"])
         x = [r["layer"] / n_layers for r in rows]
-        color = COLORS[i % len(COLORS)]
-        if all(r.get("ci_low") is not None for r in rows):
-            fig.add_trace(
-                _band(x, [r["ci_low"] for r in rows], [r["ci_high"] for r in rows], color)
-            )
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=[r["value"] for r in rows],
-                mode="lines+markers",
-                name=name,
-                line={"color": color},
-            )
-        )
+        add_curve(fig, x, rows, name, COLORS[i % len(COLORS)])
     fig.add_hline(y=0.5, line_dash="dot", line_color="gray")
     return layout(fig, title, "relative depth (layer / n_layers)", "cross-validated AUROC")
 

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 
 __all__ = [
     "accuracy_bars",
+    "add_curve",
     "agreement_heatmap",
     "cosine_heatmap",
     "early_curve",
@@ -71,20 +72,26 @@ def layer_curve(
     metrics = list(dict.fromkeys(r["metric"] for r in rows))
     for i, metric in enumerate(metrics):
         sub = sorted((r for r in rows if r["metric"] == metric), key=lambda r: r["layer"])
-        color = COLORS[i % len(COLORS)]
-        x = [r["layer"] for r in sub]
-        if all(r.get("ci_low") is not None for r in sub):
-            fig.add_trace(_band(x, [r["ci_low"] for r in sub], [r["ci_high"] for r in sub], color))
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=[r["value"] for r in sub],
-                mode="lines+markers",
-                name=metric,
-                line={"color": color},
-            )
-        )
+        add_curve(fig, [r["layer"] for r in sub], sub, metric, COLORS[i % len(COLORS)])
     return layout(fig, title, "layer", y_label)
+
+
+def add_curve(
+    fig: go.Figure, x: list, rows: Sequence[Mapping[str, Any]], name: str, color: str
+) -> None:
+    """One line of `rows`' values over `x`, with its 95% band where every row has `ci_low` /
+    `ci_high`."""
+    if all(r.get("ci_low") is not None for r in rows):
+        fig.add_trace(_band(x, [r["ci_low"] for r in rows], [r["ci_high"] for r in rows], color))
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=[r["value"] for r in rows],
+            mode="lines+markers",
+            name=name,
+            line={"color": color},
+        )
+    )
 
 
 def accuracy_bars(
