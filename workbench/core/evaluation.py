@@ -26,6 +26,7 @@ __all__ = [
     "tradeoff_fields",
     "tradeoff_scores",
     "wilson_interval",
+    "with_tradeoff_fields",
 ]
 
 
@@ -170,3 +171,20 @@ def repetition_rate(tokens: Sequence[int], n: int = 4) -> float:
     if not grams:
         return 0.0
     return 1.0 - len(set(grams)) / len(grams)
+
+
+def with_tradeoff_fields(
+    rows: Sequence[Mapping[str, Any]], *, timed: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """Summary rows (``method``, ``accuracy``, ``seconds_per_problem``) with `tradeoff_fields`:
+    the rows whose method is in `timed` (all when None: rows timed like for like) enter the
+    score, normalised by the slowest iterative method among them (`iterative_normaliser`);
+    every row gets the normaliser's fields."""
+    scored = [r for r in rows if timed is None or r["method"] in timed]
+    seconds = {r["method"]: r["seconds_per_problem"] for r in scored}
+    result = tradeoff_scores(
+        {r["method"]: r["accuracy"] for r in scored},
+        seconds,
+        normaliser=iterative_normaliser(seconds),
+    )
+    return [{**r, **tradeoff_fields(result, r["method"])} for r in rows]

@@ -36,7 +36,7 @@ from workbench.core.activations import (
 from workbench.core.artifacts import read_json, write_json
 from workbench.core.config import check_finite, check_quantiles
 from workbench.core.directions import LayerDirections, fit_directions, separation
-from workbench.core.evaluation import iterative_normaliser, tradeoff_fields, tradeoff_scores
+from workbench.core.evaluation import with_tradeoff_fields
 from workbench.core.generation import GenerationConfig
 from workbench.core.hooks import Site
 from workbench.core.probing import EARLY_KS, ProbeConfig, probe_layers
@@ -600,14 +600,8 @@ def tradeoff_fields_of(summaries: list[dict]) -> list[dict]:
     method, so in `results.json` every score is None: the score of a setting is the paper
     table's, from a re-timing or `als compare` that holds SC or LatentSeek
     (`workbench.report.paper_table`)."""
-    alike = [s for s in summaries if s.get("timed_with_cot") in ("is cot", "together")]
-    seconds = {s["method"]: s["seconds_per_problem"] for s in alike}
-    result = tradeoff_scores(
-        {s["method"]: s["accuracy"] for s in alike},
-        seconds,
-        normaliser=iterative_normaliser(seconds),
-    )
-    return [{**s, **tradeoff_fields(result, s["method"])} for s in summaries]
+    alike = {s["method"] for s in summaries if s.get("timed_with_cot") in ("is cot", "together")}
+    return with_tradeoff_fields(summaries, timed=alike)
 
 
 def _reference_validation(run: RunDir) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.artifacts import read_json, read_rows, write_json
-from workbench.core.evaluation import iterative_normaliser, tradeoff_fields, tradeoff_scores
+from workbench.core.evaluation import with_tradeoff_fields
 from workbench.core.records import summarize
 from workbench.errors import WorkbenchError
 from workbench.experiment.pipeline import (
@@ -101,13 +101,7 @@ def retimed_tradeoff(arms: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Re-timed arms with the trade-off fields by the one definition (`tradeoff_fields_of` in
     `workbench.experiment.pipeline`): accuracy and seconds on the re-timed problems, time
     normalised by the slowest iterative method among them, so None while none is iterative."""
-    seconds = {a["method"]: a["seconds_per_problem"] for a in arms}
-    result = tradeoff_scores(
-        {a["method"]: a["accuracy"] for a in arms},
-        seconds,
-        normaliser=iterative_normaliser(seconds),
-    )
-    return [{**a, **tradeoff_fields(result, a["method"])} for a in arms]
+    return with_tradeoff_fields(arms)
 
 
 def restate_tradeoff(run: str | Path | RunDir) -> list[str]:

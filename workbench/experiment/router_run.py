@@ -27,7 +27,7 @@ import numpy as np
 from workbench.core.activations import CacheConfig, cache_activations
 from workbench.core.artifacts import read_jsonl, write_json
 from workbench.core.directions import LayerDirections
-from workbench.core.evaluation import iterative_normaliser, tradeoff_fields, tradeoff_scores
+from workbench.core.evaluation import with_tradeoff_fields
 from workbench.core.records import summarize
 from workbench.core.routing import budget_threshold, route_rows, routed_summary
 from workbench.errors import WorkbenchError
@@ -142,13 +142,7 @@ def router_run(
 def _with_tradeoff(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each row with the paper's trade-off score, time normalised by SC@k's (the slowest
     iterative method here, as the paper's Eq. 1 scales its settings)."""
-    seconds = {r["method"]: r["seconds_per_problem"] for r in table}
-    scores = tradeoff_scores(
-        {r["method"]: r["accuracy"] for r in table},
-        seconds,
-        normaliser=iterative_normaliser(seconds),
-    )
-    return [{**r, **tradeoff_fields(scores, r["method"])} for r in table]
+    return with_tradeoff_fields(table)
 
 
 def _extra(routed: Any, budget: float | None, threshold: float) -> dict[str, Any]:
