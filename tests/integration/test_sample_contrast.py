@@ -11,8 +11,7 @@ import pytest
 
 from workbench.cli.main import main
 from workbench.core.artifacts import read_jsonl, read_rows
-from workbench.experiment.contrast_run import SamplesDir
-from workbench.experiment.rundir import RunDir
+from workbench.experiment.rundir import RunDir, SamplesDir
 from workbench.methods.baselines import SCConfig, run_self_consistency
 from workbench.methods.sampling import pass_rates, voted_rows
 from workbench.sources.models import ModelConfig, load_model
@@ -67,19 +66,19 @@ def test_probe_on_samples_writes_tables_directions_and_figures(samples, tmp_path
     argv = ["probe", str(RUN), "--samples", str(samples.root), "--probe.n_folds", "2"]
     assert main([*argv, "--probe.n_bootstrap", "20"]) == 0
     assert not (RUN / ".writer.lock").exists()  # the samples folder was written, not the run
-    summary = json.loads((samples.contrast_dir / "summary.json").read_text())
+    summary = json.loads((samples.contrast_summary_path).read_text())
     n_layers = load_model(ModelConfig(name="toy")).cfg.n_layers
-    probes = read_jsonl(samples.contrast_dir / "probes.jsonl.gz")
+    probes = read_jsonl(samples.contrast_table("probes"))
     assert len(probes) == 4 * n_layers
     assert summary["chains"] == 16 * K and summary["problems"] == 16
     assert summary["mixed_problems"] == sum(
         r.mixed for r in pass_rates(read_rows(samples.samples_path)).values()
     )
-    cos = read_jsonl(samples.contrast_dir / "cosines.jsonl.gz")
+    cos = read_jsonl(samples.contrast_table("cosines"))
     assert {r["metric"] for r in cos} >= {"cos_pooled_within", "pooled_share_along_difficulty"}
     assert all(-1.0001 <= r["value"] <= 1.0001 for r in cos if r["metric"].startswith("cos_"))
     for kind in ("pooled", "within", "difficulty"):
-        assert (samples.contrast_dir / kind / "directions.safetensors").exists()
+        assert (samples.contrast_directions(kind) / "directions.safetensors").exists()
 
     monkeypatch.setenv("ALS_PNG", "0")
     script = Path(__file__).resolve().parents[2] / "analyses" / "contrast.py"
@@ -100,16 +99,14 @@ def _probe(samples: SamplesDir) -> None:
 
 
 def test_derived_run_steers_with_the_within_direction(samples, tmp_path):
-    if not (samples.contrast_dir / "within").exists():
+    if not (samples.contrast_directions("within")).exists():
         _probe(samples)
     out = tmp_path / "within"
     assert main(["derive", str(samples.root), "--kind", "within", "--out", str(out)]) == 0
     run = RunDir(out)
     plan = json.loads(run.selection_plan_path.read_text())
     probes = [
-        r
-        for r in read_jsonl(samples.contrast_dir / "probes.jsonl.gz")
-        if r["metric"] == "auroc_within"
+        r for r in read_jsonl(samples.contrast_table("probes")) if r["metric"] == "auroc_within"
     ]
     best = sorted(sorted(probes, key=lambda r: -r["value"])[:2], key=lambda r: r["layer"])
     assert plan["candidates"] == [r["layer"] for r in best]
@@ -125,7 +122,7 @@ def test_derived_run_steers_with_the_within_direction(samples, tmp_path):
 
 
 def test_router_routes_by_validation_quantiles(samples, tmp_path):
-    if not (samples.contrast_dir / "difficulty").exists():
+    if not (samples.contrast_directions("difficulty")).exists():
         _probe(samples)
     test = tmp_path / "test-samples"
     argv = ["sample", str(RUN), "--out", str(test), "--split", "test", "--sampling.k", "3"]

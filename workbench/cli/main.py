@@ -200,7 +200,8 @@ def _run_bridge(a: Any, *, finished: bool = True) -> tuple[Path, object]:
 
 def _probe_samples(a: ProbeArgs) -> int:
     from workbench.core.contrast_probes import ContrastProbeConfig
-    from workbench.experiment.contrast_run import SamplesDir, contrast_run
+    from workbench.experiment.contrast_run import contrast_run
+    from workbench.experiment.rundir import SamplesDir
     from workbench.report.samples_report import build_samples_report
 
     samples = SamplesDir(Path(a.samples))
@@ -224,8 +225,8 @@ def _probe_samples(a: ProbeArgs) -> int:
 
 
 def cmd_derive(a: DeriveArgs) -> int:
-    from workbench.experiment.contrast_run import SamplesDir
     from workbench.experiment.derived_run import derive_run
+    from workbench.experiment.rundir import SamplesDir
 
     samples = SamplesDir(Path(a.samples))
     if not samples.settings_path.exists():

@@ -23,59 +23,16 @@ from typing import Any
 import torch
 
 from workbench.core.activations import ActivationSet, CacheConfig, cache_activations
-from workbench.core.artifacts import read_rows, write_json, write_jsonl_gz
+from workbench.core.artifacts import write_json, write_jsonl_gz
 from workbench.core.contrast import KINDS, ProblemStats, directions
 from workbench.core.contrast_probes import ContrastProbeConfig, contrast_probes, direction_cosines
 from workbench.core.directions import LayerDirections
 from workbench.errors import WorkbenchError
-from workbench.experiment.rundir import RunDir
-from workbench.methods.baselines import SCConfig
-from workbench.methods.sampling import sampled_problems
+from workbench.experiment.rundir import SamplesDir
 
-__all__ = ["SamplesDir", "contrast_run", "contrast_states"]
+__all__ = ["contrast_run", "contrast_states"]
 
 logger = logging.getLogger(__name__)
-
-
-class SamplesDir(RunDir):
-    """A folder written by `als sample`: its rows, its source run, its contrast tables."""
-
-    @classmethod
-    def of_samples(cls, folder: str | Path | RunDir) -> SamplesDir:
-        """The samples folder at `folder`, refused unless `als sample` wrote it."""
-        samples = cls(Path(folder.root if isinstance(folder, RunDir) else folder))
-        if not samples.settings_path.exists() or samples.settings()["command"] != "sample":
-            raise WorkbenchError(f"{samples.root} is not a folder written by `als sample`")
-        return samples
-
-    @property
-    def router_dir(self) -> Path:
-        """The router's table (`workbench.experiment.router_run`) on these samples' split."""
-        return self.root / "router"
-
-    @property
-    def samples_path(self) -> Path:
-        return self.root / "samples.jsonl"
-
-    @property
-    def contrast_dir(self) -> Path:
-        return self.root / "contrast"
-
-    def contrast_table(self, name: str) -> Path:
-        return self.contrast_dir / f"{name}.jsonl"
-
-    def source(self) -> RunDir:
-        return RunDir(Path(self.settings()["source_run"]))
-
-    def sample_rows(self) -> list[dict[str, Any]]:
-        return read_rows(self.samples_path)
-
-    def sampled(self, *, data_dir: str | Path | None = None) -> list[Any]:
-        """The sample problems (``id#j``) of the rows written so far, in decode order."""
-        s = self.settings()
-        problems = self.source().problems(s["split"], data_dir=data_dir)[: s["limit"]]
-        have = {r["id"] for r in self.sample_rows()}
-        return [p for p in sampled_problems(problems, SCConfig(**s["sampling"])) if p.id in have]
 
 
 def contrast_states(bridge: Any, samples: SamplesDir, *, data_dir=None) -> ActivationSet:
@@ -129,14 +86,16 @@ def contrast_run(
     probes = contrast_probes(states, prompt, aset.labels, pids, aset.layers, cfg)
     cos = direction_cosines(stats, aset.layers, cfg)
     samples.contrast_dir.mkdir(parents=True, exist_ok=True)
-    write_jsonl_gz(samples.contrast_table("probes").with_suffix(".jsonl.gz"), probes)
-    write_jsonl_gz(samples.contrast_table("cosines").with_suffix(".jsonl.gz"), cos)
+    write_jsonl_gz(samples.contrast_table("probes"), probes)
+    write_jsonl_gz(samples.contrast_table("cosines"), cos)
     fitted = directions(stats)[0]
     for k, kind in enumerate(KINDS):
         where = "last_prompt" if kind == "difficulty" else position
-        _as_directions(fitted[k], aset, kind, where, position).save(samples.contrast_dir / kind)
+        _as_directions(fitted[k], aset, kind, where, position).save(
+            samples.contrast_directions(kind)
+        )
     summary = _summary(stats, probes, cfg)
-    write_json(samples.contrast_dir / "summary.json", summary)
+    write_json(samples.contrast_summary_path, summary)
     return summary
 
 

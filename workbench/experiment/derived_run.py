@@ -22,14 +22,13 @@ from typing import Any
 from workbench.core.artifacts import append_jsonl, read_jsonl, write_json
 from workbench.core.directions import LayerDirections
 from workbench.errors import WorkbenchError
-from workbench.experiment.contrast_run import SamplesDir
 from workbench.experiment.pipeline import (
     ALSRunConfig,
     quantile_taus,
     record_run_settings,
     tau_tokens,
 )
-from workbench.experiment.rundir import RunDir
+from workbench.experiment.rundir import RunDir, SamplesDir
 from workbench.sources.models import ModelConfig
 
 __all__ = ["PROBE_OF", "derive_run"]
@@ -39,7 +38,7 @@ PROBE_OF: dict[str, str] = {"within": "auroc_within", "difficulty": "spearman_pa
 
 
 def _candidates(samples: SamplesDir, kind: str, n: int) -> tuple[tuple[int, ...], dict]:
-    path = samples.contrast_table("probes").with_suffix(".jsonl.gz")
+    path = samples.contrast_table("probes")
     if not path.exists():
         raise WorkbenchError(f"{samples.root} has no contrast tables: run `als probe --samples`")
     rows = [r for r in read_jsonl(path) if r["metric"] == PROBE_OF[kind]]
@@ -91,14 +90,14 @@ def derive_run(
     if run.selection_plan_path.exists():
         return run
     _copy_cot(source, run)
-    directions = LayerDirections.load(samples.contrast_dir / kind)
+    directions = LayerDirections.load(samples.contrast_directions(kind))
     directions.save(run.directions_path)
     traj = tau_tokens(bridge, source, run, candidates, cfg, data_dir=data_dir)
     plan = {
         "candidates": list(candidates),
         "fit_cv_auroc": {},
         "candidate_probe": {"metric": PROBE_OF[kind], "by_layer": ranking},
-        "direction_from": str(samples.contrast_dir / kind),
+        "direction_from": str(samples.contrast_directions(kind)),
         "n_tau_generations": len(traj),
         "taus": {"als": quantile_taus(traj, directions, cfg)},
         "fit_separation": {},

@@ -31,8 +31,7 @@ from workbench.core.evaluation import with_tradeoff_fields
 from workbench.core.records import summarize
 from workbench.core.routing import budget_threshold, route_rows, routed_summary
 from workbench.errors import WorkbenchError
-from workbench.experiment.contrast_run import SamplesDir
-from workbench.experiment.rundir import RunDir
+from workbench.experiment.rundir import RunDir, SamplesDir
 from workbench.methods.sampling import voted_rows
 
 __all__ = ["BUDGETS", "prompt_scores", "router_run"]
@@ -42,7 +41,7 @@ BUDGETS: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75)
 
 
 def _router_layer(fit_samples: SamplesDir) -> int:
-    path = fit_samples.contrast_table("probes").with_suffix(".jsonl.gz")
+    path = fit_samples.contrast_table("probes")
     if not path.exists():
         raise WorkbenchError(
             f"{fit_samples.root} has no contrast tables: run `als probe --samples`"
@@ -98,10 +97,19 @@ def router_run(
     fit_samples = SamplesDir.of_samples(fit_samples)
     test_samples = SamplesDir.of_samples(test_samples)
     layer = _router_layer(fit_samples)
-    direction = LayerDirections.load(fit_samples.contrast_dir / "difficulty")
-    states = test_samples.router_dir / "prompt-states"
-    val = prompt_scores(bridge, run, "val", direction, layer, states / "val", data_dir=data_dir)
-    test = prompt_scores(bridge, run, "test", direction, layer, states / "test", data_dir=data_dir)
+    direction = LayerDirections.load(fit_samples.contrast_directions("difficulty"))
+    val, test = (
+        prompt_scores(
+            bridge,
+            run,
+            split,
+            direction,
+            layer,
+            test_samples.router_states(split),
+            data_dir=data_dir,
+        )
+        for split in ("val", "test")
+    )
     problems = run.problems("test", data_dir=data_dir)
     cot = run.rows("test", "cot")
     sc = voted_rows(problems, test_samples.sample_rows(), answer_format=run.prompt().answer_format)
@@ -128,14 +136,14 @@ def router_run(
     table = _with_tradeoff(table)
     out = {
         "layer": layer,
-        "direction": str(fit_samples.contrast_dir / "difficulty"),
+        "direction": str(fit_samples.contrast_directions("difficulty")),
         "budgets": list(budgets),
         "val_scores": len(val),
         "timing": "each row's own decode (CoT: the run's test batch; SC: the sampled chains' "
         "batch); not re-timed together",
         "table": table,
     }
-    write_json(test_samples.router_dir / "table.json", out)
+    write_json(test_samples.router_table_path, out)
     return out
 
 

@@ -39,9 +39,11 @@ from workbench.core.problems import Problem
 from workbench.core.prompts import PromptConfig
 from workbench.core.steering import SteeringSpec
 from workbench.errors import WorkbenchError
+from workbench.methods.baselines import SCConfig
+from workbench.methods.sampling import sampled_problems
 from workbench.sources.data import EXPERIMENT_SPLITS, load_problems, load_split
 
-__all__ = ["RunDir", "provenance"]
+__all__ = ["RunDir", "SamplesDir", "provenance"]
 
 SPLITS = ("fit", "val", "test")
 PROBE_TABLES = ("layers", "early", "trajectory_bands", "steering_fired", "drift", "pca_points")
@@ -256,7 +258,7 @@ class RunDir:
         states = [self.fit_activations_dir, self.fit_final_dir, self.fit_trajectories_dir]
         states += [self.probe_states(name) for name in PROBE_STATES]
         states += sorted(self.sweep_dir.glob("fit-trajectories-*"))
-        states.append(self.root / "router" / "prompt-states")  # a samples folder's router
+        states.append(self.root / "router" / "prompt-states")  # a samples folder's router states
         return [*states, self.root / "export", self.jobs_dir, self.figures, self.report_path]
 
     # -- one writer -------------------------------------------------------------------------------
@@ -384,3 +386,64 @@ class RunDir:
 
     def has_compare(self) -> bool:
         return self.compare_table_path.exists()
+
+
+class SamplesDir(RunDir):
+    """A folder written by `als sample`: its rows, its source run, its contrast tables."""
+
+    @classmethod
+    def of_samples(cls, folder: str | Path | RunDir) -> SamplesDir:
+        """The samples folder at `folder`, refused unless `als sample` wrote it."""
+        samples = cls(Path(folder.root if isinstance(folder, RunDir) else folder))
+        if not samples.settings_path.exists() or samples.settings()["command"] != "sample":
+            raise WorkbenchError(f"{samples.root} is not a folder written by `als sample`")
+        return samples
+
+    @property
+    def router_dir(self) -> Path:
+        """The router's table (`workbench.experiment.router_run`) on these samples' split."""
+        return self.root / "router"
+
+    @property
+    def samples_path(self) -> Path:
+        """The graded sampled chains, one row each."""
+        return self.root / "samples.jsonl"
+
+    @property
+    def contrast_dir(self) -> Path:
+        """The difficulty-controlled analysis (`workbench.experiment.contrast_run`)."""
+        return self.root / "contrast"
+
+    @property
+    def contrast_summary_path(self) -> Path:
+        return self.contrast_dir / "summary.json"
+
+    def contrast_directions(self, kind: str) -> Path:
+        """The folder of one of the three directions ('pooled', 'within', 'difficulty')."""
+        return self.contrast_dir / kind
+
+    @property
+    def router_table_path(self) -> Path:
+        return self.router_dir / "table.json"
+
+    def router_states(self, split: str) -> Path:
+        """The last prompt token's states of the source run's split (not published)."""
+        return self.router_dir / "prompt-states" / split
+
+    def contrast_table(self, name: str) -> Path:
+        """A contrast table (gzipped JSONL: 'probes', 'cosines')."""
+        return self.contrast_dir / f"{name}.jsonl.gz"
+
+    def source(self) -> RunDir:
+        """The run whose split was sampled."""
+        return RunDir(Path(self.settings()["source_run"]))
+
+    def sample_rows(self) -> list[dict[str, Any]]:
+        return read_rows(self.samples_path)
+
+    def sampled(self, *, data_dir: str | Path | None = None) -> list[Any]:
+        """The sample problems (``id#j``) of the rows written so far, in decode order."""
+        s = self.settings()
+        problems = self.source().problems(s["split"], data_dir=data_dir)[: s["limit"]]
+        have = {r["id"] for r in self.sample_rows()}
+        return [p for p in sampled_problems(problems, SCConfig(**s["sampling"])) if p.id in have]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.artifacts import read_json, read_jsonl, save_figure
-from workbench.experiment.contrast_run import SamplesDir
+from workbench.experiment.rundir import SamplesDir
 from workbench.report.contrast_plots import (
     CONTRAST_LABELS,
     contrast_cosine_curves,
@@ -44,7 +44,7 @@ def _chains_section(samples: SamplesDir) -> Section:
 
 
 def _contrast_section(samples: SamplesDir, figs: dict[str, Any]) -> Section:
-    summary = read_json(samples.contrast_dir / "summary.json")
+    summary = read_json(samples.contrast_summary_path)
     rows = [
         {
             "measure": CONTRAST_LABELS[metric],
@@ -72,7 +72,7 @@ def _contrast_section(samples: SamplesDir, figs: dict[str, Any]) -> Section:
 
 
 def _router_section(samples: SamplesDir, figs: dict[str, Any]) -> Section:
-    out = read_json(samples.router_dir / "table.json")
+    out = read_json(samples.router_table_path)
     keys = (
         "method",
         "accuracy",
@@ -95,13 +95,13 @@ def _router_section(samples: SamplesDir, figs: dict[str, Any]) -> Section:
 def samples_figures(samples: SamplesDir) -> dict[str, Any]:
     """Every figure the folder's tables allow, by name."""
     figs: dict[str, Any] = {}
-    probes = samples.contrast_dir / "probes.jsonl.gz"
+    probes = samples.contrast_table("probes")
     if probes.exists():
         figs["contrast_probes"] = contrast_probe_curves(read_jsonl(probes))
-        cosines = read_jsonl(samples.contrast_dir / "cosines.jsonl.gz")
+        cosines = read_jsonl(samples.contrast_table("cosines"))
         figs["contrast_cosines"] = contrast_cosine_curves(cosines)
-    if (samples.router_dir / "table.json").exists():
-        table = read_json(samples.router_dir / "table.json")["table"]
+    if (samples.router_table_path).exists():
+        table = read_json(samples.router_table_path)["table"]
         figs["router_tokens"] = router_frontier(table)
         figs["router_seconds"] = router_frontier(table, cost="seconds_per_problem")
     return figs
