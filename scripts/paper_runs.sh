@@ -54,8 +54,8 @@ gsm8k_15b=(--model.name coder-1.5b --als.dataset gsm8k --als.split_order first -
   --als.n_val 64 --als.n_test 400 --generation.max_new_tokens 512 --als.n_candidate_layers 2
   --als.alphas 0.05,0.1,0.2 --als.tau_quantiles 0.5,1.0 --als.reference true --als.control true)
 # The CPU's order (one decode at a time): sampled chains first, then the 1.5B model, then the rest.
-order=(math500-p1 math500-p2 gsm8k-samples-fit gsm8k-samples-test gsm8k-1.5b gsm8k-p2
-  gsm8k-scale-baselines math500-p1-baselines)
+order=(math500-p1 math500-p2 gsm8k-samples-fit gsm8k-samples-test gsm8k-contrast gsm8k-1.5b
+  gsm8k-within gsm8k-difficulty gsm8k-p2 gsm8k-scale-baselines math500-p1-baselines)
 command[math500-p1]=run;  args[math500-p1]="${math[*]} --prompt.format p1"
 command[math500-p2]=run;  args[math500-p2]="${math[*]} --prompt.format p2 --als.gated true"
 command[gsm8k-p2]=run;    args[gsm8k-p2]="${gsm8k_p2[*]}"
@@ -65,6 +65,11 @@ command[math500-p1-baselines]=compare;  args[math500-p1-baselines]="${baselines[
 # issue 41: k sampled chains per problem of results/gsm8k-scale's fit (first 400) and test splits
 command[gsm8k-samples-fit]=sample;  args[gsm8k-samples-fit]="${samples[*]} --split fit --limit 400 --sampling.k 8"
 command[gsm8k-samples-test]=sample; args[gsm8k-samples-test]="${samples[*]} --split test --sampling.k 5"
+# ... their analysis (teacher forcing, no decoding): the contrast probes, then the router on test
+command[gsm8k-contrast]=contrast
+# ... and runs steering with the within-problem and the difficulty direction on gsm8k-scale's rules
+command[gsm8k-within]=derive;     args[gsm8k-within]="--kind within"
+command[gsm8k-difficulty]=derive; args[gsm8k-difficulty]="--kind difficulty"
 
 unpack() {  # results/<name> -> runs/<name>, when only the published copy is here
   local name=$1
@@ -116,6 +121,21 @@ for name in "${order[@]}"; do
     start_publisher "$run"
     # shellcheck disable=SC2086
     $dry "$als" sample ${args[$name]} --out "runs/$run"
+  elif [[ ${command[$name]} == contrast ]]; then
+    run=gsm8k-samples-fit
+    [[ -n $dry ]] || { unpack "$run"; unpack gsm8k-samples-test; }
+    $dry "$als" probe results/gsm8k-scale --samples "runs/$run"
+    $dry "$als" route results/gsm8k-scale --fit_samples "runs/$run" --test_samples runs/gsm8k-samples-test
+    $dry "$als" publish runs/gsm8k-samples-test --out results/gsm8k-samples-test
+  elif [[ ${command[$name]} == derive ]]; then
+    run=$name
+    [[ -n $dry ]] || unpack "$run"
+    # shellcheck disable=SC2086
+    $dry "$als" derive runs/gsm8k-samples-fit ${args[$name]} --out "runs/$run"
+    start_publisher "$run"
+    $dry "$als" stage select "runs/$run"
+    $dry "$als" stage test "runs/$run"
+    $dry "$als" stage retime "runs/$run" --limit 32
   else
     run=$name
     [[ -n $dry ]] || unpack "$run"
