@@ -145,3 +145,19 @@ def test_router_routes_by_validation_quantiles(samples, tmp_path):
     assert (
         "The direction as a router" in report and (test / "figures" / "router_tokens.html").exists()
     )
+
+
+def test_a_published_copy_resumes_without_decoding_again(samples, tmp_path):
+    import shutil
+
+    published = tmp_path / "published"
+    assert main(["publish", str(samples.root), "--out", str(published)]) == 0
+    assert (published / "samples.jsonl.gz").exists() and not (published / "samples.jsonl").exists()
+    copy = tmp_path / "copy"
+    shutil.copytree(published, copy)
+    more = [a if a != "16" else "17" for a in ARGS]  # limit may grow when a run resumes
+    assert main(["sample", str(RUN), "--out", str(copy), *more]) == 0
+    rows = SamplesDir(copy).sample_rows()
+    old = {r["id"]: r for r in samples.sample_rows()}
+    assert len(rows) == 17 * K  # one more problem decoded, the 16 published ones kept
+    assert all(old[r["id"]]["tokens"] == r["tokens"] for r in rows if r["id"] in old)
