@@ -116,7 +116,15 @@ def test_derived_run_steers_with_the_within_direction(samples, tmp_path):
     assert main(["stage", "select", str(out)]) == 0
     assert main(["stage", "test", str(out)]) == 0
     results = run.results()
-    assert [r["method"] for r in results["test"]] == ["cot", "als"]
+    assert [r["method"] for r in results["test"]] == ["cot", "als", "als-beside"]
+    beside = [{**r, "method": "als"} for r in run.rows("test", "als-beside")]
+    assert beside == source.rows("test", "als")  # the source's arm, not decoded again
+    chosen = source.results()["steering"]  # (written before a later field, json_gate, existed)
+    assert {k: results["beside_steering"][k] for k in chosen} == chosen
+    assert main(["stage", "retime", str(out), "--limit", "6"]) == 0  # every arm, together
+    retimed = {a["method"]: a for a in json.loads(run.retimed_path.read_text())["arms"]}
+    assert set(retimed) == {"cot", "als", "als-beside"}
+    assert all(a["identical_to_run"] == 6 for a in retimed.values())  # batch-invariant
     assert results["steering"]["layers"][0] in plan["candidates"]
     assert run.rows("test", "cot") == source.rows("test", "cot")
 

@@ -8,7 +8,9 @@ directions are a samples folder's within-problem or difficulty direction
 (`workbench.experiment.contrast_run`); its candidate layers are the two best of that direction's
 own probe (within-problem AUROC, or the last prompt token's Spearman with pass rate); tau at each
 quantile comes from that direction's cosines over the first `n_tau_fit` fit generations' tokens,
-as the source's did. No reference or control arm (the source's serve). Then
+as the source's did. No reference or control arm of its own: the source's selected arm and
+control sit beside it on test (`ALSRunConfig.beside`), their rows copied, so that the test table
+pairs them and `als stage retime` decodes them together with CoT and the new arm. Then
 ``als stage select OUT`` and ``als stage test OUT`` decode the validation grid and the test arm.
 """
 
@@ -19,10 +21,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from workbench.core.artifacts import append_jsonl, read_jsonl, write_json
+from workbench.core.artifacts import append_jsonl, jsonl_exists, read_jsonl, write_json
 from workbench.core.directions import LayerDirections
 from workbench.errors import WorkbenchError
 from workbench.experiment.pipeline import (
+    BESIDE,
     ALSRunConfig,
     quantile_taus,
     record_run_settings,
@@ -48,13 +51,19 @@ def _candidates(samples: SamplesDir, kind: str, n: int) -> tuple[tuple[int, ...]
     }
 
 
-def _copy_cot(source: RunDir, run: RunDir) -> None:
-    """The source's splits and plain CoT rows (fit, validation, test) into the new run."""
+def _copy_rows(source: RunDir, run: RunDir) -> None:
+    """The source's splits, plain CoT rows (fit, validation, test) and its selected and control
+    arms' test rows (as `BESIDE` names them) into the new run."""
+    copies = [(split, "cot", "cot") for split in ("fit", "val", "test")]
+    copies += [("test", arm, beside) for arm, beside in BESIDE.items()]
     for split in ("fit", "val", "test"):
         run.split_path(split).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source.split_path(split), run.split_path(split))
-        if not run.rows_path(split, "cot").exists():
-            append_jsonl(run.rows_path(split, "cot"), source.rows(split, "cot"))
+    for split, arm, name in copies:
+        have = jsonl_exists(source.rows_path(split, arm))
+        if have and not run.rows_path(split, name).exists():
+            rows = [{**r, "method": name} for r in source.rows(split, arm)]
+            append_jsonl(run.rows_path(split, name), rows)
 
 
 def derive_run(
@@ -82,6 +91,7 @@ def derive_run(
         reference_always=False,
         gated=False,
         control=False,
+        beside=str(source.root),
     )
     run = RunDir(Path(out))
     record_run_settings(
@@ -89,7 +99,7 @@ def derive_run(
     )
     if run.selection_plan_path.exists():
         return run
-    _copy_cot(source, run)
+    _copy_rows(source, run)
     directions = LayerDirections.load(samples.contrast_directions(kind))
     directions.save(run.directions_path)
     traj = tau_tokens(bridge, source, run, candidates, cfg, data_dir=data_dir)

@@ -60,7 +60,9 @@ from workbench.sources.data import (
 from workbench.sources.models import ModelConfig, model_config_of
 
 __all__ = [
+    "BESIDE",
     "ALSRunConfig",
+    "beside_arms",
     "cot_jobs",
     "directions_stage",
     "evaluate_stage",
@@ -164,6 +166,12 @@ class ALSRunConfig:
     quantile ('random-control', seed 0; its tau at that quantile of its own fit-token cosines) on
     validation (after the pick: `selection.json`'s val_control) and test: what any push of that
     size does."""
+    beside: str | None = None
+    """A finished run on the same splits whose selected arm and control join this run's test
+    split as 'als-beside' and 'random-control-beside' (with the steering that run chose), so that
+    they are tabled, paired and re-timed (`als stage retime`) with this run's arms; `als derive`
+    sets it to its source run and copies those rows (greedy decoding is batch-invariant; the
+    re-timing compares them token for token)."""
     label_source: LabelSource = "gold"
     """What makes a fit generation a success: 'gold' (graded against the gold answer) or 'self'
     (the model's own four verification prompts all pass: the ALS authors' labels; adds the labels
@@ -616,6 +624,8 @@ _SPEC_KEYS = {
     "als-reference": "reference_steering",
     "als-reference-always": "reference_always_steering",
     "als-gated": "gated_steering",
+    "als-beside": "beside_steering",
+    "random-control-beside": "beside_control_steering",
 }
 """Where results.json records the steering of each extra test arm."""
 
@@ -676,6 +686,24 @@ def test_arms(run: RunDir, cfg: ALSRunConfig, plan: dict) -> dict[str, Arm]:
     if cfg.control:
         arms["random-control"] = _control_arm(run, cfg, best, plan)
     arms.update(_test_reference_arms(run, cfg))
+    if cfg.beside is not None:
+        arms.update(beside_arms(RunDir(Path(cfg.beside))))
+    return arms
+
+
+BESIDE: dict[str, str] = {"als": "als-beside", "random-control": "random-control-beside"}
+"""A beside run's arm -> its name among this run's test arms."""
+
+
+def beside_arms(other: RunDir) -> dict[str, Arm]:
+    """Another finished run's selected arm and control (where it has one), under `BESIDE`'s
+    names, with the steering and directions that run chose."""
+    other_cfg = ALSRunConfig.from_json(other.settings()["als"])
+    best = other.selection()["best"]
+    arms: dict[str, Arm] = {BESIDE["als"]: _selected_arm(other, other_cfg, best)}
+    if other_cfg.control:
+        plan = read_json(other.selection_plan_path)
+        arms[BESIDE["random-control"]] = _control_arm(other, other_cfg, best, plan)
     return arms
 
 
