@@ -34,7 +34,7 @@ from workbench.core.runtime import resolve_device, resolve_dtype
 from workbench.core.static_decode import decode_static
 from workbench.sources.architectures import RANDOM_PREFIX, build_random_model
 from workbench.sources.data import load_problems
-from workbench.sources.embedded import embedded_model_dir
+from workbench.sources.embedded import packaged_model
 from workbench.sources.models import ModelConfig, load_model
 from workbench.sources.tiny import cache_root
 
@@ -65,8 +65,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def hf_folder(name: str) -> Path | str:
     """Where `load_model(name)` read its weights from."""
-    if name == "embedded":
-        return embedded_model_dir()
+    packaged = packaged_model(name)  # embedded, coder-1.5b: the converted cache folder
+    if packaged is not None:
+        return packaged.model_dir()
     if name == "tiny":
         return cache_root() / "tiny-qwen2"  # built by load_model("tiny")
     return name

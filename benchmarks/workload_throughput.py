@@ -35,7 +35,9 @@ from workbench.sources.models import ModelConfig, load_model
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="embedded", help="'embedded', 'tiny' or a HF folder")
+    parser.add_argument(
+        "--model", default="embedded", help="'embedded', 'coder-1.5b', 'tiny' or a HF folder"
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
     parser.add_argument("--n", type=int, default=64, help="first N GSM8K test problems")
