@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -150,9 +151,17 @@ def test_router_routes_by_validation_quantiles(samples, tmp_path):
     assert {r["tradeoff_normaliser"] for r in table.values()} == {"sc@3"}
     assert table["sc@3"]["tradeoff"] == pytest.approx(50 * sc["accuracy"])  # its time is 100
     report = (test / "report.html").read_text()
-    assert (
-        "The direction as a router" in report and (test / "figures" / "router_tokens.html").exists()
+    assert "The direction as a router" in report
+    assert (test / "figures" / "router_tokens.html").exists()
+    script = Path(__file__).resolve().parents[2] / "analyses" / "router.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--samples", str(test), "--out_dir", str(tmp_path / "figs")],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "ALS_PNG": "0"},
     )
+    assert (tmp_path / "figs" / "router_seconds.html").stat().st_size > 1000, out.stdout
 
 
 def test_a_published_copy_resumes_without_decoding_again(samples, tmp_path):
