@@ -313,3 +313,20 @@ def test_version_imports_no_stack():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.splitlines() == [f"als-workbench {__version__}", "0 []"], done.stderr
+
+
+def test_help_lists_the_commands_without_the_stack():
+    code = (
+        "import sys; from workbench.cli.main import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit as done:\n    code = done.code\n"
+        "heavy = [m for m in ('torch', 'workbench.cli.commands') if m in sys.modules]\n"
+        "print(code, heavy)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.splitlines()[-1] == "0 []", done.stderr
+    from workbench.cli.catalog import STAGE_NAMES, SUMMARIES
+    from workbench.cli.commands import COMMANDS
+    from workbench.stages import STAGES
+
+    assert tuple(STAGES) == STAGE_NAMES and list(COMMANDS) == list(SUMMARIES)
+    assert all(name in done.stdout for name in SUMMARIES)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from workbench.cli.catalog import SUMMARIES
 from workbench.core.generation import GenerationConfig
 from workbench.core.prompts import PromptConfig
 from workbench.experiment.compare import CompareConfig
@@ -313,24 +314,19 @@ class PublishArgs:
     overwritten, none deleted."""
 
 
-COMMANDS: dict[str, tuple[type, str]] = {
-    "generate": (GenerateArgs, "graded chain-of-thought generation (resumable)"),
-    "sample": (SampleArgs, "k sampled, graded chains per problem of a run's split (resumable)"),
-    "derive": (DeriveArgs, "a run steering with a sampled-chains direction (within, difficulty)"),
-    "route": (RouteArgs, "the difficulty direction as a router between CoT and SC@k"),
-    "run": (RunArgs, "the ALS experiment: fit directions, select on validation, test vs CoT"),
-    "probe": (ProbeArgs, "which layers carry the direction; drift trajectories (on a run folder)"),
-    "compare": (
-        CompareArgs,
-        "CoT, Self-Consistency, LatentSeek and ALS on a run's test problems",
-    ),
-    "sweep": (SweepArgs, "layer x alpha x tau x site x rule grid with controls, on validation"),
-    "stage": (StageArgs, "rerun one stage of a run folder (" + ", ".join(STAGES) + ")"),
-    "upgrade": (UpgradeArgs, "convert a run folder written before als-workbench 0.2"),
-    "export": (
-        ExportArgs,
-        "a run's steering for llama.cpp (GGUF) or lm-eval's steered model",
-    ),
-    "publish": (PublishArgs, "copy a run's results as small, reproducible data (results/)"),
+_CLASSES: dict[str, type] = {
+    "generate": GenerateArgs,
+    "sample": SampleArgs,
+    "derive": DeriveArgs,
+    "route": RouteArgs,
+    "run": RunArgs,
+    "probe": ProbeArgs,
+    "compare": CompareArgs,
+    "sweep": SweepArgs,
+    "stage": StageArgs,
+    "upgrade": UpgradeArgs,
+    "export": ExportArgs,
+    "publish": PublishArgs,
 }
+COMMANDS: dict[str, tuple[type, str]] = {n: (_CLASSES[n], help) for n, help in SUMMARIES.items()}
 """Subcommand -> (its arguments, its one-line help)."""

@@ -39,7 +39,7 @@ from jsonargparse import (
 )
 
 from workbench import __version__
-from workbench.cli.commands import COMMANDS
+from workbench.cli.catalog import SUMMARIES
 from workbench.errors import WorkbenchError
 
 __all__ = ["build_parser", "parse"]
@@ -125,9 +125,11 @@ def build_parser(options_of: Collection[str] | None = None) -> ArgumentParser:
         "--version", action="version", version=f"als-workbench {__version__}", help="the version"
     )
     sub = parser.add_subcommands(dest="command", required=True)
-    for name, (cls, summary) in COMMANDS.items():
+    for name, summary in SUMMARIES.items():
+        built = options_of is None or name in options_of
+        cls = _commands()[name][0] if built else None  # the dataclasses import the stack
         p = _Parser(prog=f"als {name}", description=" ".join((cls.__doc__ or "").split()))
-        if options_of is None or name in options_of:
+        if built:
             config_help = "read options from a YAML file"
             p.add_argument("--config", action=ActionConfigFile, help=config_help)
             p.add_class_arguments(cls, as_positional=True, fail_untyped=True)
@@ -143,10 +145,17 @@ def build_parser(options_of: Collection[str] | None = None) -> ArgumentParser:
 _CONFIG_FILE = (".yaml", ".yml", ".json")
 
 
+def _commands() -> dict[str, tuple[type, str]]:
+    """`workbench.cli.commands.COMMANDS`, imported when a command's options are needed."""
+    from workbench.cli.commands import COMMANDS
+
+    return COMMANDS
+
+
 def _habits(argv: Sequence[str], parser: ArgumentParser) -> list[str]:
     """`--data-dir` -> `--data_dir` (an option of the command only), `--model NAME` ->
     `--model.name NAME` (unless NAME is a YAML/JSON file or an inline `{...}` config)."""
-    command = next((a for a in argv if a in COMMANDS), None)
+    command = next((a for a in argv if a in SUMMARIES), None)
     if command is None:
         return list(argv)
     sub = next(a for a in parser._actions if a.dest == "command")
@@ -210,17 +219,17 @@ def _list_flags(cls: type, prefix: str = "") -> dict[str, Any]:
 def _list_elements() -> dict[str, Any]:
     """The list options of every command -> their element type (for their errors)."""
     flags: dict[str, Any] = {}
-    for cls, _ in COMMANDS.values():
+    for cls, _ in _commands().values():
         flags |= _list_flags(cls)
     return flags
 
 
 def _comma_lists(argv: Sequence[str]) -> list[str]:
     """`--als.alphas 0.05,0.1` (or `=0.05,0.1`) -> `--als.alphas [0.05,0.1]`."""
-    command = next((a for a in argv if a in COMMANDS), None)
+    command = next((a for a in argv if a in SUMMARIES), None)
     if command is None:
         return list(argv)
-    flags, out = _list_flags(COMMANDS[command][0]), []
+    flags, out = _list_flags(_commands()[command][0]), []
     for i, arg in enumerate(argv):
         flag, eq, value = arg.partition("=")
         if eq and flag in flags and not value.startswith("["):
@@ -257,10 +266,10 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Any, bool]:
     import sys
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = next((a for a in argv if a in COMMANDS), None)
+    command = next((a for a in argv if a in SUMMARIES), None)
     parser = build_parser([command] if command else [])
     ns = parser.parse_args(_comma_lists(_habits(argv, parser)))
     values = ns[ns.command].as_dict()
     values.pop("config", None)
     values.pop("__path__", None)
-    return ns.command, _build(COMMANDS[ns.command][0], values), bool(ns.verbose)
+    return ns.command, _build(_commands()[ns.command][0], values), bool(ns.verbose)
