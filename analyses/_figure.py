@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from jsonargparse import ArgumentParser, set_parsing_settings
 
@@ -26,11 +27,17 @@ class FigureConfig:
     """Output file name (default: the script's name)."""
 
 
-def main(figure: str, out_name: str, needs: str, description: str) -> int:
+def options(cls: type, description: str) -> Any:
+    """An analysis script's options: `cls` (a dataclass, its fields documented) from the
+    command line."""
     set_parsing_settings(docstring_parse_attribute_docstrings=True)
     parser = ArgumentParser(description=description)
-    parser.add_class_arguments(FigureConfig, as_group=False)
-    cfg = FigureConfig(**parser.parse_args().as_dict())
+    parser.add_class_arguments(cls, as_group=False)
+    return cls(**parser.parse_args().as_dict())
+
+
+def main(figure: str, out_name: str, needs: str, description: str) -> int:
+    cfg = options(FigureConfig, description)
     try:
         run = RunDir.of(cfg.run)
         # a run still decoding has no results yet: its fit-split probe and validation grid may be

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from jsonargparse import ArgumentParser, set_parsing_settings
+from _figure import options
 
 from workbench.core.artifacts import read_jsonl, save_figure
 from workbench.report.contrast_plots import contrast_cosine_curves, contrast_probe_curves
@@ -28,10 +28,7 @@ class ContrastFigures:
 
 
 def main() -> int:
-    set_parsing_settings(docstring_parse_attribute_docstrings=True)
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_class_arguments(ContrastFigures, as_group=False)
-    cfg = ContrastFigures(**parser.parse_args().as_dict())
+    cfg = options(ContrastFigures, __doc__.splitlines()[0])
     tables = Path(cfg.samples) / "contrast"
     if not (tables / "probes.jsonl.gz").exists():
         print(f"error: {tables} has no probes table: run `als probe RUN --probe.samples DIR` first")

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from jsonargparse import ArgumentParser, set_parsing_settings
+from _figure import options
 
 from workbench.core.artifacts import read_json, save_figure
 from workbench.experiment.rundir import SamplesDir
@@ -30,10 +30,7 @@ class RouterFigures:
 
 
 def main() -> int:
-    set_parsing_settings(docstring_parse_attribute_docstrings=True)
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_class_arguments(RouterFigures, as_group=False)
-    cfg = RouterFigures(**parser.parse_args().as_dict())
+    cfg = options(RouterFigures, __doc__.splitlines()[0])
     path = SamplesDir(Path(cfg.samples)).router_table_path
     if not path.exists():
         print(f"error: {path} is missing: run `als route RUN --test_samples {cfg.samples}` first")

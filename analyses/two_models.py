@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from jsonargparse import ArgumentParser, set_parsing_settings
+from _figure import options
 
 from workbench.core.artifacts import jsonl_exists, read_json, read_jsonl, save_figure
 from workbench.experiment.rundir import RunDir
@@ -45,10 +45,7 @@ def _curve(run: RunDir) -> tuple[int, list[dict]]:
 
 
 def main() -> int:
-    set_parsing_settings(docstring_parse_attribute_docstrings=True)
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_class_arguments(TwoModels, as_group=False)
-    cfg = TwoModels(**parser.parse_args().as_dict())
+    cfg = options(TwoModels, __doc__.splitlines()[0])
     runs = [RunDir(Path(cfg.small)), RunDir(Path(cfg.large))]
     for run in runs:
         if not run.results_path.exists():

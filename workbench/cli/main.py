@@ -204,9 +204,7 @@ def _probe_samples(a: ProbeArgs) -> int:
     from workbench.experiment.rundir import SamplesDir
     from workbench.report.samples_report import build_samples_report
 
-    samples = SamplesDir(Path(a.samples))
-    if not samples.settings_path.exists():
-        raise WorkbenchError(f"{samples.root} is not a folder written by `als sample`")
+    samples = SamplesDir.of_samples(a.samples)
     bridge = samples.load_model(**a.overrides())
     cfg = ContrastProbeConfig(n_folds=a.probe.n_folds, n_bootstrap=a.probe.n_bootstrap)
     s = contrast_run(bridge, samples, cfg, data_dir=a.data_dir)
@@ -228,9 +226,7 @@ def cmd_derive(a: DeriveArgs) -> int:
     from workbench.experiment.derived_run import derive_run
     from workbench.experiment.rundir import SamplesDir
 
-    samples = SamplesDir(Path(a.samples))
-    if not samples.settings_path.exists():
-        raise WorkbenchError(f"{samples.root} is not a folder written by `als sample`")
+    samples = SamplesDir.of_samples(a.samples)
     bridge = samples.load_model(**a.overrides())
     run = derive_run(
         bridge, samples, a.kind, a.out, n_candidates=a.n_candidates, data_dir=a.data_dir

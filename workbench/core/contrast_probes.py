@@ -190,12 +190,16 @@ def contrast_probes(
     problem_ids: Sequence[str],
     layers: Sequence[int],
     cfg: ContrastProbeConfig = ContrastProbeConfig(),
+    *,
+    stats: ProblemStats | None = None,
 ) -> list[dict[str, Any]]:
     """Tidy rows (layer, metric, value, ci_low, ci_high, n) of the four measures of the module
-    docstring; column j of the states is model layer `layers[j]`."""
+    docstring; column j of the states is model layer `layers[j]`. `stats`: these rows'
+    `ProblemStats`, when the caller has them already."""
     if states.shape[1] != len(layers):
         raise WorkbenchError(f"states hold {states.shape[1]} layers, not the {len(layers)} named")
-    stats = ProblemStats.from_rows(states, prompt_states, labels, problem_ids)
+    if stats is None:
+        stats = ProblemStats.from_rows(states, prompt_states, labels, problem_ids)
     n_mixed = int(stats.mixed.sum())
     if n_mixed < 2:
         raise WorkbenchError(

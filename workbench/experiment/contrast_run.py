@@ -15,7 +15,6 @@ chains; then, per layer (`workbench.core.contrast`, `workbench.core.contrast_pro
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -31,8 +30,6 @@ from workbench.errors import WorkbenchError
 from workbench.experiment.rundir import SamplesDir
 
 __all__ = ["contrast_run", "contrast_states"]
-
-logger = logging.getLogger(__name__)
 
 
 def contrast_states(bridge: Any, samples: SamplesDir, *, data_dir=None) -> ActivationSet:
@@ -77,13 +74,13 @@ def contrast_run(
     data_dir=None,
 ) -> dict[str, Any]:
     """Cache the chains' states, write the contrast tables and directions; return the summary."""
-    samples = samples if isinstance(samples, SamplesDir) else SamplesDir(Path(samples))
+    samples = SamplesDir.of_samples(samples)
     aset = contrast_states(bridge, samples, data_dir=data_dir)
     position = samples.source().settings().get("als", {}).get("position", "mean_generated")
     pids = [pid.rsplit("#", 1)[0] for pid in aset.problem_ids]
     states, prompt = aset.at(position), aset.at("last_prompt")
     stats = ProblemStats.from_rows(states, prompt, aset.labels, pids)
-    probes = contrast_probes(states, prompt, aset.labels, pids, aset.layers, cfg)
+    probes = contrast_probes(states, prompt, aset.labels, pids, aset.layers, cfg, stats=stats)
     cos = direction_cosines(stats, aset.layers, cfg)
     samples.contrast_dir.mkdir(parents=True, exist_ok=True)
     write_jsonl_gz(samples.contrast_table("probes"), probes)

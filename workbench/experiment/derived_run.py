@@ -80,7 +80,7 @@ def derive_run(
         raise WorkbenchError(
             f"derive a run from the {' or '.join(PROBE_OF)} direction, not {kind!r}"
         )
-    samples = samples if isinstance(samples, SamplesDir) else SamplesDir(Path(samples))
+    samples = SamplesDir.of_samples(samples)
     source = samples.source().require_finished()
     settings = source.settings()
     candidates, ranking = _candidates(samples, kind, n_candidates)
