@@ -23,7 +23,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["attention_hooked", "has_hooks", "native_attention"]
+from workbench.engine.hooks import has_hooks
+
+__all__ = ["attention_hooked", "native_attention"]
 
 
 _LAYERS: weakref.WeakKeyDictionary[Any, tuple[list[Any], list[Any]]] = weakref.WeakKeyDictionary()
@@ -50,19 +52,9 @@ def _structure(bridge: Any) -> tuple[list[Any], list[Any]]:
     return _LAYERS[bridge]
 
 
-def has_hooks(module: torch.nn.Module) -> bool:
-    """Whether any hook (forward, backward, pre or post) is registered on `module` itself."""
-    return bool(
-        module._forward_hooks
-        or module._forward_pre_hooks
-        or module._backward_hooks
-        or module._backward_pre_hooks
-    )
-
-
 def attention_hooked(bridge: Any) -> bool:
     """True if any hook point inside any attention layer has a hook. (Hooks on modules fire
-    whichever forward runs, e.g. `workbench.core.mid_residual`'s on the attention's output.)"""
+    whichever forward runs, e.g. `workbench.engine.mid_residual`'s on the attention's output.)"""
     return any(has_hooks(m) for m in _structure(bridge)[1])
 
 
