@@ -1,8 +1,8 @@
 """States of graded generations recorded while they decode, instead of a teacher-forced pass.
 
-`cache_activations` runs every generation once more, teacher-forced, to cache its states; for the
-fit split that pass costs as much compute as decoding it did (on the 2-core CPU, 2 min 14 s of the
-main job's 13.9 min). The decoder computes those very states, one new position per pass: a
+`cache_activations` runs every generation once more, teacher-forced, to cache its states, at
+about the compute that decoding it took (`benchmarks/recording_overhead.py`). The decoder computes
+those very states, one new position per pass: a
 `StateRecorder` hooks the same sites while `decode` runs (with `feed_final`, so that the token
 that ended each sequence is fed too) and reduces them on the spot, per sequence, to what
 `cache_activations` keeps: the last prompt token's state, the mean over the generated tokens'

@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager as ContextManager
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -114,15 +115,13 @@ def decode(
     (e.g. a `steer` context over every row), the arms' hooks, then `observers` (contexts whose
     hooks read the states the arms made, e.g. `workbench.core.recording`).
 
-    `indices` number the sequences (per-sequence sampling seeds and `PassInfo.rows`; default
-    0..n-1) so that a caller decoding in chunks keeps them; `seeds` (default: the indices) give
-    the sampling seeds instead, e.g. the problem's number for each of several arms decoding the
-    same problems in one call. `on_complete(i, completion)` is called once sequence `i` (its place
-    in `prompts`) has finished (with static batches, when its batch is done), so that a caller can
-    write results as they come. With `feed_final`, a sequence that ends on a token of its own
-    (answer complete, or the cap; not EOS) stays for one more pass that feeds that token and whose
-    prediction is discarded, so that hooks see the state at every generated token's position, as
-    a teacher-forced pass over the generation would; `on_complete` is then called after that pass.
+    `indices` number the sequences (`PassInfo.rows`; default 0..n-1); `seeds` (default: the
+    indices) are their sampling seeds, e.g. the problem's number for each of several arms decoding
+    the same problems. `on_complete(i, completion)` is called once sequence `i` (its place in
+    `prompts`) has finished (static batches: when its batch is done). With `feed_final`, a
+    sequence that ends on a token of its own (answer complete, or the cap; not EOS) stays for one
+    more pass that feeds that token, its prediction discarded, so that hooks see the state at every
+    generated token's position (`on_complete` is called after that pass).
     """
     check_prompts(prompts)
     indices, seeds = _checked_numbering(len(prompts), indices, seeds)
@@ -136,7 +135,7 @@ def decode(
         )
     if cfg.static_step != "off" and refusal != "static_step":
         log.info("continuous batching, not the static step: %s", refusal)
-    done: dict[int, Completion] = {}
+    calls = _Calls(bridge, prompts, cfg, stop, indices, seeds, on_complete, feed_final)
     with (
         torch.inference_mode(),
         intervention or contextlib.nullcontext(),
@@ -146,40 +145,38 @@ def decode(
         for observer in observers:
             stack.enter_context(observer)
         with lean_passes(bridge):  # after every hook: it bypasses what is not hooked
-            for call in _calls(arms):
-                done.update(
-                    _decode_call(
-                        bridge, prompts, cfg, call, stop, indices, seeds, on_complete, feed_final
-                    )
-                )
+            done = {k: c for call in _calls(arms) for k, c in calls.run(call).items()}
     return [done[k] for k in range(len(prompts))]
 
 
-def _decode_call(
-    bridge: Any,
-    prompts: Sequence[Sequence[int]],
-    cfg: GenerationConfig,
-    call: list[int],
-    stop: StopRule | None,
-    indices: list[int],
-    seeds: list[int],
-    on_complete: Callable[[int, Completion], None] | None,
-    feed_final: bool,
-) -> dict[int, Completion]:
-    """The prompts `call` (places in `prompts`) decoded with continuous batching."""
+@dataclass(frozen=True)
+class _Calls:
+    """The continuous-batching calls of one `decode`, each over some of its prompts."""
 
-    def complete(j: int, completion: Completion) -> None:
-        if on_complete is not None:
-            on_complete(call[j], completion)
+    bridge: Any
+    prompts: Sequence[Sequence[int]]
+    cfg: GenerationConfig
+    stop: StopRule | None
+    indices: list[int]
+    seeds: list[int]
+    on_complete: Callable[[int, Completion], None] | None
+    feed_final: bool
 
-    out = decode_continuous(
-        bridge,
-        [prompts[k] for k in call],
-        cfg,
-        stop=stop,
-        indices=[indices[k] for k in call],
-        seeds=[seeds[k] for k in call],
-        on_complete=complete,
-        feed_final=feed_final,
-    )
-    return dict(zip(call, out, strict=True))
+    def run(self, call: list[int]) -> dict[int, Completion]:
+        """The prompts `call` (places in `prompts`) decoded in one continuous batch."""
+
+        def complete(j: int, completion: Completion) -> None:
+            if self.on_complete is not None:
+                self.on_complete(call[j], completion)
+
+        out = decode_continuous(
+            self.bridge,
+            [self.prompts[k] for k in call],
+            self.cfg,
+            stop=self.stop,
+            indices=[self.indices[k] for k in call],
+            seeds=[self.seeds[k] for k in call],
+            on_complete=complete,
+            feed_final=self.feed_final,
+        )
+        return dict(zip(call, out, strict=True))

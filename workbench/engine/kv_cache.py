@@ -1,19 +1,17 @@
 """The key/value cache carried between decoding steps, under the name the installed stack uses.
 
-transformers 5.24 renamed the KV cache from ``past_key_values`` to ``cache``, both as the forward
-keyword and as the output field (the old names still work with a deprecation warning until 5.40).
-transformer-lens 4.3.0 still passes and reads ``past_key_values``; `workbench.sources.models` mends
-the one place where that loses the cache (its attention bridges, see `models._read_renamed_cache`).
-This module owns the cache on the decoding side: `decode` makes the cache itself (`new_cache`),
-hands it to the bridge under the keyword the loaded model's forward declares (`cache_kwargs`), and
-so never depends on the name of the field the cache comes back in. For continuous batching it pads,
-trims and joins caches row-wise (`pad_cache_left`, `trim_cache_left`, `join_caches`).
+The forward of a transformers model takes its KV cache as ``cache`` or as ``past_key_values``,
+depending on the transformers version (`workbench.sources.models` mends the bridge's attention
+where the two disagree, `models._read_renamed_cache`). The decoders make the cache themselves
+(`new_cache`) and hand it to the bridge under the keyword the loaded model's forward declares
+(`cache_kwargs`), so they never depend on the name of the field the cache comes back in. For
+continuous batching, caches are padded, trimmed and joined row-wise (`pad_cache_left`,
+`trim_cache_left`, `join_caches`).
 
-The layers of its caches grow in place (`GrowingLayer`): transformers' `DynamicLayer` appends each
-step's keys and values with `torch.cat`, copying the whole cache at every layer of every step; on
-the 2-core CPU that copy costs about as much as the rest of a step once rows hold a few hundred
-positions (`benchmarks/step_cost.py --cache`). A growing layer writes into spare room at the end of
-a buffer and hands attention views of it, reallocating only when the room runs out.
+The layers of these caches grow in place (`GrowingLayer`): where transformers' `DynamicLayer`
+appends each step's keys and values with `torch.cat`, copying the whole cache at every layer of
+every step, a growing layer writes into spare room at the end of a buffer and hands attention views
+of it, reallocating only when the room runs out (the saving: `benchmarks/step_cost.py --cache`).
 """
 
 from __future__ import annotations
@@ -46,7 +44,7 @@ def _keyword_of(forward_type: type) -> str:
 
 
 def cache_keyword(bridge: Any) -> str:
-    """'cache' (transformers >= 5.24) or 'past_key_values' (earlier), as the model declares it."""
+    """'cache' or 'past_key_values': the keyword the model's forward declares for its cache."""
     return _keyword_of(type(bridge.original_model))
 
 
@@ -54,70 +52,72 @@ _HEADROOM = 128
 """Least spare room (positions) a growing layer adds when it reallocates (else half its length)."""
 
 
+class _GrowInPlace:
+    """The growing behaviour of `GrowingLayer`, mixed into transformers' `DynamicLayer`: keys and
+    values are views of a larger buffer, and appending writes in place (see the module
+    docstring). Whoever replaces `keys` / `values` by other tensors (row selection, padding,
+    trimming) is welcome to: the next append notices that they are no longer a prefix of the
+    buffer and copies them into a new one."""
+
+    _kbuf: torch.Tensor | None = None
+    _vbuf: torch.Tensor | None = None
+    _handed: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        n, m = self.get_seq_length(), key_states.shape[-2]
+        if not self._ours(n + m) and not self._holds(n + m):
+            self._kbuf = self._rebuffer(self.keys, key_states, n + m)
+            self._vbuf = self._rebuffer(self.values, value_states, n + m)
+        self._kbuf[:, :, n : n + m] = key_states
+        self._vbuf[:, :, n : n + m] = value_states
+        self.keys, self.values = self._kbuf[:, :, : n + m], self._vbuf[:, :, : n + m]
+        self._handed = (self.keys, self.values)
+        return self.keys, self.values
+
+    def _ours(self, length: int) -> bool:
+        """The cheap case of `_holds`: keys and values are still the views this layer handed
+        out last (nobody replaced them), and the buffers have room up to `length`."""
+        handed = self._handed
+        return (
+            handed is not None
+            and handed[0] is self.keys
+            and handed[1] is self.values
+            and self._kbuf.shape[2] >= length
+            and self._vbuf.shape[2] >= length
+        )
+
+    def _holds(self, length: int) -> bool:
+        """Whether keys and values are prefixes of the buffers, with room up to `length`."""
+        pairs = ((self.keys, self._kbuf), (self.values, self._vbuf))
+        return all(
+            buf is not None
+            and t.numel() > 0
+            and t.data_ptr() == buf.data_ptr()
+            and t.shape[:2] == buf.shape[:2]
+            and t.stride() == buf.stride()
+            and buf.shape[2] >= length
+            for t, buf in pairs
+        )
+
+    @staticmethod
+    def _rebuffer(old: torch.Tensor, new: torch.Tensor, length: int) -> torch.Tensor:
+        n = length - new.shape[-2]
+        room = length + max(_HEADROOM, length // 2)
+        buf = new.new_empty((*new.shape[:2], room, new.shape[-1]))
+        if n:
+            buf[:, :, :n] = old
+        return buf
+
+
 @memoize
 def growing_layer() -> type:
-    """The `GrowingLayer` class (made on first use: transformers is imported lazily)."""
+    """The `GrowingLayer` class: a `DynamicLayer` that grows in place (`_GrowInPlace`), made on
+    first use because transformers is imported lazily."""
     from transformers.cache_utils import DynamicLayer
 
-    class GrowingLayer(DynamicLayer):
-        """A `DynamicLayer` whose keys and values are views of a larger buffer: appending writes
-        in place (see the module docstring). Whoever replaces `keys` / `values` by other
-        tensors (row selection, padding, trimming) is welcome to: the next append notices that
-        they are no longer a prefix of the buffer and copies them into a new one."""
-
-        _kbuf: torch.Tensor | None = None
-        _vbuf: torch.Tensor | None = None
-
-        def update(self, key_states, value_states, *args, **kwargs):
-            if not self.is_initialized:
-                self.lazy_initialization(key_states, value_states)
-            n, m = self.get_seq_length(), key_states.shape[-2]
-            if not self._ours(n + m) and not self._holds(n + m):
-                self._kbuf = self._rebuffer(self.keys, key_states, n + m)
-                self._vbuf = self._rebuffer(self.values, value_states, n + m)
-            self._kbuf[:, :, n : n + m] = key_states
-            self._vbuf[:, :, n : n + m] = value_states
-            self.keys, self.values = self._kbuf[:, :, : n + m], self._vbuf[:, :, : n + m]
-            self._handed = (self.keys, self.values)
-            return self.keys, self.values
-
-        _handed: tuple[torch.Tensor, torch.Tensor] | None = None
-
-        def _ours(self, length: int) -> bool:
-            """The cheap case of `_holds`: keys and values are still the views this layer
-            handed out last (nobody replaced them), and the buffers have room up to `length`."""
-            handed = self._handed
-            return (
-                handed is not None
-                and handed[0] is self.keys
-                and handed[1] is self.values
-                and self._kbuf.shape[2] >= length
-                and self._vbuf.shape[2] >= length
-            )
-
-        def _holds(self, length: int) -> bool:
-            """Whether keys and values are prefixes of the buffers, with room up to `length`."""
-            pairs = ((self.keys, self._kbuf), (self.values, self._vbuf))
-            return all(
-                buf is not None
-                and t.numel() > 0
-                and t.data_ptr() == buf.data_ptr()
-                and t.shape[:2] == buf.shape[:2]
-                and t.stride() == buf.stride()
-                and buf.shape[2] >= length
-                for t, buf in pairs
-            )
-
-        @staticmethod
-        def _rebuffer(old: torch.Tensor, new: torch.Tensor, length: int) -> torch.Tensor:
-            n = length - new.shape[-2]
-            room = length + max(_HEADROOM, length // 2)
-            buf = new.new_empty((*new.shape[:2], room, new.shape[-1]))
-            if n:
-                buf[:, :, :n] = old
-            return buf
-
-    return GrowingLayer
+    return type("GrowingLayer", (_GrowInPlace, DynamicLayer), {"__doc__": _GrowInPlace.__doc__})
 
 
 def new_cache(bridge: Any) -> Any:

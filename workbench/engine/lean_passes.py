@@ -3,9 +3,9 @@
 A `TransformerBridge` puts a bridge component in place of each module of the Hugging Face model
 it wraps (decoder layers, norms, attention, MLPs, every projection, embedding, unembedding): the
 Hugging Face parent calls the component, whose ``__call__`` aligns offloaded weights and whose
-forward fires hook points around a call of the original module. Per decoding step that is twelve
-components and 41 hook points a layer on Qwen2 (counted on `random:qwen2.5-7b-layout`), all Python,
-which a GPU cannot hide: on an H200 the workbench decoded at half of `generate`'s speed (issue 31).
+forward fires hook points around a call of the original module: per decoding step a dozen
+components and some forty hook points a layer on Qwen2, all Python, which a GPU cannot hide (the
+cost: `benchmarks/step_overhead.py`).
 
 `lean_passes` puts the original module back in its Hugging Face parent, for the passes inside the
 context, wherever the component in its place has no hooked hook point of its own and no module

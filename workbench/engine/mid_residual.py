@@ -5,8 +5,8 @@ the norm before the MLP. Reading it gives the residual stream after attention; a
 changes it changes only what the norm (and so the MLP) reads, not the stream carried to
 ``hook_resid_post``: the Hugging Face block keeps its own reference to the residual
 (``residual = hidden_states`` before the norm) and adds the MLP's output to that. A steering nudge
-written there therefore never enters the residual stream (measured on the tiny Qwen2: the nudge
-of 100 at ``hook_resid_mid`` is absent from ``hook_resid_post``).
+written there therefore never enters the residual stream (`tests/integration/test_steering.py`
+shows it on the tiny Qwen2).
 
 `edit_resid_mid` makes such an edit land where it should: the residual entering the block is read
 at the input of its first norm (``ln1``), the state in the middle is that plus the attention

@@ -3,9 +3,9 @@
 TransformerLens 4.x attention bridges of RoPE models (Qwen2, Llama, ...) recompute attention
 themselves, eagerly, so that ``hook_attn_scores`` and ``hook_pattern`` can fire: the grouped keys
 and values are copied out to every query head and the scores materialised, at every layer of every
-pass. The workbench hooks only the residual stream, so for its passes that work is waste: on the
-embedded model (2-core CPU, batch 32, 300 cached positions) a decoding step takes 1.04 s through
-the bridge's attention and 0.49 s through the HF module's sdpa kernel, with the same next tokens.
+pass. The workbench hooks only the residual stream, so for its passes that work is waste (a
+decoding step's cost through either attention: `benchmarks/step_cost.py`), and the HF module's
+kernel gives the same next tokens.
 
 `native_attention` hands each attention layer to the HF module it wraps for the passes inside the
 context (the module's q/k/v/o projections stay the bridge's wrapped linears), and only when no hook
