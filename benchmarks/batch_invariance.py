@@ -14,8 +14,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from workbench.core.generation import GenerationConfig, decode
 from workbench.core.prompts import answer_complete, encode_prompts
+from workbench.engine.config import GenerationConfig
+from workbench.engine.generation import decode
 from workbench.sources.data import load_problems
 from workbench.sources.models import load_model
 

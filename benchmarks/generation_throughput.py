@@ -28,14 +28,16 @@ from pathlib import Path
 
 import torch
 
-from workbench.core.generation import GenerationConfig, decode, left_pad
 from workbench.core.prompts import encode_prompts
-from workbench.core.runtime import resolve_device, resolve_dtype
-from workbench.core.static_decode import decode_static
+from workbench.engine.batching import left_pad
+from workbench.engine.config import GenerationConfig
+from workbench.engine.generation import decode
+from workbench.engine.static import decode_static
 from workbench.sources.architectures import RANDOM_PREFIX, build_random_model
 from workbench.sources.data import load_problems
 from workbench.sources.embedded import packaged_model
 from workbench.sources.models import ModelConfig, load_model
+from workbench.sources.runtime import resolve_device, resolve_dtype
 from workbench.sources.tiny import cache_root
 
 

@@ -19,10 +19,10 @@ import time
 import torch
 
 from workbench.core.directions import LayerDirections
-from workbench.core.generation import GenerationConfig
 from workbench.core.grading import grade
 from workbench.core.prompts import encode_prompts
 from workbench.core.steering import SteeringSpec, steer
+from workbench.engine.config import GenerationConfig
 from workbench.methods.baselines import SCConfig, run_self_consistency
 from workbench.methods.cot import completion_from_row, run_cot
 from workbench.methods.latentseek import LatentSeekConfig, latentseek, oracle_reward, self_reward

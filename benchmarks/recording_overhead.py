@@ -20,11 +20,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import workbench.core.generation as generation
+import workbench.engine.generation as generation
 from workbench.core.activations import CacheConfig
-from workbench.core.generation import GenerationConfig
 from workbench.core.probing import EARLY_KS
 from workbench.core.recording import StateRecorder
+from workbench.engine.config import GenerationConfig
 from workbench.methods.cot import Job, run_jobs
 from workbench.sources.data import load_problems
 from workbench.sources.models import load_model

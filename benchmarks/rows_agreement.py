@@ -16,8 +16,8 @@ import argparse
 import time
 from collections.abc import Sequence
 
-from workbench.core.generation import decode
 from workbench.core.prompts import answer_complete, encode_prompts
+from workbench.engine.generation import decode
 from workbench.experiment.rundir import RunDir
 
 

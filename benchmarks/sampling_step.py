@@ -16,7 +16,8 @@ import time
 
 import torch
 
-from workbench.core.generation import GenerationConfig, next_tokens
+from workbench.engine.config import GenerationConfig
+from workbench.engine.sampling import next_tokens
 
 
 def full_sort_step(logits: torch.Tensor, cfg: GenerationConfig, gens: list) -> torch.Tensor:

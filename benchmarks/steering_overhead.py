@@ -25,13 +25,14 @@ from collections.abc import Sequence
 import torch
 
 from workbench.core.directions import LayerDirections
-from workbench.core.generation import GenerationConfig, decode
-from workbench.core.hooks import model_shape
 from workbench.core.prompts import encode_prompts
-from workbench.core.runtime import resolve_device
 from workbench.core.steering import SteeringSpec, steer
+from workbench.engine.config import GenerationConfig
+from workbench.engine.generation import decode
+from workbench.engine.hooks import model_shape
 from workbench.sources.data import load_problems
 from workbench.sources.models import ModelConfig, load_model
+from workbench.sources.runtime import resolve_device
 
 ALPHA = 0.05
 WAYS: dict[str, dict | None] = {

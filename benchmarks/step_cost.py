@@ -2,10 +2,10 @@
 
 Prefills `--width` random tokens per row (KV cache), then times `--steps` single-token steps and
 keeps the median, for each `--batch-sizes` value, with the HF module's attention kernel (what the
-workbench's passes use: `workbench.core.native_attention`) and, unless `--sdpa-only`, with
+workbench's passes use: `workbench.engine.native_attention`) and, unless `--sdpa-only`, with
 TransformerLens's own eager attention (forced by a no-op hook on ``blocks.0.attn.hook_pattern``),
 with `--concat-cache`, with transformers' own `DynamicLayer` cache, which appends by
-concatenation, instead of the workbench's in-place growing layers (`workbench.core.kv_cache`), and
+concatenation, instead of the workbench's in-place growing layers (`workbench.engine.kv_cache`), and
 with `--hf`, on a separate Hugging Face copy of the weights called directly, as `generate` calls it
 (its own sdpa attention and concatenating cache, no bridge): what the bridge costs a step.
 Last line: ``step_s=<median seconds per step at the largest batch, sdpa>``.
@@ -25,8 +25,8 @@ from collections.abc import Sequence
 import torch
 from generation_throughput import hf_copy
 
-from workbench.core.kv_cache import cache_kwargs, new_cache
-from workbench.core.native_attention import native_attention
+from workbench.engine.kv_cache import cache_kwargs, new_cache
+from workbench.engine.native_attention import native_attention
 from workbench.sources.models import load_model
 
 

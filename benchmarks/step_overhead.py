@@ -43,10 +43,12 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from steering_overhead import random_directions
 
-from workbench.core.generation import GenerationConfig, decode, left_pad
-from workbench.core.hooks import resid_hook
-from workbench.core.static_decode import decode_static
-from workbench.core.steering import SteeringSpec, steer
+from workbench.core.steering import SteeringSpec, resolve, steer
+from workbench.engine.batching import left_pad
+from workbench.engine.config import GenerationConfig
+from workbench.engine.generation import decode
+from workbench.engine.hooks import resid_hook
+from workbench.engine.static import decode_static
 from workbench.sources.architectures import build_random_model
 from workbench.sources.models import ModelConfig, load_model
 
@@ -145,7 +147,7 @@ def measure(bridge, hf, tok, prompts: list[list[int]], args: argparse.Namespace)
             raise SystemExit("a row ended early: the benchmark needs every row to run to length")
 
     def static(way: str) -> None:
-        arm = (steering(layer), directions) if way == "static-steered" else None
+        arm = resolve(steering(layer), directions, bridge) if way == "static-steered" else None
         out = decode_static(bridge, prompts, cfg, arms=[arm] * len(prompts))
         if any(len(c.tokens) != args.new_tokens for c in out):
             raise SystemExit("a row ended early: the benchmark needs every row to run to length")

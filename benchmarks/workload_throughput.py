@@ -26,11 +26,13 @@ from collections.abc import Sequence
 import torch
 from generation_throughput import chunks, hf_copy, sync
 
-from workbench.core.generation import GenerationConfig, decode, left_pad
 from workbench.core.prompts import answer_complete, encode_prompts
-from workbench.core.runtime import resolve_device, resolve_dtype
+from workbench.engine.batching import left_pad
+from workbench.engine.config import GenerationConfig
+from workbench.engine.generation import decode
 from workbench.sources.data import load_problems
 from workbench.sources.models import ModelConfig, load_model
+from workbench.sources.runtime import resolve_device, resolve_dtype
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -36,7 +36,10 @@ from mkdocs.structure.pages import Page
 ROOT = Path(__file__).resolve().parent.parent
 
 LAYERS: dict[str, str] = {
-    "core": "The science, no run folders: decoding, hooks and steering, activations, directions, "
+    "engine": "The decoding engine: one `decode` entry point (continuous batching or the static, "
+    "graphable step), the KV cache, hook names and handles, the forward pass as hooks see it, "
+    "the steering gate and its hooks, teacher-forced passes.",
+    "core": "The science, no run folders: the steering specification, activations, directions, "
     "probes, prompts, grading, statistics, records, files.",
     "sources": "Where models and problems come from: model sources (hub id, local folder, the "
     "embedded default, tiny / toy / random-weight models), datasets and their disjoint splits, "
@@ -50,7 +53,7 @@ LAYERS: dict[str, str] = {
     "interop": "`--model als` for lm-evaluation-harness; a run's steering as a llama.cpp control "
     "vector or an lm-eval steering file.",
 }
-TOP_MODULES = ("workbench.stages", "workbench.errors", "workbench.cli.commands")
+TOP_MODULES = ("workbench.stages", "workbench.errors", "workbench.checks", "workbench.cli.commands")
 """Modules of the `top` page: the stages by name, the error type, the CLI's argument classes."""
 
 NOTEBOOK_MARK = re.compile(r"<!--\s*notebook:\s*(\S+)\s*-->")

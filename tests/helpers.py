@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from workbench.core.directions import LayerDirections
-from workbench.core.hooks import resid_hook
+from workbench.engine.hooks import resid_hook
 
 
 def random_directions(bridge, mean_norm: float = 2.0) -> LayerDirections:

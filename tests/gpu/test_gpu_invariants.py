@@ -23,9 +23,12 @@ import torch
 from helpers import n_hooks, resid_states
 
 from workbench.core.directions import LayerDirections
-from workbench.core.generation import DecodeStep, GenerationConfig, decode, left_pad, publish_step
 from workbench.core.prompts import encode_prompts
-from workbench.core.steering import SteeringSpec, steer
+from workbench.core.steering import SteeringSpec, resolve, steer
+from workbench.engine.batching import left_pad
+from workbench.engine.config import GenerationConfig
+from workbench.engine.generation import decode
+from workbench.engine.teacher_forced import teacher_forced
 from workbench.sources.architectures import build_random_model
 from workbench.sources.models import ModelConfig, load_model
 
@@ -86,8 +89,7 @@ def _last_logits(bridge, prompt: Sequence[int], generated: Sequence[int]) -> tor
     """Next-token logits after `prompt` + `generated`, uncached, with the prompt/generated split
     published as while decoding (so steering hooks fire where they fired then)."""
     x = torch.tensor([[*prompt, *generated]], device=bridge.cfg.device)
-    step = DecodeStep.whole_sequence(1, len(prompt), x.device)
-    with torch.inference_mode(), publish_step(step):
+    with teacher_forced(bridge, 1, len(prompt)):
         return bridge(x, return_type="logits")[0, -1].float()
 
 
@@ -220,11 +222,12 @@ def test_static_step_graphed_and_eager_agree_with_decode(bridge, directions, pro
     """`decode_static` (a CUDA graph on CUDA, eager on the CPU) against `decode`, unsteered and
     with a gated arm on half the rows: the same tokens up to near ties, the same interventions
     where the tokens are the same."""
-    from workbench.core.static_decode import decode_static
+    from workbench.engine.static import decode_static
 
     cuda = torch.device(DEVICE).type == "cuda"
     spec = SteeringSpec(layers=(bridge.cfg.n_layers // 2,), alpha=2.0, tau=0.0)
-    arms = [(spec, directions) if i % 2 == 0 else None for i in range(len(prompts))]
+    arm = resolve(spec, directions, bridge)
+    arms = [arm if i % 2 == 0 else None for i in range(len(prompts))]
     cfg = GenerationConfig(max_new_tokens=N_NEW, batch_size=len(prompts))
     with contextlib.ExitStack() as stack:
         stack.enter_context(steer(bridge, spec, directions, rows=range(0, len(prompts), 2)))

@@ -9,10 +9,10 @@ import torch
 
 from workbench.core.activations import ActivationSet, CacheConfig, cache_activations
 from workbench.core.directions import LayerDirections
-from workbench.core.generation import GenerationConfig
-from workbench.core.hooks import resid_hook
 from workbench.core.prompts import encode_prompts
 from workbench.core.steering import SteeringSpec, steer
+from workbench.engine.config import GenerationConfig
+from workbench.engine.hooks import resid_hook
 from workbench.errors import WorkbenchError
 from workbench.methods.cot import run_cot
 
@@ -207,7 +207,7 @@ def test_a_pass_interrupted_between_its_two_writes_is_cached_again(
 def test_stop_after_ends_the_pass_there_and_removes_its_hook(tiny_bridge):
     from helpers import n_hooks
 
-    from workbench.core.hooks import FINAL_HOOK, stop_after
+    from workbench.engine.hooks import FINAL_HOOK, stop_after
 
     seen = []
 

@@ -13,9 +13,9 @@ import pytest
 from workbench.cli.commands import COMMANDS
 from workbench.cli.main import main
 from workbench.cli.parser import build_parser
-from workbench.core.generation import GenerationConfig
 from workbench.core.probing import ProbeConfig
 from workbench.core.steering import SteeringSpec
+from workbench.engine.config import GenerationConfig
 from workbench.errors import WorkbenchError
 from workbench.experiment.compare import CompareConfig
 from workbench.experiment.pipeline import ALSRunConfig

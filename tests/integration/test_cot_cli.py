@@ -7,7 +7,7 @@ import json
 import pytest
 
 from workbench.cli.main import main
-from workbench.core.generation import GenerationConfig
+from workbench.engine.config import GenerationConfig
 from workbench.methods.cot import run_cot
 
 

@@ -6,8 +6,8 @@ import torch
 
 from workbench.core.directions import fit_directions
 from workbench.core.effects import distribution_shift, next_token_effects
-from workbench.core.generation import GenerationConfig
 from workbench.core.steering import SteeringSpec, steer
+from workbench.engine.config import GenerationConfig
 from workbench.methods.cot import run_cot
 
 

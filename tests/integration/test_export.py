@@ -10,10 +10,10 @@ import torch
 
 from workbench.cli.main import main
 from workbench.core.directions import LayerDirections
-from workbench.core.generation import GenerationConfig
 from workbench.core.grading import Verdict
 from workbench.core.prompts import encode_prompts
 from workbench.core.steering import SteeringSpec, steer
+from workbench.engine.config import GenerationConfig
 from workbench.errors import WorkbenchError
 from workbench.experiment.pipeline import ALSRunConfig, run_als
 from workbench.experiment.rundir import RunDir

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.core.generation import GenerationConfig, decode
 from workbench.core.prompts import encode_prompts
+from workbench.engine.config import GenerationConfig
+from workbench.engine.generation import decode
 
 QUESTIONS = ["12+3=", "What is five times six? Explain.", "x", "A much longer question " * 4]
 

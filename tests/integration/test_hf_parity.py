@@ -11,9 +11,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from workbench.core.generation import GenerationConfig, decode
-from workbench.core.kv_cache import cached_length, new_cache
 from workbench.core.prompts import encode_prompts
+from workbench.engine.config import GenerationConfig
+from workbench.engine.generation import decode
+from workbench.engine.kv_cache import cached_length, new_cache
 from workbench.sources.data import load_problems
 from workbench.sources.embedded import PACKAGED_MODELS, packaged_model
 
@@ -67,7 +68,7 @@ def test_decode_equals_hf_generate(tiny_bridge, tiny_dir):
 
 def test_cached_forward_fills_the_cache(tiny_bridge):
     """The cache handed to the bridge comes back holding every position it has seen."""
-    from workbench.core.kv_cache import cache_kwargs
+    from workbench.engine.kv_cache import cache_kwargs
 
     ids = torch.tensor([encode_prompts(tiny_bridge.tokenizer, ["7+8="])[0]])
     cache = new_cache(tiny_bridge)

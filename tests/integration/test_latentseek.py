@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from workbench.core.generation import GenerationConfig, decode
 from workbench.core.prompts import encode_prompts
+from workbench.engine.config import GenerationConfig
+from workbench.engine.generation import decode
 from workbench.methods.latentseek import LatentSeekConfig, final_states, latentseek
 
 M = 20  # tokens of every answer (the tiny model never emits EOS, and never boxes an answer)

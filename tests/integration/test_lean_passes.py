@@ -10,13 +10,14 @@ import pytest
 import torch
 from helpers import random_directions, resid_states
 
-from workbench.core import generation
-from workbench.core.generation import GenerationConfig, decode
-from workbench.core.hooks import resid_hook
-from workbench.core.lean_passes import lean_passes
-from workbench.core.native_attention import has_hooks, native_attention
 from workbench.core.prompts import encode_prompts
 from workbench.core.steering import SteeringSpec, steer
+from workbench.engine import generation
+from workbench.engine.config import GenerationConfig
+from workbench.engine.generation import decode
+from workbench.engine.hooks import resid_hook
+from workbench.engine.lean_passes import lean_passes
+from workbench.engine.native_attention import has_hooks, native_attention
 
 QUESTIONS = ["12+3=", "What is five times six? Explain.", "x", "A longer question " * 3]
 

@@ -11,9 +11,9 @@ import torch
 
 import workbench.methods.cot as cot
 from workbench.core.artifacts import read_jsonl
-from workbench.core.generation import GenerationConfig
 from workbench.core.grading import Verdict
 from workbench.core.prompts import PromptConfig
+from workbench.engine.config import GenerationConfig
 from workbench.errors import WorkbenchError
 from workbench.experiment.pipeline import ALSRunConfig, run_als
 from workbench.report.run_report import build_run_report
@@ -258,7 +258,7 @@ def test_self_verification_labels_stage(tiny_bridge, planted_grader, tmp_path, m
     report how the two sources agree."""
     import workbench.experiment.labels as labels
     from workbench import stages
-    from workbench.core.generation import Completion
+    from workbench.engine.sequences import Completion
     from workbench.experiment.rundir import RunDir
     from workbench.methods.latentseek import VERDICT_MARK, LatentSeekConfig, verifier_prompts
 

@@ -11,8 +11,8 @@ import pytest
 
 import workbench.methods.cot as cot
 from workbench.core.artifacts import append_jsonl, read_jsonl
-from workbench.core.generation import GenerationConfig
 from workbench.core.grading import Verdict
+from workbench.engine.config import GenerationConfig
 from workbench.errors import WorkbenchError
 from workbench.experiment.pipeline import ALSRunConfig, run_als
 from workbench.experiment.probe_run import ProbeRunConfig, probe_run

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from workbench.core.activations import ActivationSet, CacheConfig, cache_activations
-from workbench.core.generation import GenerationConfig, decode
 from workbench.core.prompts import encode_prompts
 from workbench.core.recording import StateRecorder
+from workbench.engine.config import GenerationConfig
+from workbench.engine.generation import decode
 from workbench.errors import WorkbenchError
 from workbench.methods.cot import Job, run_cot, run_jobs
 

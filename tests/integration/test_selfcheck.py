@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from workbench.core.generation import GenerationConfig, decode
 from workbench.core.prompts import encode_prompts
+from workbench.engine.config import GenerationConfig
+from workbench.engine.generation import decode
 from workbench.errors import WorkbenchError
 from workbench.sources.selfcheck import StackError, check_stack
 
@@ -17,7 +18,7 @@ def broken_cache(monkeypatch):
     before `models._read_renamed_cache`, here for either attention path."""
     from transformers.cache_utils import DynamicLayer
 
-    from workbench.core.kv_cache import growing_layer
+    from workbench.engine.kv_cache import growing_layer
 
     for layer in (DynamicLayer, growing_layer()):  # the transformers layer and the workbench's
         monkeypatch.setattr(layer, "update", lambda self, k, v, *args, **kwargs: (k, v))

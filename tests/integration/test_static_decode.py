@@ -9,11 +9,11 @@ import pytest
 import torch
 from helpers import random_directions
 
-from workbench.core.generation import GenerationConfig, decode
 from workbench.core.prompts import encode_prompts
-from workbench.core.row_steering import static_support
-from workbench.core.static_decode import decode_static
-from workbench.core.steering import SteeringSpec, steer
+from workbench.core.steering import SteeringSpec, resolve, steer
+from workbench.engine.config import GenerationConfig
+from workbench.engine.generation import decode
+from workbench.engine.static import decode_static
 from workbench.errors import WorkbenchError
 from workbench.sources.models import ModelConfig, load_model
 
@@ -59,7 +59,8 @@ def test_arms_sharing_a_batch_equal_steer(bridge, directions):
         stack.enter_context(steer(bridge, gated, directions, rows=[0, 2]))
         stack.enter_context(steer(bridge, always, directions, rows=[1]))
         eager = decode(bridge, prompts, cfg)
-    arms = [(gated, directions), (always, directions), (gated, directions), None]
+    gated_arm, always_arm = resolve(gated, directions, bridge), resolve(always, directions, bridge)
+    arms = [gated_arm, always_arm, gated_arm, None]
     static = decode_static(bridge, prompts, cfg, arms=arms)
     assert _summary(static) == _summary(eager)
     assert static[3].interventions == 0 and static[1].interventions == len(static[1].tokens) - 1
@@ -74,11 +75,11 @@ def test_both_sites_on_one_layer_list_and_alpha_zero(bridge, directions):
     spec = SteeringSpec(layers=(0, bridge.cfg.n_layers - 1), alpha=0.4, tau=(0.0, 2.0))
     with steer(bridge, spec, directions):
         eager = decode(bridge, prompts, cfg)
-    assert _summary(decode_static(bridge, prompts, cfg, arms=[(spec, directions)] * 2)) == (
-        _summary(eager)
-    )
+    assert _summary(
+        decode_static(bridge, prompts, cfg, arms=[resolve(spec, directions, bridge)] * 2)
+    ) == (_summary(eager))
     still = SteeringSpec(layers=(1,), alpha=0.0, tau=2.0)
-    quiet = decode_static(bridge, prompts, cfg, arms=[(still, directions)] * 2)
+    quiet = decode_static(bridge, prompts, cfg, arms=[resolve(still, directions, bridge)] * 2)
     plain = decode_static(bridge, prompts, cfg)
     assert [c.tokens for c in quiet] == [c.tokens for c in plain]
     assert all(c.interventions == len(c.tokens) - 1 for c in quiet)
@@ -96,10 +97,10 @@ def test_both_sites_on_one_layer_list_and_alpha_zero(bridge, directions):
 )
 def test_specs_the_step_cannot_take_are_refused_by_name(bridge, directions, change):
     spec = SteeringSpec(layers=(0,), **change)
-    assert next(iter(change)) in static_support(spec)
+    assert next(iter(change)) in resolve(spec, directions, bridge).static_support()
     prompts = encode_prompts(bridge.tokenizer, QUESTIONS[:1])
     with pytest.raises(WorkbenchError, match=next(iter(change))):
-        decode_static(bridge, prompts, arms=[(spec, directions)])
+        decode_static(bridge, prompts, arms=[resolve(spec, directions, bridge)])
     assert _hf_hooks(bridge) == 0
 
 
@@ -117,7 +118,7 @@ def test_graph_replay_equals_eager_step():
     prompts = encode_prompts(bridge.tokenizer, QUESTIONS)
     cfg = GenerationConfig(max_new_tokens=12, batch_size=4)
     spec = SteeringSpec(layers=(1,), alpha=0.5, tau=0.0)
-    arms = [(spec, random_directions(bridge))] * 2 + [None] * 2
+    arms = [resolve(spec, random_directions(bridge), bridge)] * 2 + [None] * 2
     graphed = decode_static(bridge, prompts, cfg, arms=arms, graphs=True)
     eager = decode_static(bridge, prompts, cfg, arms=arms, graphs=False)
     assert _summary(graphed) == _summary(eager)
@@ -128,7 +129,7 @@ def test_run_arms_takes_the_static_step_where_it_can(
 ):
     """`static_step='on'`: arms it takes decode statically, rows as `off` writes them; a
     transient arm falls back to continuous batching, saying why."""
-    from workbench.methods import cot
+    from workbench.engine import generation
     from workbench.methods.cot import run_arms
 
     def not_continuous(*args, **kwargs):
@@ -142,7 +143,7 @@ def test_run_arms_takes_the_static_step_where_it_can(
         gen = GenerationConfig(max_new_tokens=10, batch_size=4, static_step=mode)
         with monkeypatch.context() as patch:
             if mode == "on":
-                patch.setattr(cot, "decode", not_continuous)
+                patch.setattr(generation, "decode_continuous", not_continuous)
             out = run_arms(tiny_bridge, tiny_problems, arms, generation=gen, progress=False)
         rows[mode] = {n: [(r["tokens"], r["interventions"]) for r in v] for n, v in out.items()}
     assert rows["on"] == rows["off"]
@@ -154,8 +155,8 @@ def test_run_arms_takes_the_static_step_where_it_can(
 
 
 def test_a_failed_capture_leaves_the_step_eager_and_the_counts_as_they_were(caplog):
-    from workbench.core.row_steering import GateState
-    from workbench.core.static_decode import StaticStep, _captured
+    from workbench.engine.row_steering import GateState
+    from workbench.engine.static import StaticStep, _captured
 
     state = GateState.zeros(2, torch.device("cpu"))
     state.counts += torch.tensor([3, 1])

@@ -11,10 +11,11 @@ from helpers import n_hooks, random_directions, resid_states
 from test_generation import MANY, _third_repeat, _tokens
 
 from workbench.core.directions import LayerDirections
-from workbench.core.generation import GenerationConfig, decode
-from workbench.core.mid_residual import edit_resid_mid
 from workbench.core.prompts import encode_prompts
 from workbench.core.steering import SteeringSpec, steer
+from workbench.engine.config import GenerationConfig
+from workbench.engine.generation import decode
+from workbench.engine.mid_residual import edit_resid_mid
 from workbench.errors import WorkbenchError
 
 QUESTIONS = ["12+3=", "What is five times six? Explain.", "x"]
@@ -305,20 +306,23 @@ def test_gated_transient_arm_shares_a_batch_with_persistent_arms(
 
 @pytest.mark.parametrize("persistence", ["transient", "persistent"])
 def test_transient_steering_keeps_the_cache_unsteered(tiny_bridge, directions, ids, persistence):
-    from workbench.core.generation import DecodeStep, _forward
-    from workbench.core.kv_cache import new_cache
+    from workbench.engine.continuous import forward_pass
+    from workbench.engine.kv_cache import new_cache
+    from workbench.engine.passes import PassInfo, PassRecord
+    from workbench.engine.transient import TransientMarks
 
     mask = torch.ones_like(ids)
     spec = SteeringSpec(**AUTHORS, alpha=0.5, persistence=persistence)
     caches, logits = {}, {}
     for name in ("plain", "steered"):
         cache = new_cache(tiny_bridge)
-        step = DecodeStep.whole_sequence(1, ids.shape[1], ids.device)
+        info = PassInfo.whole_sequence(1, ids.shape[1], ids.device)
+        record = PassRecord.zeros(1, ids.device, TransientMarks())
         ctx = (
             steer(tiny_bridge, spec, directions) if name == "steered" else contextlib.nullcontext()
         )
         with torch.inference_mode(), ctx:
-            logits[name] = _forward(tiny_bridge, ids, mask, cache, step)
+            logits[name] = forward_pass(tiny_bridge, ids, mask, cache, info, record)
         caches[name] = [layer.keys.clone() for layer in cache.layers]
     assert not torch.equal(logits["plain"], logits["steered"])  # the nudge reached the logits
     # the refill recomputes the last position on its own: equal up to float rounding
@@ -406,8 +410,8 @@ def test_json_gate_suppresses_the_nudge_exactly_where_the_partial_object_stops_p
     """ALS-Gated on planted generations: rows whose text from the first "{" closes into valid
     JSON (or that have no "{", or are within their first five tokens) are nudged; the others
     are not, though the cosine gate (always on here) would."""
-    from workbench.core.generation import DecodeStep, publish_step
     from workbench.core.json_answer import json_gate_open
+    from workbench.engine.teacher_forced import teacher_forced
 
     tok = tiny_bridge.tokenizer
     texts = [  # no spaces: the char tokenizer drops them when decoding
@@ -425,11 +429,12 @@ def test_json_gate_suppresses_the_nudge_exactly_where_the_partial_object_stops_p
     ids = torch.tensor([encode_prompts(tok, ["What is 2+2?"])[0]] * len(texts))
     for gate in (True, False):
         spec = SteeringSpec(**AUTHORS, alpha=0.5, json_gate=gate)
-        step = DecodeStep.whole_sequence(len(texts), ids.shape[1], ids.device)
-        step.generated = generated
-        with torch.inference_mode(), steer(tiny_bridge, spec, directions), publish_step(step):
+        with (
+            steer(tiny_bridge, spec, directions),
+            teacher_forced(tiny_bridge, len(texts), ids.shape[1], generated=generated) as record,
+        ):
             tiny_bridge(ids, return_type="logits")
-        fired = [bool(n) for n in step.counts.tolist()]
+        fired = [bool(n) for n in record.counts.tolist()]
         assert fired == (want if gate else [True] * len(texts))
 
 

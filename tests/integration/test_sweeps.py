@@ -11,10 +11,10 @@ import torch
 
 import workbench.methods.cot as cot
 from workbench.core.directions import LayerDirections
-from workbench.core.generation import GenerationConfig
 from workbench.core.grading import Verdict
 from workbench.core.selection import pick_best
-from workbench.core.steering import RULES
+from workbench.engine.config import GenerationConfig
+from workbench.engine.steering import RULES
 from workbench.errors import WorkbenchError
 from workbench.experiment.pipeline import ALSRunConfig, run_als
 from workbench.experiment.sweeps import (

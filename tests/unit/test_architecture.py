@@ -13,9 +13,20 @@ EXPERIMENT = [
     f"experiment.{m}" for m in ("pipeline", "probe_run", "compare", "sweeps", "rundir")
 ] + ["core.selection"]
 PURE = ["core.directions", "core.probing", "core.projection", "core.evaluation", "report.plotting"]
-LAYERS = ["core", "sources", "methods", "experiment", "report", "interop", "stages", "cli"]
+LAYERS = [
+    "engine",
+    "core",
+    "sources",
+    "methods",
+    "experiment",
+    "report",
+    "interop",
+    "stages",
+    "cli",
+]
 """The packages (and the `stages` module, every stage by name) from the bottom up: a module
-imports only from its own layer or the ones below (and `workbench.errors`, below them all)."""
+imports only from its own layer or the ones below (and `workbench.errors` and `workbench.checks`,
+below them all)."""
 PACKAGE = Path(__file__).parents[2] / "workbench"
 
 
@@ -70,7 +81,9 @@ def _workbench_imports(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("layer", LAYERS)
 def test_layers_import_only_downwards(layer):
-    allowed = {"workbench.errors"} | {f"workbench.{x}" for x in LAYERS[: LAYERS.index(layer) + 1]}
+    allowed = {"workbench.errors", "workbench.checks"} | {
+        f"workbench.{x}" for x in LAYERS[: LAYERS.index(layer) + 1]
+    }
     paths = (
         (PACKAGE / layer).glob("*.py") if (PACKAGE / layer).is_dir() else [PACKAGE / f"{layer}.py"]
     )

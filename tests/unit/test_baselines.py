@@ -40,8 +40,8 @@ def test_efficiency_accuracy_score_only_for_dearer_methods():
 
 
 def test_self_consistency_under_p2_votes_on_valid_json_answers_only():
-    from workbench.core.generation import Completion
     from workbench.core.problems import Problem
+    from workbench.engine.sequences import Completion
     from workbench.methods.baselines import voted_row
 
     def sample(text: str) -> Completion:

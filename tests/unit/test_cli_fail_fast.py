@@ -119,8 +119,8 @@ def test_sample_of_a_run_with_an_unknown_model_writes_nothing(offline, tmp_path,
     lock's new folder goes again."""
     import json
 
-    from workbench.core.generation import GenerationConfig
     from workbench.core.prompts import PromptConfig
+    from workbench.engine.config import GenerationConfig
     from workbench.experiment.pipeline import ALSRunConfig, record_run_settings
     from workbench.experiment.rundir import RunDir
     from workbench.sources.data import EXPERIMENT_SPLITS, load_problems, save_split

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from workbench.core import kv_cache
+from workbench.engine import kv_cache
 
 
 def _pair():

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import torch
 
-from workbench.core.generation import GenerationConfig, decode
-from workbench.core.native_attention import attention_hooked, native_attention
+from workbench.engine.config import GenerationConfig
+from workbench.engine.generation import decode
+from workbench.engine.native_attention import attention_hooked, native_attention
 
 PROMPTS = [[5, 9, 13, 2, 7], [11, 4], [3, 3, 8, 21, 6, 1, 17], [12]]
 PATTERN = "blocks.0.attn.hook_pattern"

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from workbench.core.batching import prefill_groups
+from workbench.engine.batching import prefill_groups
 
 
 def _cost(lengths, groups, pass_cost):

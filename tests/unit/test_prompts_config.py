@@ -9,8 +9,8 @@ import pytest
 
 from workbench.cli.commands import COMMANDS, RunArgs
 from workbench.cli.parser import build_parser, parse
-from workbench.core.generation import GenerationConfig
 from workbench.core.prompts import PromptConfig, answer_complete, format_prompt
+from workbench.engine.config import GenerationConfig
 from workbench.errors import WorkbenchError
 
 

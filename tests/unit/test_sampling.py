@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from workbench.core.generation import _TOP_K_FIRST, GenerationConfig, next_tokens
+from workbench.engine.config import GenerationConfig
+from workbench.engine.sampling import _TOP_K_FIRST, next_tokens
 
 
 def _draws(logits: torch.Tensor, n: int) -> set[int]:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from workbench.cli.catalog import SUMMARIES
-from workbench.core.generation import GenerationConfig
 from workbench.core.prompts import PromptConfig
+from workbench.engine.config import GenerationConfig
 from workbench.experiment.compare import CompareConfig
 from workbench.experiment.launch import LaunchConfig
 from workbench.experiment.pipeline import ALSRunConfig

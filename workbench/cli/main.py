@@ -45,9 +45,9 @@ logger = logging.getLogger("workbench")
 
 def cmd_generate(a: GenerateArgs) -> int:
     from workbench.core.artifacts import write_json
-    from workbench.core.generation import GenerationConfig
     from workbench.core.prompts import PromptConfig
     from workbench.core.records import summarize
+    from workbench.engine.config import GenerationConfig
     from workbench.experiment.rundir import RunDir
     from workbench.methods.cot import run_cot
     from workbench.sources.data import load_problems

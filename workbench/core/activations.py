@@ -28,12 +28,12 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from workbench.core.decode_step import DecodeStep, publish_step
-from workbench.core.generation import left_pad
-from workbench.core.hooks import Site, check_hook_names, check_layers, resid_hook, stop_after
-from workbench.core.native_attention import native_attention
 from workbench.core.problems import Problem
 from workbench.core.prompts import PromptConfig, encode_problems
+from workbench.engine.batching import left_pad
+from workbench.engine.hooks import Site, check_hook_names, check_layers, resid_hook, stop_after
+from workbench.engine.sequences import pad_id
+from workbench.engine.teacher_forced import teacher_forced
 from workbench.errors import WorkbenchError
 
 __all__ = [
@@ -204,16 +204,15 @@ def _batch_states(
     """The batch's states at `layers`; with `final`, also the final normalised state (the last
     layer's residual through ``ln_final``, in the same forward)."""
     # The decoder's layout: prompts left-padded to a common length P, generations after them
-    # (right-padded). A steering context active here then sees the same prompt/generated split,
-    # through the published `DecodeStep`, as it does while decoding.
-    pad_id = bridge.tokenizer.pad_token_id
-    pad_id = bridge.tokenizer.eos_token_id if pad_id is None else pad_id
+    # (right-padded), so that a steering context active here sees the prompt/generated split it
+    # sees while decoding (`teacher_forced`).
+    pad = pad_id(bridge.tokenizer)
     device = torch.device(bridge.cfg.device)
-    p_ids, p_mask = left_pad(prompts, pad_id, device)
+    p_ids, p_mask = left_pad(prompts, pad, device)
     n_prompt = p_ids.shape[1]
     gen_len = torch.tensor([len(g) for g in generated], device=device)
     width = max(1, int(gen_len.max()))
-    g_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long, device=device)
+    g_ids = torch.full((len(prompts), width), pad, dtype=torch.long, device=device)
     for i, g in enumerate(generated):
         g_ids[i, : len(g)] = torch.tensor(list(g), dtype=torch.long)
     g_mask = (torch.arange(width, device=device)[None, :] < gen_len[:, None]).long()
@@ -234,12 +233,9 @@ def _batch_states(
         return hook
 
     hooks = [(resid_hook(layer, cfg.site), make_hook(layer)) for layer in layers]
-    step = DecodeStep.whole_sequence(len(prompts), n_prompt, device)
     with (
-        torch.inference_mode(),
         bridge.hooks(fwd_hooks=hooks),
-        publish_step(step),
-        native_attention(bridge),
+        teacher_forced(bridge, len(prompts), n_prompt),
         stop_after(bridge, hooks[-1][0]),  # nothing after the last hooked layer runs
     ):
         bridge(ids, attention_mask=mask)

@@ -29,7 +29,7 @@ from scipy.stats import rankdata, spearmanr
 from sklearn.metrics import roc_auc_score
 from torch import Tensor
 
-from workbench.core.config import check_finite
+from workbench.checks import check_finite
 from workbench.core.contrast import KINDS, ProblemStats, cosines, directions, problem_index
 from workbench.errors import WorkbenchError
 

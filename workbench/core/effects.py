@@ -17,12 +17,11 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from workbench.core.decode_step import DecodeStep, publish_step
 from workbench.core.directions import LayerDirections
-from workbench.core.native_attention import native_attention
 from workbench.core.problems import Problem
 from workbench.core.prompts import PromptConfig, encode_problems
 from workbench.core.steering import SteeringSpec, steer
+from workbench.engine.teacher_forced import teacher_forced
 from workbench.errors import WorkbenchError
 
 __all__ = ["distribution_shift", "next_token_effects"]
@@ -43,10 +42,9 @@ def distribution_shift(
 
 
 def _logits(bridge: Any, ids: Tensor, keep: Tensor, n_prompt: int) -> tuple[Tensor, int]:
-    step = DecodeStep.whole_sequence(1, n_prompt, ids.device)
-    with publish_step(step), native_attention(bridge):
+    with teacher_forced(bridge, 1, n_prompt) as record:
         logits = bridge(ids, return_type="logits", logits_to_keep=keep)
-    return logits[0], int(step.counts.sum())
+    return logits[0], int(record.counts.sum())
 
 
 def next_token_effects(

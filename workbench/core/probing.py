@@ -39,7 +39,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import Tensor
 
-from workbench.core.config import check_finite
+from workbench.checks import check_finite
 from workbench.errors import WorkbenchError
 
 __all__ = ["EARLY_KS", "ProbeConfig", "cv_folds", "oof_projection_scores", "probe_layers"]

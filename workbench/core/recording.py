@@ -1,8 +1,8 @@
 """States of graded generations recorded while they decode, instead of a teacher-forced pass.
 
-`cache_activations` runs every generation once more, teacher-forced, to cache its states; for the
-fit split that pass costs as much compute as decoding it did (on the 2-core CPU, 2 min 14 s of the
-main job's 13.9 min). The decoder computes those very states, one new position per pass: a
+`cache_activations` runs every generation once more, teacher-forced, to cache its states, at
+about the compute that decoding it took (`benchmarks/recording_overhead.py`). The decoder computes
+those very states, one new position per pass: a
 `StateRecorder` hooks the same sites while `decode` runs (with `feed_final`, so that the token
 that ended each sequence is fed too) and reduces them on the spot, per sequence, to what
 `cache_activations` keeps: the last prompt token's state, the mean over the generated tokens'
@@ -26,8 +26,8 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from workbench.core.activations import CacheConfig, cache_targets, paired_indexes, write_shard
-from workbench.core.decode_step import current_step, interventions_suppressed
-from workbench.core.hooks import resid_hook
+from workbench.engine.hooks import resid_hook
+from workbench.engine.passes import PassInfo, current_pass, interventions_suppressed
 from workbench.errors import WorkbenchError
 
 __all__ = ["StateRecorder"]
@@ -178,7 +178,7 @@ class StateRecorder:
 
     @contextlib.contextmanager
     def recording(self, rows: Sequence[int]) -> Iterator[StateRecorder]:
-        """Hooks that record the states of decode sequences `rows` (their `DecodeStep.rows`
+        """Hooks that record the states of decode sequences `rows` (their `PassInfo.rows`
         numbers) for the passes inside the context; always removed. What completed and is not
         yet written is written on the way out."""
         d_model = self.bridge.cfg.d_model
@@ -205,11 +205,11 @@ class StateRecorder:
         final = len(self.targets) > 1 and j == len(self.layers) - 1
 
         def hook(x: Float[Tensor, "batch pos d_model"], hook: Any) -> Tensor:
-            step = current_step()
-            if step is None or interventions_suppressed():
+            now = current_pass()
+            if now is None or interventions_suppressed():
                 return x
             if j == 0:  # the pass's first recorded layer: route its rows once for all layers
-                self._route = self._plan(step, x)
+                self._route = self._plan(now.info, x)
             route = self._route
             if route is None:
                 return x
@@ -221,7 +221,7 @@ class StateRecorder:
 
         return hook
 
-    def _plan(self, step: Any, x: Tensor) -> tuple[_Pass, ...] | None:
+    def _plan(self, step: PassInfo, x: Tensor) -> tuple[_Pass, ...] | None:
         """Each folder's routing of this pass's newest states (None: no row of it is recorded).
         The newest position of a row is the last prompt token in a prefill, else the generated
         token this pass consumes."""

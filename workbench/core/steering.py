@@ -1,9 +1,12 @@
-"""Conditional steering along success directions while decoding (the ALS update).
+"""The steering specification: where and how hard to steer, resolved against a model.
 
 At each chosen layer and token: if ``cos(h_t, v) < tau`` then ``h_t <- update(h_t, v_hat, alpha)``;
-the paper's update is additive, ``h_t + alpha * v_hat``. Other update rules sit beside it in
-`RULES`. `steer` is a context manager: it adds its hooks through ``bridge.hooks`` and removes
-exactly those on exit, exception or not; the caller's model is otherwise untouched.
+the paper's update is additive, ``h_t + alpha * v_hat`` (the update rules:
+`workbench.engine.steering.RULES`). A `SteeringSpec` says where and how hard; `resolve` turns it,
+with fitted `LayerDirections` and a model, into the engine's `ResolvedSteering` (per layer a unit
+vector, an absolute alpha and a threshold), checked once; `steer` is the context manager that
+applies it: it adds its hooks through ``bridge.hooks`` and removes exactly those on exit, exception
+or not; the caller's model is otherwise untouched.
 
 Units of alpha: by default ``relative``, i.e. alpha is a fraction of the layer's mean residual norm
 measured on the fit split (``alpha_abs = alpha * mean_norm_l``). Residual norms grow by orders of
@@ -11,60 +14,32 @@ magnitude with depth and differ between models, so a relative alpha means the sa
 layer and on every model, and a sweep over alpha is comparable across layers. ``absolute`` uses
 alpha as given.
 
-Inside `workbench.core.generation.decode`, only generated positions are steered by default (the hook
-reads the `DecodeStep`); outside it (a plain forward pass) every position is a candidate.
+Inside `workbench.engine.generation.decode`, only generated positions are steered by default;
+outside it (a plain forward pass) every position is a candidate.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
-import torch
-from jaxtyping import Bool, Float
-from torch import Tensor
-
-from workbench.core.config import check_finite
-from workbench.core.decode_step import current_step, interventions_suppressed
+from workbench.checks import check_finite
 from workbench.core.directions import LayerDirections
-from workbench.core.hooks import Site, check_hook_names, check_layers, model_shape, resid_hook
 from workbench.core.json_answer import json_gate_open
-from workbench.core.mid_residual import edit_resid_mid
-from workbench.core.transient import capture_block_calls, first_reached_block
+from workbench.engine.hooks import Site, check_hook_names, check_layers, model_shape, resid_hook
+from workbench.engine.steering import (
+    RULES,
+    LayerSteering,
+    ResolvedSteering,
+    RowGate,
+    SteeringStats,
+    steering_hooks,
+)
 from workbench.errors import WorkbenchError
 
-__all__ = ["RULES", "SteeringSpec", "SteeringStats", "steer"]
-
-UpdateRule = Callable[
-    [Float[Tensor, "... d_model"], Float[Tensor, " d_model"], Float[Tensor, "..."], float],
-    Float[Tensor, "... d_model"],
-]
-"""(h, v_hat, cos(h, v), alpha) -> steered h, applied where the condition fires."""
-
-
-def additive(h: Tensor, v_hat: Tensor, cos: Tensor, alpha: float) -> Tensor:
-    """The ALS update: h + alpha * v_hat."""
-    return h + alpha * v_hat
-
-
-def norm_preserving(h: Tensor, v_hat: Tensor, cos: Tensor, alpha: float) -> Tensor:
-    """Additive, then rescaled to the original norm ||h||."""
-    new = h + alpha * v_hat
-    return new * (h.norm(dim=-1, keepdim=True) / new.norm(dim=-1, keepdim=True).clamp_min(1e-12))
-
-
-def drift_scaled(h: Tensor, v_hat: Tensor, cos: Tensor, alpha: float) -> Tensor:
-    """h + alpha (1 - cos(h, v)) v_hat: the further h has drifted, the harder the push."""
-    return h + alpha * (1.0 - cos)[..., None] * v_hat
-
-
-RULES: dict[str, UpdateRule] = {
-    "additive": additive,
-    "norm_preserving": norm_preserving,
-    "drift_scaled": drift_scaled,
-}
+__all__ = ["SteeringSpec", "resolve", "steer"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,113 +131,52 @@ class SteeringSpec:
             )
 
 
-@dataclass
-class SteeringStats:
-    """What the hooks did, per layer, over the life of one `steer` context."""
+def _json_gate(tokenizer: Any) -> RowGate:
+    """ALS-Gated's gate on a row's generated ids (`json_answer.json_gate_open`)."""
 
-    _fired: dict[int, Tensor] = field(default_factory=dict)
-    _considered: dict[int, Tensor] = field(default_factory=dict)
+    def open_(ids: Sequence[int]) -> bool:
+        return json_gate_open(tokenizer.decode(ids, skip_special_tokens=True), len(ids))
 
-    def add(self, layer: int, fired: Tensor, considered: Tensor) -> None:
-        """Accumulate counts (kept as device tensors: no synchronisation per token)."""
-        self._fired[layer] = self._fired.get(layer, 0) + fired
-        self._considered[layer] = self._considered.get(layer, 0) + considered
-
-    @property
-    def fired(self) -> dict[int, int]:
-        """Tokens steered at each layer."""
-        return {layer: int(n) for layer, n in self._fired.items()}
-
-    @property
-    def considered(self) -> dict[int, int]:
-        """Candidate tokens (new positions of the allowed kind) at each layer."""
-        return {layer: int(n) for layer, n in self._considered.items()}
-
-    def rate(self, layer: int | None = None) -> float:
-        """Share of candidate tokens steered (at one layer, or over all layers)."""
-        fired, considered = self.fired, self.considered
-        layers = [layer] if layer is not None else list(fired)
-        total = sum(considered.get(x, 0) for x in layers)
-        return sum(fired.get(x, 0) for x in layers) / total if total else 0.0
+    return open_
 
 
-def _make_hook(
-    layer: int,
-    v_unit: Tensor,
-    alpha: float,
-    tau: float,
-    spec: SteeringSpec,
-    stats: SteeringStats,
-    rows: Tensor | None,
-    n_layers: int,
-    tokenizer: Any,
-):
-    rule = RULES[spec.rule]
-    first_block = first_reached_block(layer, spec.site, n_layers)
-    by_device: dict[torch.device, tuple[Tensor, Tensor]] = {}
-
-    def hook(x: Float[Tensor, "batch pos d_model"], hook: Any) -> Tensor:
-        if interventions_suppressed():
-            return x
-        if x.device not in by_device:
-            by_device[x.device] = (v_unit.to(x.device, torch.float32), v_unit.to(x.device, x.dtype))
-        v32, v = by_device[x.device]
-        cos = torch.nn.functional.cosine_similarity(x.float(), v32.expand_as(x), dim=-1)
-        allowed = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-        new = allowed
-        step = current_step()
-        if step is not None:
-            new = step.new_mask(x.shape[1], x.device)[None, :].expand_as(allowed)
-            if spec.positions == "generated":
-                allowed = step.generated_mask(x.shape[1], x.device)
-        if spec.positions == "newest":
-            allowed = torch.zeros_like(allowed)
-            allowed[:, -1] = True
-        if spec.persistence == "transient":
-            allowed = allowed & new  # a position seen before is seen unsteered
-        if rows is not None:
-            allowed = allowed & _rows_mask(step, rows, x.device)[:, None]
-        if spec.json_gate:
-            allowed = allowed & _json_gate(step, tokenizer, allowed)[:, None]
-        fire = (cos < tau) & allowed
-        counted = fire & new
-        if step is not None:
-            step.counts += counted.sum(dim=1)
-            step.fired_last |= fire[:, -1]
-            if spec.persistence == "transient" and bool(fire.any()):
-                step.mark_transient(
-                    int(fire.any(dim=0).long().argmax()),
-                    fire.any(dim=1),
-                    block=first_block,
-                    state=x.clone() if first_block is not None else None,
-                )
-        stats.add(layer, counted.sum(), (allowed & new).sum())
-        return torch.where(fire[..., None], rule(x, v, cos.to(x.dtype), alpha), x)
-
-    return hook
-
-
-def _json_gate(step: Any, tokenizer: Any, allowed: Tensor) -> Bool[Tensor, " batch"]:
-    """Per row of the pass, whether ALS-Gated's JSON gate is open (rows not allowed anyway are
-    not read)."""
-    if step is None or step.generated is None:
-        raise WorkbenchError("the JSON gate reads each row's generated text: steer inside `decode`")
-    wanted = allowed.any(dim=1).tolist()
-    gate = [
-        not want or json_gate_open(tokenizer.decode(ids, skip_special_tokens=True), len(ids))
-        for want, ids in zip(wanted, step.generated, strict=True)
-    ]
-    return torch.tensor(gate, dtype=torch.bool, device=allowed.device)
-
-
-def _rows_mask(step: Any, rows: Tensor, device: torch.device) -> Bool[Tensor, " batch"]:
-    """Which rows of the pass in flight are among the steered sequences."""
-    if step is None:
+def resolve(
+    spec: SteeringSpec, directions: LayerDirections, bridge: Any | None = None
+) -> ResolvedSteering:
+    """`spec` with `directions` as the engine applies it: per layer (in `spec` order) the unit
+    direction, alpha in absolute units and tau. With `bridge`, checked against the model (width,
+    layers, hook names; negative layers count from the end) and the JSON gate reading its
+    tokenizer; without, the layers as given (e.g. to export the vectors)."""
+    layers = list(spec.layers)
+    if bridge is not None:
+        _, d_model = model_shape(bridge)
+        if directions.d_model != d_model:
+            raise WorkbenchError(
+                f"directions have width {directions.d_model} but the model's residual stream has "
+                f"{d_model}: they were fit on another model"
+            )
+        layers = [check_layers(bridge, [layer])[0] for layer in layers]  # spec order kept
+        check_hook_names(bridge, [resid_hook(layer, spec.site) for layer in layers])
+    missing = sorted(set(layers) - set(directions.layers))
+    if missing:
         raise WorkbenchError(
-            "steering restricted to some rows needs the decode step in flight: use it inside "
-            "`decode` (or a teacher-forced pass that publishes its step)"
+            f"no direction was fit at layers {missing} (fit at {list(directions.layers)})"
         )
-    return torch.isin(step.rows.to(device), rows.to(device))
+    taus = spec.tau if isinstance(spec.tau, tuple) else (float(spec.tau),) * len(layers)
+    per_layer = []
+    for layer, tau in zip(layers, taus, strict=True):
+        scale = float(directions.mean_norm[directions.index(layer)])
+        alpha = spec.alpha * scale if spec.alpha_units == "relative" else spec.alpha
+        per_layer.append(LayerSteering(layer, directions.unit(layer), alpha, float(tau)))
+    json_gate = spec.json_gate and bridge is not None
+    return ResolvedSteering(
+        layers=tuple(per_layer),
+        site=spec.site,
+        rule=spec.rule,
+        positions=spec.positions,
+        persistence=spec.persistence,
+        row_gate=_json_gate(bridge.tokenizer) if json_gate else None,
+    )
 
 
 @contextlib.contextmanager
@@ -276,35 +190,6 @@ def steer(
     """Add steering hooks for `spec` while the context is open; yield their `SteeringStats`.
 
     `rows` restricts the steering to those sequences of a `decode` call (their indices,
-    `DecodeStep.rows`), so that several arms share one continuously batched decode; a transient
-    arm (refilled KV cache) must not share it with a persistent one (`decode_arms` checks)."""
-    n_layers, d_model = model_shape(bridge)
-    if directions.d_model != d_model:
-        raise WorkbenchError(
-            f"directions have width {directions.d_model} but the model's residual stream has "
-            f"{d_model}: they were fit on another model"
-        )
-    layers = [check_layers(bridge, [layer])[0] for layer in spec.layers]  # spec order kept
-    names = [resid_hook(layer, spec.site) for layer in layers]
-    check_hook_names(bridge, names)
-    taus = spec.tau if isinstance(spec.tau, tuple) else (float(spec.tau),) * len(layers)
-    stats = SteeringStats()
-    fns = []
-    for layer, tau in zip(layers, taus, strict=True):
-        scale = float(directions.mean_norm[directions.index(layer)])
-        alpha = spec.alpha * scale if spec.alpha_units == "relative" else spec.alpha
-        only = None if rows is None else torch.tensor(list(rows), dtype=torch.long)
-        unit = directions.unit(layer)
-        hook = _make_hook(
-            layer, unit, alpha, float(tau), spec, stats, only, n_layers, bridge.tokenizer
-        )
-        fns.append(hook)
-    with contextlib.ExitStack() as stack:
-        if spec.persistence == "transient":
-            reached = [first_reached_block(layer, spec.site, n_layers) for layer in layers]
-            stack.enter_context(capture_block_calls(bridge, min(b or 0 for b in reached)))
-        if spec.site == "resid_mid":  # TransformerLens's hook there would not reach the stream
-            stack.enter_context(edit_resid_mid(bridge, list(zip(layers, fns, strict=True))))
-        else:
-            stack.enter_context(bridge.hooks(fwd_hooks=list(zip(names, fns, strict=True))))
+    `PassInfo.rows`), so that several arms share one continuously batched decode."""
+    with steering_hooks(bridge, resolve(spec, directions, bridge), rows=rows) as stats:
         yield stats

@@ -22,7 +22,9 @@ from tqdm.auto import tqdm
 
 from workbench.core.activations import ActivationSet
 from workbench.core.artifacts import append_jsonl, read_rows
-from workbench.core.generation import Completion, GenerationConfig, decode
+from workbench.engine.config import GenerationConfig
+from workbench.engine.generation import decode
+from workbench.engine.sequences import Completion
 from workbench.errors import WorkbenchError
 from workbench.experiment.rundir import RunDir
 from workbench.methods.latentseek import (

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from workbench.checks import check_finite, check_quantiles
 from workbench.core.activations import (
     ActivationSet,
     CacheConfig,
@@ -34,17 +35,16 @@ from workbench.core.activations import (
     cached_settings,
 )
 from workbench.core.artifacts import read_json, write_json
-from workbench.core.config import check_finite, check_quantiles
 from workbench.core.directions import LayerDirections, fit_directions, separation
 from workbench.core.evaluation import with_tradeoff_fields
-from workbench.core.generation import GenerationConfig
-from workbench.core.hooks import Site
 from workbench.core.probing import EARLY_KS, ProbeConfig, probe_layers
 from workbench.core.prompts import PromptConfig
 from workbench.core.recording import StateRecorder
 from workbench.core.records import summarize
 from workbench.core.selection import ALWAYS_ON_TAU, pick_best, tau_from_quantile
 from workbench.core.steering import SteeringSpec, steer
+from workbench.engine.config import GenerationConfig
+from workbench.engine.hooks import Site
 from workbench.errors import WorkbenchError
 from workbench.experiment.labels import LabelSource, fit_labels, label_agreement, self_verify_fit
 from workbench.experiment.rundir import RunDir

@@ -82,6 +82,82 @@ def _row(name: str, rows: Sequence[dict], cot: Sequence[dict], extra: dict) -> d
     return {**s.to_json(), **extra}
 
 
+def _split_scores(
+    bridge: Any,
+    run: RunDir,
+    direction: LayerDirections,
+    layer: int,
+    test_samples: SamplesDir,
+    *,
+    data_dir=None,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The prompt scores (`prompt_scores`) of the validation problems, then of the test problems,
+    each split cached in the test samples folder's router states."""
+    val, test = (
+        prompt_scores(
+            bridge,
+            run,
+            split,
+            direction,
+            layer,
+            test_samples.router_states(split),
+            data_dir=data_dir,
+        )
+        for split in ("val", "test")
+    )
+    return val, test
+
+
+def _has_rows(run: RunDir, split: str, arm: str) -> bool:
+    """Whether the run holds the rows of `arm` on `split`, plain or gzipped."""
+    path = run.rows_path(split, arm)
+    return path.exists() or path.with_suffix(".jsonl.gz").exists()
+
+
+def _fixed_rows(
+    run: RunDir, cot: Sequence[dict], sc: Sequence[dict], k: int
+) -> list[dict[str, Any]]:
+    """The unrouted rows: CoT, SC@k (everything sent to SC), then each ALS arm the run decoded on
+    test; every row but CoT's compared with CoT."""
+    table = [_row("cot", cot, cot, {}), _row(f"sc@{k}", sc, cot, {"share_expensive": 1.0})]
+    for arm in ("als", "als-reference"):
+        if _has_rows(run, "test", arm):
+            table.append(_row(arm, run.rows("test", arm), cot, {}))
+    return table
+
+
+def _oracle_row(cot: Sequence[dict], sc: Sequence[dict]) -> dict[str, Any]:
+    """The oracle router's row: exactly CoT's failures sent to SC."""
+    oracle = route_rows({r["id"]: float(r["correct"]) for r in cot}, 0.5, cot, sc)
+    return _row("router-oracle", oracle.rows, cot, _extra(oracle, None, 0.5))
+
+
+def _budget_rows(
+    val: dict[str, float],
+    test: dict[str, float],
+    problem_ids: Sequence[str],
+    cot: Sequence[dict],
+    sc: Sequence[dict],
+    budgets: Sequence[float],
+    seed: int,
+) -> list[dict[str, Any]]:
+    """At each budget, the router's row, then the random router's row (uniform scores drawn from
+    `seed`: the validation scores first, then one per test problem in `problem_ids` order); each
+    sends to SC the test problems scored below the budget's quantile of the validation scores."""
+    rng = np.random.default_rng(seed)
+    blind_val, blind_test = rng.random(len(val)), {pid: float(rng.random()) for pid in problem_ids}
+    rows = []
+    for b in budgets:
+        for name, val_scores, scores in (
+            ("router", list(val.values()), test),
+            ("router-random", blind_val, blind_test),
+        ):
+            thr = budget_threshold(val_scores, b)
+            routed = route_rows(scores, thr, cot, sc, method=f"{name}@{b:g}")
+            rows.append(_row(f"{name}@{b:g}", routed.rows, cot, _extra(routed, b, thr)))
+    return rows
+
+
 def router_run(
     bridge: Any,
     run: str | Path | RunDir,
@@ -98,41 +174,13 @@ def router_run(
     test_samples = SamplesDir.of_samples(test_samples)
     layer = _router_layer(fit_samples)
     direction = LayerDirections.load(fit_samples.contrast_directions("difficulty"))
-    val, test = (
-        prompt_scores(
-            bridge,
-            run,
-            split,
-            direction,
-            layer,
-            test_samples.router_states(split),
-            data_dir=data_dir,
-        )
-        for split in ("val", "test")
-    )
+    val, test = _split_scores(bridge, run, direction, layer, test_samples, data_dir=data_dir)
     problems = run.problems("test", data_dir=data_dir)
     cot = run.rows("test", "cot")
     sc = voted_rows(problems, test_samples.sample_rows(), answer_format=run.prompt().answer_format)
     k = test_samples.settings()["sampling"]["k"]
-    table = [_row("cot", cot, cot, {}), _row(f"sc@{k}", sc, cot, {"share_expensive": 1.0})]
-    for arm in ("als", "als-reference"):
-        if (
-            run.rows_path("test", arm).exists()
-            or run.rows_path("test", arm).with_suffix(".jsonl.gz").exists()
-        ):
-            table.append(_row(arm, run.rows("test", arm), cot, {}))
-    oracle = route_rows({r["id"]: float(r["correct"]) for r in cot}, 0.5, cot, sc)
-    table.append(_row("router-oracle", oracle.rows, cot, _extra(oracle, None, 0.5)))
-    rng = np.random.default_rng(seed)
-    blind_val, blind_test = rng.random(len(val)), {p.id: float(rng.random()) for p in problems}
-    for b in budgets:
-        for name, val_scores, scores in (
-            ("router", list(val.values()), test),
-            ("router-random", blind_val, blind_test),
-        ):
-            thr = budget_threshold(val_scores, b)
-            routed = route_rows(scores, thr, cot, sc, method=f"{name}@{b:g}")
-            table.append(_row(f"{name}@{b:g}", routed.rows, cot, _extra(routed, b, thr)))
+    table = [*_fixed_rows(run, cot, sc, k), _oracle_row(cot, sc)]
+    table += _budget_rows(val, test, [p.id for p in problems], cot, sc, budgets, seed)
     table = _with_tradeoff(table)
     out = {
         "layer": layer,

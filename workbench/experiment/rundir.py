@@ -34,10 +34,10 @@ from workbench import __version__
 from workbench.core.activations import ActivationSet
 from workbench.core.artifacts import check_settings, read_json, read_rows
 from workbench.core.directions import LayerDirections
-from workbench.core.generation import GenerationConfig
 from workbench.core.problems import Problem
 from workbench.core.prompts import PromptConfig
 from workbench.core.steering import SteeringSpec
+from workbench.engine.config import GenerationConfig
 from workbench.errors import WorkbenchError
 from workbench.methods.baselines import SCConfig
 from workbench.methods.sampling import sampled_problems

@@ -23,18 +23,18 @@ from typing import Any
 
 import torch
 
+from workbench.checks import check_finite, check_quantiles
 from workbench.core.activations import ActivationSet, CacheConfig, cache_activations
 from workbench.core.artifacts import append_jsonl, read_json, read_rows, write_json
-from workbench.core.config import check_finite, check_quantiles
 from workbench.core.directions import LayerDirections, fit_directions
 from workbench.core.effects import next_token_effects
 from workbench.core.evaluation import repetition_rate
-from workbench.core.generation import GenerationConfig
 from workbench.core.problems import Problem
 from workbench.core.prompts import PromptConfig
 from workbench.core.records import summarize
 from workbench.core.selection import pick_best, tau_from_quantile
 from workbench.core.steering import RULES, SteeringSpec, steer
+from workbench.engine.config import GenerationConfig
 from workbench.errors import WorkbenchError
 from workbench.experiment.rundir import RunDir
 from workbench.methods.cot import run_cot
@@ -64,7 +64,7 @@ class SweepConfig:
     sites: tuple[str, ...] = ("resid_post",)
     """Hook sites."""
     rules: tuple[str, ...] = ("additive",)
-    """Update rules (see workbench.core.steering.RULES)."""
+    """Update rules (see workbench.engine.steering.RULES)."""
     controls: tuple[str, ...] = ("random", "shuffled", "negated")
     """Control directions decoded at every setting."""
     control_seeds: tuple[int, ...] = (0,)

@@ -39,8 +39,8 @@ from jaxtyping import Float
 from torch import Tensor
 
 from workbench.core.directions import LayerDirections
-from workbench.core.hooks import Site
-from workbench.core.steering import SteeringSpec
+from workbench.core.steering import SteeringSpec, resolve
+from workbench.engine.hooks import Site
 from workbench.errors import WorkbenchError
 
 __all__ = [
@@ -82,19 +82,8 @@ def steering_vectors(
             f"update rule {spec.rule!r} depends on the state it steers; only 'additive' is a "
             "fixed vector that a control vector can hold"
         )
-    missing = sorted(set(spec.layers) - set(directions.layers))
-    if missing:
-        raise WorkbenchError(
-            f"no direction was fit at layers {missing} (fit at {list(directions.layers)})"
-        )
-    out = {}
-    for layer in spec.layers:
-        unit = directions.unit(layer).float()
-        alpha = spec.alpha
-        if spec.alpha_units == "relative":
-            alpha *= float(directions.mean_norm[directions.index(layer)])
-        out[layer] = scale * alpha * unit
-    return out
+    resolved = resolve(spec, directions)
+    return {one.layer: scale * one.alpha * one.unit.float() for one in resolved.layers}
 
 
 def write_control_vector(

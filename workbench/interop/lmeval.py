@@ -36,11 +36,11 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 from tqdm import tqdm
 
-from workbench.core.config import parse_bool
-from workbench.core.decode_step import DecodeStep, publish_step
-from workbench.core.generation import GenerationConfig, decode
-from workbench.core.native_attention import native_attention
+from workbench.checks import parse_bool
 from workbench.core.prompts import PromptConfig, answer_complete, encode_prompts
+from workbench.engine.config import GenerationConfig
+from workbench.engine.generation import decode
+from workbench.engine.teacher_forced import teacher_forced
 from workbench.errors import WorkbenchError
 
 __all__ = ["ALSLM"]
@@ -184,8 +184,7 @@ class ALSLM(LM):
         uncached forward pass; the continuation counts as generated text for the hooks (the
         caller holds the steering context)."""
         ids = torch.tensor([context + continuation], device=self.bridge.cfg.device)
-        step = DecodeStep.whole_sequence(1, len(context), ids.device)
-        with torch.inference_mode(), publish_step(step), native_attention(self.bridge):
+        with teacher_forced(self.bridge, 1, len(context)):
             logits = self.bridge(ids, return_type="logits")[0, len(context) - 1 : -1].float()
         logprobs = torch.log_softmax(logits, dim=-1)
         target = torch.tensor(continuation, device=logprobs.device)

@@ -20,13 +20,14 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from workbench.checks import check_finite
 from workbench.core.artifacts import append_jsonl, read_rows
-from workbench.core.config import check_finite
-from workbench.core.generation import GenerationConfig, decode
 from workbench.core.grading import AnswerFormat, Family, answers_equivalent, extract_final_answer
 from workbench.core.problems import Problem
 from workbench.core.prompts import PromptConfig, encode_problems, stop_rule
 from workbench.core.records import GradedRow
+from workbench.engine.config import GenerationConfig
+from workbench.engine.generation import decode
 from workbench.errors import WorkbenchError
 
 __all__ = ["SCConfig", "majority_vote", "run_self_consistency", "voted_row"]

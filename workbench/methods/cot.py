@@ -9,7 +9,6 @@ another order.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import secrets
@@ -20,20 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from tqdm.auto import tqdm
 
 from workbench.core.artifacts import append_jsonl, read_rows
 from workbench.core.directions import LayerDirections
-from workbench.core.generation import Completion, GenerationConfig, decode
 from workbench.core.grading import AnswerFormat, grade
 from workbench.core.problems import Problem
 from workbench.core.prompts import PromptConfig, encode_problems, stop_rule
 from workbench.core.recording import StateRecorder
 from workbench.core.records import GradedRow
-from workbench.core.row_steering import static_support
-from workbench.core.static_decode import decode_static
-from workbench.core.steering import SteeringSpec, steer
+from workbench.core.steering import SteeringSpec, resolve
+from workbench.engine.config import GenerationConfig
+from workbench.engine.generation import decode
+from workbench.engine.sequences import Completion
 
 __all__ = [
     "Arm",
@@ -179,23 +177,10 @@ def run_jobs(
 ) -> dict[str, list[dict[str, Any]]]:
     """Several jobs (problems, arm, rows file), each on its own problems, decoded as one
     continuous batch; rows per job in the order of its problems. A sequence's sampling seed is
-    its problem's number in its job, as when each job decodes alone. A transient arm shares the
-    batch (its cache repair touches its own rows only, `workbench.core.transient`), except at
-    ``resid_mid``, whose cache is refilled by a whole pass over every row: such a job decodes in a
-    call of its own."""
-    transient = [
-        n
-        for n, j in jobs.items()
-        if j.arm is not None
-        and j.arm[0].persistence == "transient"
-        and j.arm[0].site == "resid_mid"
-    ]
-    groups = [[n for n in jobs if n not in transient], *([n] for n in transient)]
+    its problem's number in its job, as when each job decodes alone. The engine decides how the
+    arms share the batch (`workbench.engine.generation.decode`)."""
     decoder = _Decoder(bridge, generation, prompt, stop_at_answer, progress)
-    rows: dict[str, list[dict[str, Any]]] = {}
-    for names in filter(None, groups):
-        rows.update(decoder.run({n: jobs[n] for n in names}))
-    return {n: rows[n] for n in jobs}
+    return decoder.run(jobs)
 
 
 @dataclass(frozen=True)
@@ -245,50 +230,23 @@ class _Decoder:
 
         recorded = self._recorded(jobs, todo)
         call = decode_call_id()
-        problems = [jobs[n].problems[i] for n, i in todo]
-        prompts = encode_problems(self.bridge.tokenizer, problems, self.prompt) if todo else []
-        common = {
-            "stop": stop_rule(self.prompt) if self.stop_at_answer else None,
-            "seeds": [i for _, i in todo],
-            "on_complete": finished,
-        }
-        if todo and self._static(jobs, intervention, recorded):
-            arms = [jobs[n].arm for n, _ in todo]
-            decode_static(self.bridge, prompts, self.generation, arms=arms, **common)
-        elif todo:
-            with contextlib.ExitStack() as stack:
-                if intervention is not None:
-                    stack.enter_context(intervention)
-                for name, job in jobs.items():
-                    if job.arm is not None:
-                        rows = [k for k, (n, _) in enumerate(todo) if n == name]
-                        stack.enter_context(steer(self.bridge, *job.arm, rows=rows))
-                for recorder, rows in _by_recorder(jobs, todo, recorded):
-                    stack.enter_context(recorder.recording(rows))
-                decode(
-                    self.bridge,
-                    prompts,
-                    self.generation,
-                    indices=range(len(todo)),
-                    feed_final=bool(recorded),
-                    **common,
-                )
+        if todo:
+            problems = [jobs[n].problems[i] for n, i in todo]
+            arms = {n: resolve(*j.arm, self.bridge) for n, j in jobs.items() if j.arm is not None}
+            decode(
+                self.bridge,
+                encode_problems(self.bridge.tokenizer, problems, self.prompt),
+                self.generation,
+                stop=stop_rule(self.prompt) if self.stop_at_answer else None,
+                arms=[arms.get(n) for n, _ in todo],
+                intervention=intervention,
+                observers=[r.recording(rows) for r, rows in _by_recorder(jobs, todo, recorded)],
+                seeds=[i for _, i in todo],
+                on_complete=finished,
+                feed_final=bool(recorded),
+            )
         bar.close()
         return {name: [done[name][p.id] for p in job.problems] for name, job in jobs.items()}
-
-    def _static(self, jobs: Mapping[str, Job], intervention: Any, recorded: set[int]) -> bool:
-        """Whether these jobs decode with the static step (`GenerationConfig.static_step`)."""
-        mode = self.generation.static_step
-        cuda = torch.device(self.bridge.cfg.device).type == "cuda"
-        if mode == "off" or (mode == "auto" and not cuda):
-            return False
-        why = "an intervention around the call" if intervention is not None else None
-        why = why or ("states recorded" if recorded else None)
-        for job in jobs.values():
-            why = why or (static_support(job.arm[0]) if job.arm is not None else None)
-        if why is not None:
-            logger.info("continuous batching, not the static step: %s", why)
-        return why is None
 
     @staticmethod
     def _recorded(jobs: Mapping[str, Job], todo: list[tuple[str, int]]) -> set[int]:

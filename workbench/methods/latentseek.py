@@ -32,12 +32,14 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from workbench.core.config import check_finite
-from workbench.core.generation import Completion, GenerationConfig, decode
+from workbench.checks import check_finite
 from workbench.core.grading import grade
-from workbench.core.hooks import check_hook_names
 from workbench.core.problems import Problem
 from workbench.core.prompts import answer_complete
+from workbench.engine.config import GenerationConfig
+from workbench.engine.generation import decode
+from workbench.engine.hooks import check_hook_names
+from workbench.engine.sequences import Completion
 from workbench.errors import WorkbenchError
 
 __all__ = [

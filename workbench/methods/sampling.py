@@ -17,10 +17,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from workbench.core.generation import GenerationConfig
 from workbench.core.grading import AnswerFormat
 from workbench.core.problems import Problem
 from workbench.core.prompts import PromptConfig
+from workbench.engine.config import GenerationConfig
 from workbench.errors import WorkbenchError
 from workbench.methods.baselines import SCConfig, voted_row
 from workbench.methods.cot import completion_from_row, run_cot

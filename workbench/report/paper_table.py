@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -229,83 +229,152 @@ def _row(
     }
 
 
-def paper_rows(run: RunDir, paper: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The table's rows for one finished run (see the module docstring): the run's test arms,
-    then the iterative methods of the record that gives the setting its trade-off score."""
-    results = read_json(run.results_path)
-    test = results["test"]
-    setting = dataset, _, paper_prompt = _setting(run)
-    seconds, how = _times(run, test)
-    record = _score_record(run)
+def _normaliser_json(record: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The score record's normaliser as the rows carry it (with the record's n and source), or
+    None without a record."""
+    if record is None:
+        return None
+    return {**record["normaliser"].to_json(), "n": record["n"], "source": record["source"]}
+
+
+def _tradeoff_fields(
+    method: str, record: Mapping[str, Any] | None, normaliser: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The trade-off cells of `method`: its score and % change against CoT from the score
+    record, or a note saying why there is none; the normaliser only beside a score."""
+    if record is None:
+        score, note = {}, NO_ITERATIVE
+    elif method in record["scores"]:
+        score, note = record["scores"][method], None
+    else:
+        score, note = {}, f"n/a (not timed with {_label(record['normaliser'].method)[0]})"
+    return {
+        "tradeoff": score.get("tradeoff"),
+        "tradeoff_change_vs_cot": score.get("tradeoff_change_vs_cot"),
+        "tradeoff_note": note,
+        "normaliser": normaliser if note is None else None,
+    }
+
+
+def _paper_fields(
+    method: str,
+    block: tuple[str, str],
+    theirs: Mapping[tuple[str, str, str], Any],
+    recomputed: Mapping[tuple[str, str, str], dict[str, float]],
+) -> dict[str, Any]:
+    """The paper's cells of the method `method` corresponds to in the (dataset, paper prompt)
+    `block`: its printed numbers per model and their Eq. 1 recomputation (empty for an arm with
+    no counterpart in the paper)."""
+    _, paper_method = _label(method)
+    key = (*block, paper_method)
+    ref = theirs.get(key) if paper_method else None
+    return {
+        "paper": {m: (ref or {}).get(m) for m in PAPER_MODELS},
+        "paper_recomputed": recomputed.get(key, {}) if paper_method else {},
+    }
+
+
+def _comparison(
+    setting: tuple[str, str, str], record: Mapping[str, Any] | None, paper: Mapping[str, Any]
+) -> Callable[[str], dict[str, Any]]:
+    """The cells a row takes beside its measured ones, by method: the trade-off cells from the
+    score record, then the paper's cells for the setting's block and its SC-to-CoT time ratio.
+    The paper's lookups are built once, here."""
+    dataset, _, paper_prompt = setting
     theirs = _paper_lookup(paper)
     recomputed = paper_recomputed(paper)
     sc_ratio = _paper_sc_ratio(theirs, dataset, paper_prompt)
-    normaliser = (
-        None
-        if record is None
-        else {**record["normaliser"].to_json(), "n": record["n"], "source": record["source"]}
-    )
-    cot = next((r for r in test if r["method"] == "cot"), None)
+    normaliser = _normaliser_json(record)
 
-    def common(method: str) -> dict[str, Any]:
-        _, paper_method = _label(method)
-        key = (dataset, paper_prompt, paper_method)
-        ref = theirs.get(key) if paper_method else None
-        if record is None:
-            score, note = {}, NO_ITERATIVE
-        elif method in record["scores"]:
-            score, note = record["scores"][method], None
-        else:
-            score, note = {}, f"n/a (not timed with {_label(record['normaliser'].method)[0]})"
+    def fields(method: str) -> dict[str, Any]:
         return {
-            "tradeoff": score.get("tradeoff"),
-            "tradeoff_change_vs_cot": score.get("tradeoff_change_vs_cot"),
-            "tradeoff_note": note,
-            "normaliser": normaliser if note is None else None,
-            "paper": {m: (ref or {}).get(m) for m in PAPER_MODELS},
-            "paper_recomputed": recomputed.get(key, {}) if paper_method else {},
+            **_tradeoff_fields(method, record, normaliser),
+            **_paper_fields(method, (dataset, paper_prompt), theirs, recomputed),
             "paper_sc_time_ratio": sc_ratio,
         }
 
+    return fields
+
+
+def _test_measures(
+    r: Mapping[str, Any],
+    cot: Mapping[str, Any] | None,
+    seconds: Mapping[str, float],
+    how: Mapping[str, str],
+) -> dict[str, Any]:
+    """A test arm's time and its changes against CoT's test row: seconds only where timed like
+    for like (`_times`), none of the changes on CoT's own row."""
+    t = seconds.get(r["method"])
+    return {
+        "seconds": t,
+        "timed": how.get(r["method"], "not like for like"),
+        "accuracy_change_vs_cot": None
+        if cot is None or r["method"] == "cot"
+        else 100 * (r["accuracy"] - cot["accuracy"]),
+        "seconds_vs_cot": None
+        if t is None or not seconds.get("cot") or r["method"] == "cot"
+        else t / seconds["cot"],
+    }
+
+
+def _record_measures(entry: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str, Any]:
+    """An iterative method's time and its changes against CoT within the score record (CoT's
+    accuracy on the same problems where the entry states it, else the record's)."""
+    base = entry.get("cot_accuracy_same", record["cot_accuracy"])
+    cot_seconds = record["arms"].get("cot", {}).get("seconds_per_problem")
+    t = entry["seconds_per_problem"]
+    return {
+        "seconds": t,
+        "timed": record["source"],
+        "accuracy_change_vs_cot": None if base is None else 100 * (entry["accuracy"] - base),
+        "seconds_vs_cot": t / cot_seconds if cot_seconds else None,
+    }
+
+
+def _test_rows(
+    run: RunDir,
+    setting: tuple[str, str, str],
+    test: list[dict[str, Any]],
+    times: tuple[dict[str, float], dict[str, str]],
+    comparison: Callable[[str], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """One row per test arm of the run, in the order of its results."""
+    seconds, how = times
+    cot = next((r for r in test if r["method"] == "cot"), None)
+    return [
+        _row(run, setting, r, **_test_measures(r, cot, seconds, how), **comparison(r["method"]))
+        for r in test
+    ]
+
+
+def _iterative_rows(
+    run: RunDir,
+    setting: tuple[str, str, str],
+    record: Mapping[str, Any] | None,
+    ours: set[str],
+    comparison: Callable[[str], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """One row per iterative method of the score record that is not among the run's own arms
+    `ours`, in the record's order; none without a record."""
     rows = []
-    for r in test:
-        t = seconds.get(r["method"])
-        rows.append(
-            _row(
-                run,
-                setting,
-                r,
-                seconds=t,
-                timed=how.get(r["method"], "not like for like"),
-                accuracy_change_vs_cot=None
-                if cot is None or r["method"] == "cot"
-                else 100 * (r["accuracy"] - cot["accuracy"]),
-                seconds_vs_cot=None
-                if t is None or not seconds.get("cot") or r["method"] == "cot"
-                else t / seconds["cot"],
-                **common(r["method"]),
-            )
-        )
-    ours = {r["method"] for r in test}
     for name, entry in (record or {}).get("arms", {}).items():
         if name in ours or not is_iterative(name):
             continue
-        base = entry.get("cot_accuracy_same", record["cot_accuracy"])
-        cot_seconds = record["arms"].get("cot", {}).get("seconds_per_problem")
-        t = entry["seconds_per_problem"]
-        rows.append(
-            _row(
-                run,
-                setting,
-                entry,
-                seconds=t,
-                timed=record["source"],
-                accuracy_change_vs_cot=None if base is None else 100 * (entry["accuracy"] - base),
-                seconds_vs_cot=t / cot_seconds if cot_seconds else None,
-                **common(name),
-            )
-        )
+        measures = _record_measures(entry, record)
+        rows.append(_row(run, setting, entry, **measures, **comparison(name)))
     return rows
+
+
+def paper_rows(run: RunDir, paper: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The table's rows for one finished run (see the module docstring): the run's test arms,
+    then the iterative methods of the record that gives the setting its trade-off score."""
+    test = read_json(run.results_path)["test"]
+    setting = _setting(run)
+    times = _times(run, test)
+    record = _score_record(run)
+    comparison = _comparison(setting, record, paper)
+    rows = _test_rows(run, setting, test, times, comparison)
+    return rows + _iterative_rows(run, setting, record, {r["method"] for r in test}, comparison)
 
 
 def paper_table(folders: Iterable[str | Path], paper: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -399,82 +399,124 @@ def _compare_section(run: RunDir, figs: dict[str, Any]) -> Section | None:
     return ("Methods compared (als compare)", text, figs_, table)
 
 
-def run_figures(run: str | Path | RunDir) -> tuple[dict[str, Any], list[Section]]:
-    """Every figure of a run folder (by name) and the report's sections, built from disk."""
-    run = RunDir.of(run)
-    results, selection, directions = run.results(), run.selection(), run.directions()
-    cfg = results["config"]
-    sep_rows = [
+def _separation_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The fit split's in-sample d′ of each layer, as rows of a layer curve."""
+    return [
         {"layer": int(k), "metric": "in-sample d′ (fit split)", "value": v}
         for k, v in results["fit_separation"].items()
     ]
+
+
+def _norm_rows(directions: Any) -> list[dict[str, Any]]:
+    """Each layer's direction length over the mean hidden-state norm there, as rows of a layer
+    curve."""
     norms = directions.vectors.norm(dim=-1) / directions.mean_norm
-    figs: dict[str, Any] = {
-        "test_accuracy": accuracy_bars(
-            results["test"], title=f"{cfg['dataset']} test: accuracy of each arm (95% Wilson CI)"
-        ),
-        "layer_separation": layer_curve(
-            sep_rows, title="Separation by layer (fit split, in-sample)", y_label="d′"
-        ),
-        "direction_norm": layer_curve(
-            [
-                {"layer": layer, "metric": "||v_l|| / mean ||h_l||", "value": float(n)}
-                for layer, n in zip(directions.layers, norms, strict=True)
-            ],
-            title="Relative size of the direction by layer",
-            y_label="ratio",
-        ),
-        "direction_cosines": cosine_heatmap(
-            cosine_matrix(directions.vectors).tolist(), directions.layers
-        ),
-        "selection_grid": _selection_figure(selection),
-    }
+    return [
+        {"layer": layer, "metric": "||v_l|| / mean ||h_l||", "value": float(n)}
+        for layer, n in zip(directions.layers, norms, strict=True)
+    ]
+
+
+def _mark_chosen(fig: Any, selection: dict[str, Any]) -> None:
+    """Draw the chosen layer on the separation curve `fig` where one layer was steered (a layer
+    set is left unmarked)."""
     chosen = selection["best"].get("layer")
-    if isinstance(chosen, int):  # one steered layer: mark it on the separation curve
-        figs["layer_separation"].add_vline(
+    if isinstance(chosen, int):
+        fig.add_vline(
             x=chosen,
             line_dash="dash",
             line_color="grey",
             annotation_text=f"chosen: layer {chosen}",
             annotation_position="bottom right",
         )
+
+
+def _main_figures(
+    results: dict[str, Any], selection: dict[str, Any], directions: Any
+) -> dict[str, Any]:
+    """The figures every finished run has, by name: test accuracy, the fit split's separation
+    (the chosen layer marked), the directions' sizes and cosines, and the validation grid."""
+    sep_rows = _separation_rows(results)
+    norm_rows = _norm_rows(directions)
+    dataset = results["config"]["dataset"]
+    figs: dict[str, Any] = {
+        "test_accuracy": accuracy_bars(
+            results["test"], title=f"{dataset} test: accuracy of each arm (95% Wilson CI)"
+        ),
+        "layer_separation": layer_curve(
+            sep_rows, title="Separation by layer (fit split, in-sample)", y_label="d′"
+        ),
+        "direction_norm": layer_curve(
+            norm_rows, title="Relative size of the direction by layer", y_label="ratio"
+        ),
+        "direction_cosines": cosine_heatmap(
+            cosine_matrix(directions.vectors).tolist(), directions.layers
+        ),
+        "selection_grid": _selection_figure(selection),
+    }
+    _mark_chosen(figs["layer_separation"], selection)
+    return figs
+
+
+def _result_section(results: dict[str, Any], figs: dict[str, Any]) -> Section:
+    """Every arm on the test split, with the accuracy figure."""
+    return (
+        "Result",
+        "Every arm on the held-out test problems; each steered arm is paired with CoT on the "
+        "same problems (fixed: right only with the arm; broken: right only with CoT). "
+        "Steered tokens: interventions per generated token and steered layer.",
+        _captioned(figs, ["test_accuracy"]),
+        results["test"],
+    )
+
+
+def _direction_section(figs: dict[str, Any]) -> Section:
+    """The fit split's separation, the directions' sizes and their cosines (figures only)."""
+    return (
+        "Where the direction lives (fit split)",
+        "In-sample separation of correct and incorrect generations along each layer's "
+        "direction "
+        "(optimistic: fit and scored on the same problems; see the probe section for "
+        "cross-validated numbers), the direction's size, and the cosines between layers.",
+        _captioned(figs, ["layer_separation", "direction_norm", "direction_cosines"]),
+        [],
+    )
+
+
+def _selection_section(selection: dict[str, Any], figs: dict[str, Any]) -> Section:
+    """The validation grid: CoT's row, every condition, and the random-direction control's row
+    where the run has one."""
+    control = "val_control" in selection
+    return (
+        "Selection on the validation split",
+        _selection_text(selection)
+        + (
+            " The random-direction control (last row) ran after the pick, at the chosen "
+            "layer, alpha and tau quantile; it could not be chosen."
+            if control
+            else ""
+        ),
+        _captioned(figs, ["selection_grid"]),
+        [selection["val_cot"], *selection["grid"]]
+        + ([_as_grid_row(selection["val_control"])] if control else []),
+    )
+
+
+def run_figures(run: str | Path | RunDir) -> tuple[dict[str, Any], list[Section]]:
+    """Every figure of a run folder (by name) and the report's sections, built from disk."""
+    run = RunDir.of(run)
+    results, selection, directions = run.results(), run.selection(), run.directions()
+    figs = _main_figures(results, selection, directions)
     sections: list[Section] = [
-        (
-            "Result",
-            "Every arm on the held-out test problems; each steered arm is paired with CoT on the "
-            "same problems (fixed: right only with the arm; broken: right only with CoT). "
-            "Steered tokens: interventions per generated token and steered layer.",
-            _captioned(figs, ["test_accuracy"]),
-            results["test"],
-        ),
-        (
-            "Where the direction lives (fit split)",
-            "In-sample separation of correct and incorrect generations along each layer's "
-            "direction "
-            "(optimistic: fit and scored on the same problems; see the probe section for "
-            "cross-validated numbers), the direction's size, and the cosines between layers.",
-            _captioned(figs, ["layer_separation", "direction_norm", "direction_cosines"]),
-            [],
-        ),
-        (
-            "Selection on the validation split",
-            _selection_text(selection)
-            + (
-                " The random-direction control (last row) ran after the pick, at the chosen "
-                "layer, alpha and tau quantile; it could not be chosen."
-                if "val_control" in selection
-                else ""
-            ),
-            _captioned(figs, ["selection_grid"]),
-            [selection["val_cot"], *selection["grid"]]
-            + ([_as_grid_row(selection["val_control"])] if "val_control" in selection else []),
-        ),
+        _result_section(results, figs),
+        _direction_section(figs),
+        _selection_section(selection, figs),
     ]
     for extra in (_probe_section, _sweep_section, _compare_section):
         section = extra(run, figs)
         if section is not None:
             sections.append(section)
-    sections.append(("Configuration", "", [], [dict(cfg)]))
+    sections.append(("Configuration", "", [], [dict(results["config"])]))
     return figs, sections
 
 

@@ -22,7 +22,7 @@ once (one hub look-up at most, with a short timeout and no retries; none with HF
 
 The bridge switches the HF model to eager attention; `ModelConfig.attention` (default ``"sdpa"``)
 sets it back. Qwen2/Llama-style bridges of transformer-lens 4.3 compute attention themselves; the
-workbench's own passes hand attention back to the HF module (`workbench.core.native_attention`),
+workbench's own passes hand attention back to the HF module (`workbench.engine.native_attention`),
 which runs that kernel (see its field doc).
 """
 
@@ -39,11 +39,11 @@ from typing import Any, Literal
 
 import torch
 
-from workbench.core.runtime import resolve_device, resolve_dtype
 from workbench.errors import WorkbenchError
 from workbench.sources.architectures import RANDOM_PREFIX, architecture, build_random_model
 from workbench.sources.embedded import PACKAGED_MODELS
 from workbench.sources.registry import Registry
+from workbench.sources.runtime import resolve_device, resolve_dtype
 from workbench.sources.selfcheck import check_stack
 from workbench.sources.tiny import build_tiny_model, cache_root
 from workbench.sources.toy import toy_model_dir
@@ -105,7 +105,7 @@ class ModelConfig:
     """'auto' (bfloat16 on cuda, float32 elsewhere), 'float32', 'bfloat16', 'float16'."""
     attention: Literal["sdpa", "eager"] = "sdpa"
     """The Hugging Face model's attention kernel, used by the workbench's passes that hook nothing
-    inside attention (decoding, activation caching: `workbench.core.native_attention`). A pass
+    inside attention (decoding, activation caching: `workbench.engine.native_attention`). A pass
     with a hook inside attention runs TransformerLens's own eager attention whatever this says."""
     device_map: str | None = None
     """Hugging Face device map (e.g. 'auto') for a model larger than one GPU; excludes `device`."""

@@ -4,7 +4,7 @@ about 0.6 s on the embedded model on a 2-core CPU, `benchmarks/self_check.py`).
 A new release of transformers once left TransformerLens's KV cache empty: every cached decoding
 step then saw its own token alone, and the embedded model wrote 'either either either ...' without
 any error (issue 14). `check_stack` decodes one short prompt the way `decode` does (attention by
-the HF module, `workbench.core.native_attention`) and compares logits that must agree whatever the
+the HF module, `workbench.engine.native_attention`) and compares logits that must agree whatever the
 weights:
 
 * pass 1, with a fresh KV cache, a batch of two: row A is the prompt without its last token,
@@ -32,8 +32,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from workbench.core.kv_cache import cache_kwargs, cached_length, new_cache
-from workbench.core.native_attention import native_attention
+from workbench.engine.kv_cache import cache_kwargs, cached_length, new_cache
+from workbench.engine.native_attention import native_attention
 from workbench.errors import WorkbenchError
 
 __all__ = ["StackCheck", "StackError", "check_stack", "stack_versions"]

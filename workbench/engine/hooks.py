@@ -1,23 +1,38 @@
-"""The one place hook names are spelled, checked against the bridge (TransformerLens skips unknown
-names silently, so every name we hook is verified here first)."""
+"""Hook names, checked against the bridge, and the handles of the hooks the engine adds.
+
+TransformerLens skips unknown hook names silently, so every name the workbench hooks is spelled
+here (`resid_hook`) and verified first (`check_hook_names`). Torch module hooks that a context adds
+together are removed together through one `PatchHandle` (`patched`), and a module's output that
+may be a tuple is read and rebuilt with `untuple` / `retuple`."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
+
+import torch
+from torch import Tensor
+from torch.utils.hooks import RemovableHandle
 
 from workbench.errors import WorkbenchError
 
 __all__ = [
     "FINAL_HOOK",
     "SITES",
+    "PatchHandle",
     "Site",
+    "bridge_hooked",
     "check_hook_names",
     "check_layers",
+    "has_hooks",
     "model_shape",
+    "patched",
     "resid_hook",
+    "retuple",
     "stop_after",
+    "untuple",
 ]
 
 Site = Literal["resid_pre", "resid_mid", "resid_post", "final"]
@@ -80,3 +95,56 @@ def stop_after(bridge: Any, name: str) -> Iterator[None]:
     check_hook_names(bridge, [name])
     with contextlib.suppress(_Stopped), bridge.hooks(fwd_hooks=[(name, _stop)]):
         yield
+
+
+def has_hooks(module: torch.nn.Module) -> bool:
+    """Whether any hook (forward, backward, pre or post) is registered on `module` itself."""
+    return bool(
+        module._forward_hooks
+        or module._forward_pre_hooks
+        or module._backward_hooks
+        or module._backward_pre_hooks
+    )
+
+
+def bridge_hooked(bridge: Any) -> bool:
+    """Whether any TransformerLens hook point of `bridge` has a hook."""
+    return any(has_hooks(point) for point in bridge.hook_dict.values())
+
+
+@dataclass
+class PatchHandle:
+    """Torch module hooks added together by one context, removed together by `remove`."""
+
+    handles: list[RemovableHandle] = field(default_factory=list)
+    """The hooks' handles, in the order they were added."""
+
+    def add(self, handle: RemovableHandle) -> None:
+        """Keep `handle` to be removed with the others."""
+        self.handles.append(handle)
+
+    def remove(self) -> None:
+        """Remove every hook added so far (idempotent)."""
+        for handle in self.handles:
+            handle.remove()
+        self.handles.clear()
+
+
+@contextlib.contextmanager
+def patched() -> Iterator[PatchHandle]:
+    """A `PatchHandle` whose hooks are removed when the context closes, exception or not."""
+    handle = PatchHandle()
+    try:
+        yield handle
+    finally:
+        handle.remove()
+
+
+def untuple(output: Any) -> Tensor:
+    """The hidden states of a module's output: the output itself, or a tuple's first element."""
+    return output[0] if isinstance(output, tuple) else output
+
+
+def retuple(output: Any, states: Tensor) -> Any:
+    """`output` with its hidden states replaced by `states` (the rest of a tuple kept)."""
+    return (states, *output[1:]) if isinstance(output, tuple) else states

@@ -3,9 +3,9 @@
 TransformerLens 4.x attention bridges of RoPE models (Qwen2, Llama, ...) recompute attention
 themselves, eagerly, so that ``hook_attn_scores`` and ``hook_pattern`` can fire: the grouped keys
 and values are copied out to every query head and the scores materialised, at every layer of every
-pass. The workbench hooks only the residual stream, so for its passes that work is waste: on the
-embedded model (2-core CPU, batch 32, 300 cached positions) a decoding step takes 1.04 s through
-the bridge's attention and 0.49 s through the HF module's sdpa kernel, with the same next tokens.
+pass. The workbench hooks only the residual stream, so for its passes that work is waste (a
+decoding step's cost through either attention: `benchmarks/step_cost.py`), and the HF module's
+kernel gives the same next tokens.
 
 `native_attention` hands each attention layer to the HF module it wraps for the passes inside the
 context (the module's q/k/v/o projections stay the bridge's wrapped linears), and only when no hook
@@ -23,7 +23,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["attention_hooked", "has_hooks", "native_attention"]
+from workbench.engine.hooks import has_hooks
+
+__all__ = ["attention_hooked", "native_attention"]
 
 
 _LAYERS: weakref.WeakKeyDictionary[Any, tuple[list[Any], list[Any]]] = weakref.WeakKeyDictionary()
@@ -50,19 +52,9 @@ def _structure(bridge: Any) -> tuple[list[Any], list[Any]]:
     return _LAYERS[bridge]
 
 
-def has_hooks(module: torch.nn.Module) -> bool:
-    """Whether any hook (forward, backward, pre or post) is registered on `module` itself."""
-    return bool(
-        module._forward_hooks
-        or module._forward_pre_hooks
-        or module._backward_hooks
-        or module._backward_pre_hooks
-    )
-
-
 def attention_hooked(bridge: Any) -> bool:
     """True if any hook point inside any attention layer has a hook. (Hooks on modules fire
-    whichever forward runs, e.g. `workbench.core.mid_residual`'s on the attention's output.)"""
+    whichever forward runs, e.g. `workbench.engine.mid_residual`'s on the attention's output.)"""
     return any(has_hooks(m) for m in _structure(bridge)[1])
 
 

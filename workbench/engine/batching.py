@@ -7,7 +7,7 @@ width (None when decoding without a cache). Prompts prefilled on their own join 
 padding whichever side is narrower (ids, mask and cache alike); finished rows leave it, and columns
 that have become padding in every row are trimmed away. Positions need no bookkeeping of their own:
 the bridge derives each row's position ids from its mask (`cumsum - 1`), so padding shifts nothing.
-Pure tensor bookkeeping: the forward passes are `workbench.core.generation`'s.
+Pure tensor bookkeeping: the forward passes are `workbench.engine.generation`'s.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
-from workbench.core.kv_cache import join_caches, pad_cache_left, trim_cache_left
+from workbench.engine.kv_cache import join_caches, pad_cache_left, trim_cache_left
 
 __all__ = ["RunningBatch", "left_pad", "prefill_groups"]
 

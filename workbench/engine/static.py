@@ -1,24 +1,25 @@
 """Decoding with a static-shape step: a preallocated KV cache, fixed buffers, and on CUDA the step
 replayed from a CUDA graph.
 
-`workbench.core.generation.decode` is built for the CPU: rows leave the batch when they finish and
-waiting prompts join it, so every step has new shapes and runs eagerly, each layer's kernels
-launched from Python. On a GPU with a 7-8B model a step's arithmetic is short and those launches
-are what it costs (issue 31). `decode_static` decodes in static batches instead, as `generate`
+Continuous batching (`workbench.engine.continuous`) suits the CPU: rows leave the batch when they
+finish and waiting prompts join it, so every step has new shapes and runs eagerly, each layer's
+kernels launched from Python. Where a step's arithmetic is short (a GPU), those launches are what
+it costs (`benchmarks/README.md`). `decode_static` decodes in static batches instead, as `generate`
 does with a static cache: the prompts of a batch are left-padded to one width and prefilled once,
 into a transformers `StaticCache` long enough for the whole generation; then every step has the
 same shapes and reads and writes the same buffers (the new tokens, each row's position, the
 attention mask, the cache), so on CUDA it is captured once as a CUDA graph and replayed. A row
 that finishes stays in its batch until the batch is done (its tokens are discarded).
 
-Steering runs inside the step as row tensors (`workbench.core.row_steering`): each row's arm is
-data, so arms sharing a batch share the graph and no steering setting costs a recapture. The
-Hugging Face model runs its own modules (`lean_passes`); TransformerLens hooks present when the
-call starts still fire on CPU, but a graph replays only what was captured, so `graphs=True`
-refuses a bridge with hooks.
+Steering runs inside the step as row tensors (`workbench.engine.row_steering`): each row's
+`ResolvedSteering` is data, so arms sharing a batch share the graph and no steering setting costs
+a recapture. The Hugging Face model runs its own modules (`lean_passes`); TransformerLens hooks
+present when the call starts still fire on CPU, but a graph replays only what was captured, so
+`graphs=True` refuses a bridge with hooks.
 
-Greedy decoding equals `decode`'s token for token, steered or not (tested on tiny Qwen2 and Llama
-models); the CPU runs the same step eagerly (`graphs=False`), which is what the tests compare.
+Greedy decoding equals continuous batching's token for token, steered or not; the CPU runs the
+same step eagerly (`graphs=False`). `workbench.engine.generation.decode` chooses this decoder where
+`GenerationConfig.static_step` asks for it and the job allows it.
 """
 
 from __future__ import annotations
@@ -26,39 +27,39 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from workbench.core.batching import left_pad
-from workbench.core.generation import (
-    Completion,
-    GenerationConfig,
-    eos_ids,
-    finish_reason,
-    next_tokens,
-)
-from workbench.core.kv_cache import cache_keyword
-from workbench.core.lean_passes import lean_passes
-from workbench.core.row_steering import (
+from workbench.engine.batching import left_pad
+from workbench.engine.config import GenerationConfig
+from workbench.engine.hooks import bridge_hooked
+from workbench.engine.kv_cache import cache_keyword
+from workbench.engine.lean_passes import lean_passes
+from workbench.engine.row_steering import (
     GateState,
     RowArm,
     RowSteering,
     row_steering,
     row_steering_hooks,
 )
+from workbench.engine.sampling import next_tokens
+from workbench.engine.sequences import (
+    Completion,
+    SequenceLog,
+    StopRule,
+    check_prompts,
+    longest_first,
+    pad_id,
+)
 from workbench.errors import WorkbenchError
 
 __all__ = ["StaticStep", "decode_static"]
 
 log = logging.getLogger(__name__)
-
-
-def _bridge_hooked(bridge: Any) -> bool:
-    return any(point.has_hooks() for point in bridge.hook_dict.values())
 
 
 def _check_model(model: Any) -> None:
@@ -200,53 +201,37 @@ def _prefill(
     return step, out.logits[:, -1]
 
 
-@dataclass
-class _Rows:
-    """What is known of each row of a static batch while it decodes."""
-
-    out: list[list[int]]
-    steered: list[list[int]]
-    seconds: list[float]
-    done: dict[int, Completion]
-
-
 def _decode_batch(
     bridge: Any,
     prompts: list[Sequence[int]],
     arms: list[RowArm],
     cfg: GenerationConfig,
-    stop: Callable[[str], bool] | None,
+    stop: StopRule | None,
     graphs: bool,
     seeds: list[int],
 ) -> list[Completion]:
     """One static batch, decoded until every row has finished."""
-    tok = bridge.tokenizer
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     device = torch.device(bridge.cfg.device)
     n = len(prompts)
     steering: RowSteering | None = row_steering(bridge, arms, device)
     state = GateState.zeros(n, device)
-    rows = _Rows([[] for _ in range(n)], [[] for _ in range(n)], [0.0] * n, {})
+    log = SequenceLog(bridge, prompts, cfg.max_new_tokens, stop)
     generators = [torch.Generator().manual_seed(cfg.seed + s) for s in seeds]
-    ends = eos_ids(bridge)
     with row_steering_hooks(bridge, steering, state):
         start = time.perf_counter()
-        step, logits = _prefill(bridge, prompts, pad_id, cfg.max_new_tokens)
-        alive = list(range(n))
+        step, logits = _prefill(bridge, prompts, pad_id(bridge.tokenizer), cfg.max_new_tokens)
+        alive, counted = list(range(n)), [0] * n
         state.on.fill_(True)
         first = True
         while True:
             nxt = next_tokens(logits, torch.arange(n), cfg, generators)
-            steered = steering is not None and not first
-            fired = state.fired.tolist() if steered else [False] * n
-            seconds = time.perf_counter() - start
-            for j in alive:
-                rows.seconds[j] += seconds / len(alive)
-                if fired[j]:
-                    rows.steered[j].append(len(rows.out[j]) - 1)
-            going = [
-                j for j in alive if not _ends(rows, j, int(nxt[j]), prompts, cfg, stop, ends, tok)
-            ]
+            counts = state.counts.tolist()
+            log.charge(alive, time.perf_counter() - start, [counts[j] - counted[j] for j in alive])
+            counted = counts
+            if steering is not None and not first:
+                fired = state.fired.tolist()
+                log.steered([j for j in alive if fired[j]])
+            going = [j for j in alive if not log.take(j, int(nxt[j]))]
             if not going:
                 break
             if len(going) < len(alive):  # finished rows are fed on, unsteered and uncounted
@@ -257,8 +242,7 @@ def _decode_batch(
                 graphs = _captured(step, state, nxt)
             logits = step(nxt)
             first = False
-    counts = state.counts.tolist()
-    return [replace(rows.done[j], interventions=counts[j]) for j in range(n)]
+    return [log.done[j] for j in range(n)]
 
 
 def _captured(step: StaticStep, state: GateState, tokens: Tensor) -> bool:
@@ -277,53 +261,25 @@ def _captured(step: StaticStep, state: GateState, tokens: Tensor) -> bool:
     return True
 
 
-def _ends(
-    rows: _Rows,
-    j: int,
-    token: int,
-    prompts: list[Sequence[int]],
-    cfg: GenerationConfig,
-    stop: Callable[[str], bool] | None,
-    ends: set[int],
-    tok: Any,
-) -> bool:
-    """Record row `j`'s new `token`; True (and its completion made) if the row ends."""
-    finish = finish_reason(rows.out[j], token, ends, stop, tok, cfg.max_new_tokens)
-    if finish is None:
-        return False
-    out = rows.out[j]
-    rows.done[j] = Completion(
-        tokens=tuple(out),
-        text=tok.decode(out, skip_special_tokens=True),
-        prompt_tokens=len(prompts[j]),
-        finish=finish,
-        seconds=rows.seconds[j],
-        interventions=0,
-        steered_steps=tuple(rows.steered[j]),
-    )
-    return True
-
-
 def decode_static(
     bridge: Any,
     prompts: Sequence[Sequence[int]],
     cfg: GenerationConfig = GenerationConfig(),
     *,
     arms: Sequence[RowArm] | None = None,
-    stop: Callable[[str], bool] | None = None,
+    stop: StopRule | None = None,
     graphs: bool | None = None,
     seeds: Sequence[int] | None = None,
     on_complete: Callable[[int, Completion], None] | None = None,
 ) -> list[Completion]:
     """Decode every prompt in static batches of `cfg.batch_size` (longest prompts first, so that
     a batch's prompts have similar lengths), each steered by its entry of `arms` (None: not
-    steered; see `workbench.core.row_steering` for the specs it takes). `graphs` replays each
+    steered; see `workbench.engine.row_steering` for the steering it takes). `graphs` replays each
     batch's step from a CUDA graph (default: on CUDA devices); `stop` and `seeds` as in
     `decode`; `on_complete(i, completion)` is called for each row of a batch when the batch is
     done. Completions in the order of `prompts`; `interventions` and `steered_steps` as `decode`
     counts them."""
-    if not prompts or any(len(p) == 0 for p in prompts):
-        raise WorkbenchError("decode needs at least one prompt, and no prompt may be empty")
+    check_prompts(prompts)
     if not cfg.use_kv_cache:
         raise WorkbenchError("the static step decodes with its static KV cache: use_kv_cache true")
     arms = [None] * len(prompts) if arms is None else list(arms)
@@ -334,13 +290,13 @@ def decode_static(
     graphs = cuda if graphs is None else graphs
     if graphs and not cuda:
         raise WorkbenchError("CUDA graphs need a CUDA device: graphs false on this model")
-    if graphs and _bridge_hooked(bridge):
+    if graphs and bridge_hooked(bridge):
         raise WorkbenchError(
             "a CUDA graph replays only what it captured, and TransformerLens hooks are set on "
             "this model: remove them, or decode with graphs false"
         )
     _check_model(bridge.original_model)
-    order = sorted(range(len(prompts)), key=lambda i: (-len(prompts[i]), i))
+    order = longest_first(prompts)
     done: dict[int, Completion] = {}
     with torch.inference_mode(), lean_passes(bridge):
         for at in range(0, len(order), cfg.batch_size):

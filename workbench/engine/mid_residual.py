@@ -5,8 +5,8 @@ the norm before the MLP. Reading it gives the residual stream after attention; a
 changes it changes only what the norm (and so the MLP) reads, not the stream carried to
 ``hook_resid_post``: the Hugging Face block keeps its own reference to the residual
 (``residual = hidden_states`` before the norm) and adds the MLP's output to that. A steering nudge
-written there therefore never enters the residual stream (measured on the tiny Qwen2: the nudge
-of 100 at ``hook_resid_mid`` is absent from ``hook_resid_post``).
+written there therefore never enters the residual stream (`tests/integration/test_steering.py`
+shows it on the tiny Qwen2).
 
 `edit_resid_mid` makes such an edit land where it should: the residual entering the block is read
 at the input of its first norm (``ln1``), the state in the middle is that plus the attention
@@ -14,7 +14,7 @@ branch's output (the module ``hook_attn_out`` names: the attention, or the norm 
 architecture has one), and the edit's change is added to that output, which the block adds to the
 stream. So ``hook_resid_mid`` and ``hook_resid_post`` both see the edited state. Module hooks
 fire whichever forward the modules run (the bridge's or the Hugging Face module's own,
-`workbench.core.native_attention`).
+`workbench.engine.native_attention`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from workbench.engine.hooks import patched, retuple, untuple
 from workbench.errors import WorkbenchError
 
 __all__ = ["MidEdit", "edit_resid_mid"]
@@ -56,8 +57,7 @@ def edit_resid_mid(bridge: Any, edits: Sequence[tuple[int, MidEdit]]) -> Iterato
     """While open, each ``(layer, fn)`` replaces the residual stream in the middle of block
     `layer` by ``fn(state, None)``, so that the rest of the block and every later one see it (see
     the module docstring); hooks are always removed."""
-    handles = []
-    try:
+    with patched() as handle:
         for layer, fn in edits:
             block = bridge.blocks[layer]
             branch = _branch_output_module(block, layer)
@@ -67,17 +67,13 @@ def edit_resid_mid(bridge: Any, edits: Sequence[tuple[int, MidEdit]]) -> Iterato
                 kept["resid"] = args[0] if args else kwargs["hidden_states"]
 
             def write(module: Any, args: tuple, kwargs: dict, output: Any, kept=kept, fn=fn):
-                out = output[0] if isinstance(output, tuple) else output
+                out = untuple(output)
                 h = kept.pop("resid") + out
                 new = fn(h, None)
                 if new is h:
                     return None
-                out = out + (new - h)
-                return (out, *output[1:]) if isinstance(output, tuple) else out
+                return retuple(output, out + (new - h))
 
-            handles.append(block.ln1.register_forward_pre_hook(read, with_kwargs=True))
-            handles.append(branch.register_forward_hook(write, with_kwargs=True))
+            handle.add(block.ln1.register_forward_pre_hook(read, with_kwargs=True))
+            handle.add(branch.register_forward_hook(write, with_kwargs=True))
         yield
-    finally:
-        for handle in handles:
-            handle.remove()

@@ -3,9 +3,9 @@
 A `TransformerBridge` puts a bridge component in place of each module of the Hugging Face model
 it wraps (decoder layers, norms, attention, MLPs, every projection, embedding, unembedding): the
 Hugging Face parent calls the component, whose ``__call__`` aligns offloaded weights and whose
-forward fires hook points around a call of the original module. Per decoding step that is twelve
-components and 41 hook points a layer on Qwen2 (counted on `random:qwen2.5-7b-layout`), all Python,
-which a GPU cannot hide: on an H200 the workbench decoded at half of `generate`'s speed (issue 31).
+forward fires hook points around a call of the original module: per decoding step a dozen
+components and some forty hook points a layer on Qwen2, all Python, which a GPU cannot hide (the
+cost: `benchmarks/step_overhead.py`).
 
 `lean_passes` puts the original module back in its Hugging Face parent, for the passes inside the
 context, wherever the component in its place has no hooked hook point of its own and no module
@@ -21,13 +21,13 @@ attention is native and the block is TransformerLens's plain `BlockBridge`.
 
 TransformerLens's own capture hooks, wired on a block's first bridge pass, do not count where
 nothing reads what they capture (the bridge's attention, ``hook_mlp_in``). Attention follows
-`workbench.core.native_attention` (the module's own kernel unless a hook point inside any
+`workbench.engine.native_attention` (the module's own kernel unless a hook point inside any
 attention layer is hooked). The bridge's own module tree
 (``bridge.blocks``, ``bridge.hook_dict``) is not touched: the decoder layers are put back in a new
 list that the Hugging Face model holds while the context is open.
 
 The choice is made when the context opens, from the hooks present then: enter it after the
-interventions (as `workbench.core.generation.decode` does). A hook added inside the context to a
+interventions (as `workbench.engine.generation.decode` does). A hook added inside the context to a
 component that was bypassed does not fire until the context is entered again.
 """
 
@@ -39,9 +39,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch.utils.hooks import RemovableHandle
 
-from workbench.core.native_attention import has_hooks, native_attention
+from workbench.engine.hooks import PatchHandle, has_hooks, patched, retuple, untuple
+from workbench.engine.native_attention import native_attention
 
 __all__ = ["lean_passes"]
 
@@ -126,11 +126,11 @@ def _thin(module: Any, attention_native: bool, skippable: frozenset[str]) -> boo
     )
 
 
-def _end_hooks(block: Any) -> list[RemovableHandle]:
+def _end_hooks(block: Any, handle: PatchHandle) -> None:
     """Forward hooks on `block`'s Hugging Face layer that call its hooked residual hook points
     where `BlockBridge.forward` would: ``hook_in`` on the hidden states going in, ``hook_out`` on
     those coming out (the first element of a tuple)."""
-    layer, handles = block.original_component, []
+    layer = block.original_component
     if has_hooks(block.hook_in):
 
         def enter(module: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
@@ -140,18 +140,16 @@ def _end_hooks(block: Any) -> list[RemovableHandle]:
                 return args, {**kwargs, "hidden_states": block.hook_in(kwargs["hidden_states"])}
             return None
 
-        handles.append(layer.register_forward_pre_hook(enter, with_kwargs=True))
+        handle.add(layer.register_forward_pre_hook(enter, with_kwargs=True))
     if has_hooks(block.hook_out):
 
         def leave(module: Any, args: tuple, output: Any) -> Any:
-            if isinstance(output, tuple) and output and isinstance(output[0], torch.Tensor):
-                return (block.hook_out(output[0]), *output[1:])
-            if isinstance(output, torch.Tensor):
-                return block.hook_out(output)
+            states = untuple(output) if isinstance(output, tuple) and output else output
+            if isinstance(states, torch.Tensor):
+                return retuple(output, block.hook_out(states))
             return None
 
-        handles.append(layer.register_forward_hook(leave))
-    return handles
+        handle.add(layer.register_forward_hook(leave))
 
 
 _PLACES: weakref.WeakKeyDictionary[Any, list[tuple[torch.nn.Module, str, torch.nn.Module]]] = (
@@ -217,15 +215,13 @@ def lean_passes(bridge: Any, enabled: bool = True) -> Iterator[int]:
     with native_attention(bridge, enabled) as attention_native:
         swaps, n_bypassed, thin = _swaps(bridge, attention_native) if enabled else ([], 0, [])
         kept = [(parent, name, parent._modules[name]) for parent, name, _ in swaps]
-        handles: list[RemovableHandle] = []
-        try:
-            for block in thin:
-                handles.extend(_end_hooks(block))
-            for parent, name, module in swaps:
-                parent._modules[name] = module
-            yield n_bypassed
-        finally:
-            for handle in handles:
-                handle.remove()
-            for parent, name, module in kept:
-                parent._modules[name] = module
+        with patched() as handle:
+            try:
+                for block in thin:
+                    _end_hooks(block, handle)
+                for parent, name, module in swaps:
+                    parent._modules[name] = module
+                yield n_bypassed
+            finally:
+                for parent, name, module in kept:
+                    parent._modules[name] = module
