@@ -308,8 +308,7 @@ def test_gated_transient_arm_shares_a_batch_with_persistent_arms(
 def test_transient_steering_keeps_the_cache_unsteered(tiny_bridge, directions, ids, persistence):
     from workbench.engine.continuous import forward_pass
     from workbench.engine.kv_cache import new_cache
-    from workbench.engine.passes import PassInfo, PassRecord
-    from workbench.engine.transient import TransientMarks
+    from workbench.engine.passes import PassInfo, PassRecord, TransientMarks
 
     mask = torch.ones_like(ids)
     spec = SteeringSpec(**AUTHORS, alpha=0.5, persistence=persistence)

@@ -23,10 +23,10 @@ from torch import Tensor
 from workbench.engine.batching import RunningBatch, left_pad, prefill_groups
 from workbench.engine.config import GenerationConfig
 from workbench.engine.kv_cache import cache_kwargs, cached_length, new_cache
-from workbench.engine.passes import PassInfo, PassRecord, publish_pass
+from workbench.engine.passes import PassInfo, PassRecord, TransientMarks, publish_pass
 from workbench.engine.sampling import next_tokens
 from workbench.engine.sequences import Completion, SequenceLog, StopRule, longest_first, pad_id
-from workbench.engine.transient import TransientMarks, repair_cache
+from workbench.engine.transient import repair_cache
 from workbench.errors import WorkbenchError
 
 __all__ = ["decode_continuous", "forward_pass"]

@@ -16,19 +16,16 @@ import contextlib
 import contextvars
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import torch
-from jaxtyping import Bool, Int
+from jaxtyping import Bool, Float, Int
 from torch import Tensor
-
-if TYPE_CHECKING:
-    from workbench.engine.transient import TransientMarks
 
 __all__ = [
     "ForwardPass",
     "PassInfo",
     "PassRecord",
+    "TransientMarks",
     "current_pass",
     "interventions_suppressed",
     "publish_pass",
@@ -75,6 +72,42 @@ class PassInfo:
     def new_mask(self, seq_len: int, device: torch.device) -> Bool[Tensor, " pos"]:
         """Which of the `seq_len` positions of this pass are new (not seen by an earlier pass)."""
         return torch.arange(self.offset, self.offset + seq_len, device=device) >= self.new_from
+
+
+@dataclass
+class TransientMarks:
+    """Where the transient interventions of one pass fired, and what the repair needs."""
+
+    first: int | None = None
+    """The first position of the pass (0 = its first) where one fired (None: none did)."""
+    rows: Bool[Tensor, " batch"] | None = None
+    """Rows where one fired."""
+    block: int | None = None
+    """The first block whose cache one changed."""
+    state: Float[Tensor, "batch pos d_model"] | None = None
+    """The input of `block` in this pass, before any transient nudge."""
+    whole: bool = False
+    """Whether one fired where no block input is known: the cache is refilled by a whole pass."""
+    block_calls: dict[int, tuple[tuple, dict]] = field(default_factory=dict)
+    """Arguments of each block's call in this pass (`capture_block_calls`)."""
+
+    def mark(
+        self,
+        position: int,
+        rows: Bool[Tensor, " batch"],
+        block: int | None = None,
+        state: Tensor | None = None,
+    ) -> None:
+        """A transient intervention fired at `position` of this pass, on `rows`; `block` is the
+        first block whose cache it changed and `state` that block's unsteered input (None: not
+        known, so the cache is refilled by a whole pass)."""
+        if self.first is None or position < self.first:
+            self.first = position
+        self.rows = rows if self.rows is None else self.rows | rows
+        if block is None or state is None:
+            self.whole = True
+        elif self.block is None or block < self.block:
+            self.block, self.state = block, state
 
 
 @dataclass

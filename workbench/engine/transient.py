@@ -22,7 +22,7 @@ nudge must not share its batch with rows whose cache holds steered states of the
 (`workbench.engine.generation.decode` gives it a call of its own, `needs_own_call`).
 
 This module owns the repair: the hooks mark where a nudge fired (`TransientMarks.mark`, in the
-`PassRecord` of the pass), the blocks' call arguments are captured (`capture_block_calls`), and the
+pass's `PassRecord`), the blocks' call arguments are captured (`capture_block_calls`), and the
 decoder calls `repair_cache` after each pass.
 """
 
@@ -30,11 +30,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from jaxtyping import Bool, Float
 from torch import Tensor
 
 from workbench.engine.hooks import patched, resid_hook, stop_after, untuple
@@ -42,6 +40,7 @@ from workbench.engine.kv_cache import truncate_cache
 from workbench.engine.passes import (
     PassInfo,
     PassRecord,
+    TransientMarks,
     current_pass,
     interventions_suppressed,
     publish_pass,
@@ -49,7 +48,6 @@ from workbench.engine.passes import (
 )
 
 __all__ = [
-    "TransientMarks",
     "capture_block_calls",
     "first_reached_block",
     "needs_own_call",
@@ -73,42 +71,6 @@ def needs_own_call(site: str, persistence: str) -> bool:
     """Whether steering at `site` with `persistence` refills the KV cache of every row of its
     batch (a transient nudge at ``resid_mid``), so that it must decode in a call of its own."""
     return persistence == "transient" and first_reached_block(0, site, 1) is None
-
-
-@dataclass
-class TransientMarks:
-    """Where the transient interventions of one pass fired, and what the repair needs."""
-
-    first: int | None = None
-    """The first position of the pass (0 = its first) where one fired (None: none did)."""
-    rows: Bool[Tensor, " batch"] | None = None
-    """Rows where one fired."""
-    block: int | None = None
-    """The first block whose cache one changed."""
-    state: Float[Tensor, "batch pos d_model"] | None = None
-    """The input of `block` in this pass, before any transient nudge."""
-    whole: bool = False
-    """Whether one fired where no block input is known: the cache is refilled by a whole pass."""
-    block_calls: dict[int, tuple[tuple, dict]] = field(default_factory=dict)
-    """Arguments of each block's call in this pass (`capture_block_calls`)."""
-
-    def mark(
-        self,
-        position: int,
-        rows: Bool[Tensor, " batch"],
-        block: int | None = None,
-        state: Tensor | None = None,
-    ) -> None:
-        """A transient intervention fired at `position` of this pass, on `rows`; `block` is the
-        first block whose cache it changed and `state` that block's unsteered input (None: not
-        known, so the cache is refilled by a whole pass)."""
-        if self.first is None or position < self.first:
-            self.first = position
-        self.rows = rows if self.rows is None else self.rows | rows
-        if block is None or state is None:
-            self.whole = True
-        elif self.block is None or block < self.block:
-            self.block, self.state = block, state
 
 
 @contextlib.contextmanager
