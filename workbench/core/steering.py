@@ -146,7 +146,8 @@ def resolve(
     """`spec` with `directions` as the engine applies it: per layer (in `spec` order) the unit
     direction, alpha in absolute units and tau. With `bridge`, checked against the model (width,
     layers, hook names; negative layers count from the end) and the JSON gate reading its
-    tokenizer; without, the layers as given (e.g. to export the vectors)."""
+    tokenizer; without, the layers as given and no JSON gate (it needs the tokenizer): what
+    exported vectors need, not an arm to decode with."""
     layers = list(spec.layers)
     if bridge is not None:
         _, d_model = model_shape(bridge)

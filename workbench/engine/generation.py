@@ -61,14 +61,15 @@ def _calls(arms: Sequence[RowArm]) -> list[list[int]]:
 
 
 def _static_refusal(
-    bridge: Any, cfg: GenerationConfig, arms: Sequence[RowArm], intervention: Any, feed_final: bool
+    bridge: Any, cfg: GenerationConfig, arms: Sequence[RowArm], hooked: bool, feed_final: bool
 ) -> str | None:
-    """Why this call decodes with continuous batching (None: with the static step)."""
+    """Why this call decodes with continuous batching (None: with the static step); `hooked`:
+    an intervention or observers around the call."""
     cuda = torch.device(bridge.cfg.device).type == "cuda"
     if cfg.static_step == "off" or (cfg.static_step == "auto" and not cuda):
         return "static_step"
-    if intervention is not None:
-        return "an intervention around the call"
+    if hooked:
+        return "an intervention or observers around the call"
     if feed_final:
         return "states recorded"
     reasons = (arm.static_support() for arm in arms if arm is not None)
@@ -128,7 +129,8 @@ def decode(
     arms = [None] * len(prompts) if arms is None else list(arms)
     if len(arms) != len(prompts):
         raise WorkbenchError(f"{len(arms)} arms for {len(prompts)} prompts: give one per prompt")
-    refusal = _static_refusal(bridge, cfg, arms, intervention or observers or None, feed_final)
+    hooked = intervention is not None or bool(observers)
+    refusal = _static_refusal(bridge, cfg, arms, hooked, feed_final)
     if refusal is None:
         return decode_static(
             bridge, prompts, cfg, arms=arms, stop=stop, seeds=seeds, on_complete=on_complete

@@ -81,24 +81,20 @@ class GateState:
         )
 
 
-def _checked(arms: Sequence[RowArm], d_model: int) -> list[ResolvedSteering]:
-    """The steered arms, each one the static step takes (else a one-line error)."""
+def _checked(arms: Sequence[RowArm]) -> list[ResolvedSteering]:
+    """The steered arms, each one the static step takes (else a one-line error). Their width
+    and layers were checked against the model when they were resolved."""
     steered = [arm for arm in arms if arm is not None]
     for arm in steered:
         reason = arm.static_support()
         if reason is not None:
             raise WorkbenchError(f"this steering cannot run in the static step: {reason}")
-        if any(one.unit.shape[-1] != d_model for one in arm.layers):
-            raise WorkbenchError(
-                f"directions of another width than the model's residual stream ({d_model}): "
-                "they were fit on another model"
-            )
     return steered
 
 
 def row_steering(bridge: Any, arms: Sequence[RowArm], device: torch.device) -> RowSteering | None:
     """The per-row tensors for `arms` (one per batch row; None where nothing is steered)."""
-    steered = _checked(arms, model_shape(bridge)[1])
+    steered = _checked(arms)
     if not steered:
         return None
     points = sorted(

@@ -225,13 +225,14 @@ def _decode_batch(
         first = True
         while True:
             nxt = next_tokens(logits, torch.arange(n), cfg, generators)
-            counts = state.counts.tolist()
+            tokens = nxt.tolist()  # one transfer for the batch, not one per row
+            counts = state.counts.tolist() if steering is not None else counted
             log.charge(alive, time.perf_counter() - start, [counts[j] - counted[j] for j in alive])
             counted = counts
             if steering is not None and not first:
                 fired = state.fired.tolist()
                 log.steered([j for j in alive if fired[j]])
-            going = [j for j in alive if not log.take(j, int(nxt[j]))]
+            going = [j for j in alive if not log.take(j, tokens[j])]
             if not going:
                 break
             if len(going) < len(alive):  # finished rows are fed on, unsteered and uncounted
