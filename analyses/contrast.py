@@ -2,7 +2,7 @@
 
 python analyses/contrast.py --samples results/gsm8k-samples-fit  # -> figures/contrast_probes.*,
                                                                   #    figures/contrast_cosines.*
-Reads the tables `als probe RUN --probe.samples DIR` wrote into DIR/contrast; decodes nothing.
+Reads the tables `als probe RUN --samples DIR` wrote into DIR/contrast; decodes nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class ContrastFigures:
     """Where to read and write."""
 
     samples: str = "results/gsm8k-samples-fit"
-    """Folder written by `als sample` and analysed by `als probe --probe.samples`."""
+    """Folder written by `als sample` and analysed by `als probe --samples`."""
     out_dir: str = "figures"
     """Folder for the figure files."""
 
@@ -31,7 +31,7 @@ def main() -> int:
     cfg = options(ContrastFigures, __doc__.splitlines()[0])
     tables = Path(cfg.samples) / "contrast"
     if not (tables / "probes.jsonl.gz").exists():
-        print(f"error: {tables} has no probes table: run `als probe RUN --probe.samples DIR` first")
+        print(f"error: {tables} has no probes table: run `als probe RUN --samples DIR` first")
         return 2
     written = []
     for name, build, table in (
