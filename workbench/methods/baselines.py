@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,16 @@ class SCConfig:
         check_finite(self)
         if not (self.temperature > 0 and 0 < self.top_p <= 1):
             raise WorkbenchError("sampling needs temperature > 0 and 0 < top_p <= 1")
+
+    def sampling(self, generation: GenerationConfig) -> GenerationConfig:
+        """`generation` with these sampling settings (nucleus sampling, this base seed)."""
+        return replace(
+            generation,
+            do_sample=True,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=self.seed,
+        )
 
 
 def majority_vote(answers: Sequence[str | None], family: Family) -> tuple[str | None, int]:
@@ -110,15 +120,7 @@ def run_self_consistency(
     progress: bool = True,
 ) -> list[dict[str, Any]]:
     """SC@k for every problem; rows like `run_cot`'s (costs summed over samples), resumable."""
-    sampling = GenerationConfig(
-        **{
-            **generation.__dict__,
-            "do_sample": True,
-            "temperature": cfg.temperature,
-            "top_p": cfg.top_p,
-            "seed": cfg.seed,
-        },
-    )
+    sampling = cfg.sampling(generation)
     method = f"sc@{cfg.k}"
     done = {r["id"]: r for r in read_rows(out)} if out is not None else {}
     todo = [(i, p) for i, p in enumerate(problems) if p.id not in done]

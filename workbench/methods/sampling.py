@@ -68,13 +68,10 @@ def run_samples(
     """k sampled, graded chains per problem in one continuously batched decode; one row per
     sample (``problem_id``, ``sample``, ``seed``, text and tokens), in problem-then-sample order.
     With `out`, rows go to that JSONL file as they finish and samples that have one are skipped."""
-    sampling = replace(
-        generation, do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed
-    )
     return run_cot(
         bridge,
         sampled_problems(problems, cfg),
-        generation=sampling,
+        generation=cfg.sampling(generation),
         prompt=prompt,
         out=out,
         method="sample",
