@@ -90,6 +90,7 @@ def test_probe_on_samples_writes_tables_directions_and_figures(samples, tmp_path
         check=True,
     )
     assert "contrast_probes.html" in out.stdout
+    assert "| layer | pooled AUROC |" in out.stdout  # the measures' markdown table
     assert "Reasoning or difficulty" in (samples.root / "report.html").read_text()
     assert (tmp_path / "contrast_cosines.html").stat().st_size > 1000
 
