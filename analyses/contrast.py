@@ -4,7 +4,7 @@ python analyses/contrast.py --samples results/gsm8k-samples-fit  # -> figures/co
                                                                   #    figures/contrast_cosines.*
 Reads the tables `als probe RUN --samples DIR` wrote into DIR/contrast; decodes nothing. Prints the
 measures by layer as a markdown table (95% intervals over problems), every `--every` layers and the
-best layer of each probe.
+best layer of each probe, then the chain-length control (chains ranked by length alone).
 """
 
 from __future__ import annotations
@@ -18,7 +18,12 @@ from typing import Any
 from _figure import options
 
 from workbench.core.artifacts import read_jsonl, save_figure
-from workbench.report.contrast_plots import contrast_cosine_curves, contrast_probe_curves
+from workbench.experiment.contrast_run import chain_length_control
+from workbench.report.contrast_plots import (
+    CONTRAST_LABELS,
+    contrast_cosine_curves,
+    contrast_probe_curves,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,6 +85,8 @@ def main() -> int:
     written = []
     probes, cosines = (read_jsonl(tables / f"{t}.jsonl.gz") for t in ("probes", "cosines"))
     print(render([*probes, *cosines], cfg.every))
+    for r in chain_length_control(cfg.samples):
+        print(f"{CONTRAST_LABELS[r['metric']]}: {_cell(r)}")
     for name, build, rows in (
         ("contrast_probes", contrast_probe_curves, probes),
         ("contrast_cosines", contrast_cosine_curves, cosines),

@@ -11,6 +11,7 @@ from workbench.core.contrast_probes import (
     ContrastProbeConfig,
     contrast_probes,
     direction_cosines,
+    length_control,
     within_auroc,
 )
 from workbench.errors import WorkbenchError
@@ -121,3 +122,19 @@ def test_cosines_table_shares_and_intervals():
     assert c["value"] > 0.8 and 0.5 < c["ci_low"] < c["ci_high"] <= 1.0
     assert share["value"] == pytest.approx(c["value"] ** 2)
     assert cosines(torch.zeros(3), torch.ones(3)).item() == 0.0
+
+
+def test_length_control_scores_shorter_chains_as_right():
+    _, _, labels, ids = _chains(difficulty=0.0, within=0.0)
+    rng = np.random.default_rng(0)
+    y = labels.numpy()
+    planted = np.where(y, 200, 300) + rng.integers(-20, 20, len(y))  # right chains shorter
+    rows = {r["metric"]: r for r in length_control(planted, y, ids, CFG)}
+    assert rows["auroc_within_of_length"]["value"] == 1.0
+    assert rows["auroc_pooled_of_length"]["value"] == 1.0
+    blind = {r["metric"]: r for r in length_control(rng.integers(100, 400, len(y)), y, ids, CFG)}
+    row = blind["auroc_within_of_length"]
+    assert abs(row["value"] - 0.5) < 0.08 and row["ci_low"] < 0.5 < row["ci_high"]
+    assert row["layer"] is None and row["n"] == sum(
+        int(y[i : i + 8].sum()) * int((~y[i : i + 8]).sum()) for i in range(0, len(y), 8)
+    )

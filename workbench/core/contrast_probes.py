@@ -11,6 +11,9 @@ problem's chains are on both sides) with percentile 95% intervals from resamplin
 * ``spearman_pass_rate``: the difficulty direction's scores at the last prompt token, Spearman
   correlation with the problems' pass rates (before any reasoning is written).
 
+`length_control` scores the chains by their length alone (shorter = predicted right) with the same
+two AUROCs and intervals: a state probe's within-problem AUROC above it is more than chain length.
+
 `direction_cosines` gives the cosines among the three directions (fitted on all problems) with
 intervals from refitting them on resampled problems, and the share of the pooled direction's
 squared norm that lies along the difficulty direction.
@@ -37,6 +40,7 @@ __all__ = [
     "ContrastProbeConfig",
     "contrast_probes",
     "direction_cosines",
+    "length_control",
     "problem_folds",
     "within_auroc",
     "within_pairs",
@@ -153,7 +157,7 @@ def _interval(values: np.ndarray) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def _row(layer: int, metric: str, value: float, boot: np.ndarray, n: int) -> dict[str, Any]:
+def _row(layer: int | None, metric: str, value: float, boot: np.ndarray, n: int) -> dict[str, Any]:
     lo, hi = _interval(boot)
     return {
         "layer": layer,
@@ -181,6 +185,34 @@ def _spearman_boot(s: np.ndarray, r: np.ndarray, counts: np.ndarray) -> np.ndarr
         if np.ptp(r[idx]) > 0:
             out[b] = spearmanr(s[idx], r[idx]).statistic
     return out
+
+
+def length_control(
+    lengths: Sequence[int] | np.ndarray,
+    labels: Sequence[bool] | np.ndarray,
+    problem_ids: Sequence[str],
+    cfg: ContrastProbeConfig = ContrastProbeConfig(),
+) -> list[dict[str, Any]]:
+    """Rows (layer None) of ``auroc_pooled_of_length`` and ``auroc_within_of_length``: the
+    chains ranked by minus their generated tokens, with the probes' problem resamples."""
+    _, place_t = problem_index(problem_ids)
+    place, n_p = place_t.numpy(), int(place_t.max()) + 1
+    y, s = np.asarray(labels, bool), -np.asarray(lengths, float)
+    counts = _boot_weights(n_p, cfg).numpy()
+    wins, pairs = within_pairs(s, y, place, n_p)
+    if pairs.sum() == 0:
+        raise WorkbenchError("no problem has both a correct and an incorrect chain")
+    boot = (counts @ wins) / np.maximum(counts @ pairs, 1e-12)
+    return [
+        _row(
+            None,
+            "auroc_pooled_of_length",
+            roc_auc_score(y, s),
+            _pooled_auroc_boot(s, y, place, counts),
+            len(y),
+        ),
+        _row(None, "auroc_within_of_length", wins.sum() / pairs.sum(), boot, int(pairs.sum())),
+    ]
 
 
 def contrast_probes(

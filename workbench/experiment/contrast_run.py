@@ -11,6 +11,9 @@ chains; then, per layer (`workbench.core.contrast`, `workbench.core.contrast_pro
 * ``contrast/<kind>/``: each direction as `LayerDirections` (``vectors`` = the direction, and the
   fit states' mean norm for relative alphas), so that `steer` takes it like the run's own;
 * ``contrast/summary.json``: problems, chains, mixed problems, the best layers.
+
+`chain_length_control` reads the chains' lengths from the folder's rows (no states) and scores them
+as the probes are scored: the control a state probe's within-problem AUROC must beat.
 """
 
 from __future__ import annotations
@@ -22,14 +25,19 @@ from typing import Any
 import torch
 
 from workbench.core.activations import ActivationSet, CacheConfig, cache_activations
-from workbench.core.artifacts import write_json, write_jsonl_gz
+from workbench.core.artifacts import read_json, write_json, write_jsonl_gz
 from workbench.core.contrast import KINDS, ProblemStats, directions
-from workbench.core.contrast_probes import ContrastProbeConfig, contrast_probes, direction_cosines
+from workbench.core.contrast_probes import (
+    ContrastProbeConfig,
+    contrast_probes,
+    direction_cosines,
+    length_control,
+)
 from workbench.core.directions import LayerDirections
 from workbench.errors import WorkbenchError
 from workbench.experiment.rundir import SamplesDir
 
-__all__ = ["contrast_run", "contrast_states"]
+__all__ = ["chain_length_control", "contrast_run", "contrast_states"]
 
 
 def contrast_states(bridge: Any, samples: SamplesDir, *, data_dir=None) -> ActivationSet:
@@ -94,6 +102,23 @@ def contrast_run(
     summary = _summary(stats, probes, cfg)
     write_json(samples.contrast_summary_path, summary)
     return summary
+
+
+def chain_length_control(
+    samples: str | Path | SamplesDir, cfg: ContrastProbeConfig | None = None
+) -> list[dict[str, Any]]:
+    """The chain-length control of the folder's chains (`length_control`), with the folds and
+    resamples its probes used (`contrast/summary.json`) unless `cfg` is given."""
+    samples = SamplesDir.of_samples(samples)
+    if cfg is None and samples.contrast_summary_path.exists():
+        cfg = ContrastProbeConfig(**read_json(samples.contrast_summary_path)["config"])
+    rows = samples.sample_rows()
+    return length_control(
+        [r["generated_tokens"] for r in rows],
+        [bool(r["correct"]) for r in rows],
+        [r["problem_id"] for r in rows],
+        cfg or ContrastProbeConfig(),
+    )
 
 
 def _best(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:

@@ -22,6 +22,8 @@ CONTRAST_LABELS: dict[str, str] = {
     "auroc_within": "within-problem AUROC (within direction)",
     "auroc_within_of_pooled": "within-problem AUROC (pooled direction)",
     "spearman_pass_rate": "last prompt token: Spearman with pass rate",
+    "auroc_pooled_of_length": "control: chain length, pooled AUROC",
+    "auroc_within_of_length": "control: chain length, within-problem AUROC",
     "cos_pooled_within": "cos(pooled, within)",
     "cos_pooled_difficulty": "cos(pooled, difficulty)",
     "cos_within_difficulty": "cos(within, difficulty)",

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.artifacts import read_json, read_jsonl, save_figure
+from workbench.experiment.contrast_run import chain_length_control
 from workbench.experiment.rundir import SamplesDir
 from workbench.report.contrast_plots import (
     CONTRAST_LABELS,
@@ -53,12 +54,22 @@ def _contrast_section(samples: SamplesDir, figs: dict[str, Any]) -> Section:
         }
         for metric, b in summary["best"].items()
     ]
+    rows += [
+        {
+            "measure": CONTRAST_LABELS[r["metric"]],
+            "best layer": "-",
+            "value [95% CI]": interval(r["value"], r["ci_low"], r["ci_high"]),
+        }
+        for r in chain_length_control(samples)
+    ]
     text = (
         f"{summary['mixed_problems']} of {summary['problems']} problems have both a right and a "
         "wrong chain: the within-problem AUROC ranks only their pairs (chance 0.5 if the states "
         "carry nothing beyond which problem a chain is of). A pooled AUROC well above the "
         "within-problem one says the probe knows which problems are hard rather than which "
-        "chains reason well. Folds and intervals are by problem."
+        "chains reason well. The last two rows score chains by their length alone (shorter = "
+        "right): a state probe must beat them to show more than length. Folds and intervals "
+        "are by problem."
     )
     captions = [
         (figs["contrast_probes"], "The probes by layer, 95% intervals over problems."),
