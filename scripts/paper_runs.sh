@@ -125,7 +125,8 @@ for name in "${order[@]}"; do
     run=gsm8k-samples-fit
     [[ -n $dry ]] || { unpack "$run"; unpack gsm8k-samples-test; }
     $dry "$als" probe results/gsm8k-scale --samples "runs/$run"
-    $dry "$als" route results/gsm8k-scale --fit_samples "runs/$run" --test_samples runs/gsm8k-samples-test
+    $dry "$als" route results/gsm8k-scale --fit_samples "runs/$run" --test_samples runs/gsm8k-samples-test \
+      --retime 32
     $dry "$als" publish runs/gsm8k-samples-test --out results/gsm8k-samples-test
   elif [[ ${command[$name]} == derive ]]; then
     run=$name

@@ -164,6 +164,23 @@ def test_router_routes_by_validation_quantiles(samples, tmp_path):
     )
     assert (tmp_path / "figs" / "router_seconds.html").stat().st_size > 1000, out.stdout
 
+    # like-for-like seconds: CoT, then the sampled chains, of the first 4 test problems re-decoded
+    assert main([*route, "--budgets", "0,0.5,1", "--retime", "4"]) == 0
+    timed = json.loads((test / "router" / "retimed.json").read_text())
+    assert timed["cot"]["identical_to_committed"] == 4  # greedy reproduces the run's tokens
+    assert timed["sample"]["identical_to_committed"] == 4 * 3  # and seeded sampling its chains
+    retimed = {
+        r["method"]: r for r in json.loads((test / "router" / "table.json").read_text())["table"]
+    }
+    rate = {"cot": timed["cot"]["seconds_per_token"], "sc": timed["sample"]["seconds_per_token"]}
+    assert retimed["cot"]["seconds_per_problem"] == pytest.approx(
+        cot["tokens_per_problem"] * rate["cot"]
+    )
+    assert retimed["router@1"]["seconds_per_problem"] == pytest.approx(
+        sc["tokens_per_problem"] * rate["sc"]
+    )
+    assert retimed["cot"]["seconds_own_decode"] == cot["seconds_per_problem"]
+
 
 def test_a_published_copy_resumes_without_decoding_again(samples, tmp_path):
     import shutil

@@ -70,3 +70,17 @@ def test_routed_rows_are_the_chosen_methods_rows():
     assert routed_summary(routed)["tokens_per_problem"] == (4 * 1500 + 6 * 300) / 10
     with pytest.raises(WorkbenchError, match="lack a score"):
         route_rows({}, 0.0, cot, sc)
+
+
+def test_retimed_seconds_charge_each_row_at_its_sources_rate():
+    from workbench.experiment.router_retime import retimed_seconds
+
+    rows = [
+        {"method": "router@0.5", "routed_to": "cot", "generated_tokens": 100},
+        {"method": "router@0.5", "routed_to": "sc@5", "generated_tokens": 500},
+    ]
+    rates = {"cot": 0.01, "sc": 0.002}
+    assert retimed_seconds(rows, rates) == pytest.approx((100 * 0.01 + 500 * 0.002) / 2)
+    als = [{"method": "als", "generated_tokens": 10}]
+    assert retimed_seconds(als, rates) is None  # an arm without a re-timed rate has no seconds
+    assert retimed_seconds(als, {**rates, "als": 0.5}) == 5.0

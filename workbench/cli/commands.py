@@ -191,6 +191,10 @@ class RouteArgs(RunFolderArgs):
     """Sampled chains of the run's test split (`als sample --split test`)."""
     budgets: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75)
     """Shares of problems sent to SC@k (comma-separated, e.g. 0.1,0.5)."""
+    retime: int = 0
+    """First decode CoT and the sampled chains of the first N test problems one after the other
+    in this process, so that the table's seconds compare (tokens times each method's measured
+    seconds per token); 0: use the rates an earlier `--retime` wrote, if any."""
 
 
 @dataclass(frozen=True)

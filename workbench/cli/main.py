@@ -246,6 +246,15 @@ def cmd_route(a: RouteArgs) -> int:
 
     run = RunDir(Path(a.run_dir)).require_finished()
     bridge = run.load_model(**a.overrides())
+    if a.retime:
+        from workbench.experiment.router_retime import router_retime
+
+        timed = router_retime(bridge, run, a.test_samples, a.retime, data_dir=a.data_dir)
+        print(
+            f"re-timed on {timed['n']} test problems: CoT "
+            f"{timed['cot']['seconds_per_token'] * 1e3:.1f} ms a token, sampled chains "
+            f"{timed['sample']['seconds_per_token'] * 1e3:.1f} ms a token"
+        )
     out = router_run(bridge, run, a.fit_samples, a.test_samples, a.budgets, data_dir=a.data_dir)
     report = build_samples_report(a.test_samples)
     print(f"predictor: the difficulty direction at layer {out['layer']} (last prompt token)")
@@ -254,6 +263,7 @@ def cmd_route(a: RouteArgs) -> int:
         print(
             f"{r['method']:>22}: accuracy {r['accuracy']:.3f} [{r['ci_low']:.3f}, "
             f"{r['ci_high']:.3f}]; {r['tokens_per_problem']:.0f} tokens a problem"
+            + (f", {sec:.2f} s" if (sec := r["seconds_per_problem"]) is not None else "")
             + (f"; {share:.0%} to SC" if share is not None else "")
         )
     print(f"wrote {report}")

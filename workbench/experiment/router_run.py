@@ -9,7 +9,9 @@ split, the problems below it take their SC@k row (majority vote of the test spli
 chains, `als sample --split test`), the rest their greedy CoT row (the run's own). Controls: a
 router with random scores at each budget (what any split of that size gives) and the oracle
 (sends exactly CoT's failures, at the budget of CoT's failure rate: the most any router
-gains). Costs are the chosen rows' tokens and seconds.
+gains). Costs are the chosen rows' tokens and seconds; the seconds of rows decoded at different
+times do not compare, so after `router_retime` (`als route --retime N`) each row's seconds are its
+tokens at its method's re-timed seconds per token (`workbench.experiment.router_retime`).
 
 Writes ``router/table.json`` (one row per method and budget: accuracy with its Wilson interval,
 McNemar against CoT, tokens and seconds per problem, the share sent to SC) into the test samples
@@ -25,12 +27,13 @@ from typing import Any
 import numpy as np
 
 from workbench.core.activations import CacheConfig, cache_activations
-from workbench.core.artifacts import read_jsonl, write_json
+from workbench.core.artifacts import read_json, read_jsonl, write_json
 from workbench.core.directions import LayerDirections
 from workbench.core.evaluation import with_tradeoff_fields
 from workbench.core.records import summarize
 from workbench.core.routing import budget_threshold, route_rows, routed_summary
 from workbench.errors import WorkbenchError
+from workbench.experiment.router_retime import retimed_path, retimed_seconds, token_rates
 from workbench.experiment.rundir import RunDir, SamplesDir
 from workbench.methods.sampling import voted_rows
 
@@ -38,6 +41,9 @@ __all__ = ["BUDGETS", "prompt_scores", "router_run"]
 
 BUDGETS: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75)
 """Shares of problems sent to SC@k by default."""
+
+Rates = dict[str, float] | None
+"""Re-timed seconds per token by row source (`token_rates`), or None."""
 
 
 def _router_layer(fit_samples: SamplesDir) -> int:
@@ -77,9 +83,16 @@ def prompt_scores(
     return {pid: float(s) for pid, s in zip(aset.problem_ids, scores.tolist(), strict=True)}
 
 
-def _row(name: str, rows: Sequence[dict], cot: Sequence[dict], extra: dict) -> dict[str, Any]:
-    s = summarize(list(rows), method=name, base=list(cot) if name != "cot" else None)
-    return {**s.to_json(), **extra}
+def _row(
+    name: str, rows: Sequence[dict], cot: Sequence[dict], extra: dict, rates: Rates
+) -> dict[str, Any]:
+    """A summary row; with re-timed `rates`, its seconds are the rows' tokens at those rates
+    (their own decodes' seconds kept as ``seconds_own_decode``)."""
+    s = summarize(list(rows), method=name, base=list(cot) if name != "cot" else None).to_json()
+    if rates is not None:
+        s["seconds_own_decode"] = s["seconds_per_problem"]
+        s["seconds_per_problem"] = retimed_seconds(rows, rates)
+    return {**s, **extra}
 
 
 def _split_scores(
@@ -115,21 +128,24 @@ def _has_rows(run: RunDir, split: str, arm: str) -> bool:
 
 
 def _fixed_rows(
-    run: RunDir, cot: Sequence[dict], sc: Sequence[dict], k: int
+    run: RunDir, cot: Sequence[dict], sc: Sequence[dict], k: int, rates: Rates
 ) -> list[dict[str, Any]]:
     """The unrouted rows: CoT, SC@k (everything sent to SC), then each ALS arm the run decoded on
     test; every row but CoT's compared with CoT."""
-    table = [_row("cot", cot, cot, {}), _row(f"sc@{k}", sc, cot, {"share_expensive": 1.0})]
+    table = [
+        _row("cot", cot, cot, {}, rates),
+        _row(f"sc@{k}", sc, cot, {"share_expensive": 1.0}, rates),
+    ]
     for arm in ("als", "als-reference"):
         if _has_rows(run, "test", arm):
-            table.append(_row(arm, run.rows("test", arm), cot, {}))
+            table.append(_row(arm, run.rows("test", arm), cot, {}, rates))
     return table
 
 
-def _oracle_row(cot: Sequence[dict], sc: Sequence[dict]) -> dict[str, Any]:
+def _oracle_row(cot: Sequence[dict], sc: Sequence[dict], rates: Rates) -> dict[str, Any]:
     """The oracle router's row: exactly CoT's failures sent to SC."""
     oracle = route_rows({r["id"]: float(r["correct"]) for r in cot}, 0.5, cot, sc)
-    return _row("router-oracle", oracle.rows, cot, _extra(oracle, None, 0.5))
+    return _row("router-oracle", oracle.rows, cot, _extra(oracle, None, 0.5), rates)
 
 
 def _budget_rows(
@@ -140,6 +156,7 @@ def _budget_rows(
     sc: Sequence[dict],
     budgets: Sequence[float],
     seed: int,
+    rates: Rates,
 ) -> list[dict[str, Any]]:
     """At each budget, the router's row, then the random router's row (uniform scores drawn from
     `seed`: the validation scores first, then one per test problem in `problem_ids` order); each
@@ -154,7 +171,8 @@ def _budget_rows(
         ):
             thr = budget_threshold(val_scores, b)
             routed = route_rows(scores, thr, cot, sc, method=f"{name}@{b:g}")
-            rows.append(_row(f"{name}@{b:g}", routed.rows, cot, _extra(routed, b, thr)))
+            extra = _extra(routed, b, thr)
+            rows.append(_row(f"{name}@{b:g}", routed.rows, cot, extra, rates))
     return rows
 
 
@@ -179,16 +197,16 @@ def router_run(
     cot = run.rows("test", "cot")
     sc = voted_rows(problems, test_samples.sample_rows(), answer_format=run.prompt().answer_format)
     k = test_samples.settings()["sampling"]["k"]
-    table = [*_fixed_rows(run, cot, sc, k), _oracle_row(cot, sc)]
-    table += _budget_rows(val, test, [p.id for p in problems], cot, sc, budgets, seed)
+    rates = token_rates(test_samples, run)
+    table = [*_fixed_rows(run, cot, sc, k, rates), _oracle_row(cot, sc, rates)]
+    table += _budget_rows(val, test, [p.id for p in problems], cot, sc, budgets, seed, rates)
     table = _with_tradeoff(table)
     out = {
         "layer": layer,
         "direction": str(fit_samples.contrast_directions("difficulty")),
         "budgets": list(budgets),
         "val_scores": len(val),
-        "timing": "each row's own decode (CoT: the run's test batch; SC: the sampled chains' "
-        "batch); not re-timed together",
+        "timing": _timing(test_samples, rates),
         "table": table,
     }
     write_json(test_samples.router_table_path, out)
@@ -197,8 +215,24 @@ def router_run(
 
 def _with_tradeoff(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each row with the paper's trade-off score, time normalised by SC@k's (the slowest
-    iterative method here, as the paper's Eq. 1 scales its settings)."""
-    return with_tradeoff_fields(table)
+    iterative method here, as the paper's Eq. 1 scales its settings); rows without seconds
+    (an ALS arm with no re-timed rate) stay out of the score."""
+    timed = {r["method"] for r in table if r["seconds_per_problem"] is not None}
+    return with_tradeoff_fields(table, timed=timed)
+
+
+def _timing(test_samples: SamplesDir, rates: Rates) -> str:
+    if rates is None:
+        return (
+            "each row's own decode (CoT: the run's test batch; SC: the sampled chains' batch); "
+            "not re-timed together: run `als route --retime N` for seconds that compare"
+        )
+    n = read_json(retimed_path(test_samples))["n"]
+    return (
+        "generated tokens times each method's seconds per token, measured by decoding CoT and "
+        f"then the sampled chains of the first {n} test problems one after the other in one "
+        "process (ALS arms: CoT's rate times their ratio to CoT in the run's retimed.json)"
+    )
 
 
 def _extra(routed: Any, budget: float | None, threshold: float) -> dict[str, Any]:
