@@ -105,3 +105,19 @@ def test_accuracy_labels_sit_above_the_error_bars():
     for label, row in zip(labels, rows, strict=True):  # each anchored at its interval's top cap
         assert (label.x, label.y, label.yanchor) == (row["method"], row["ci_high"], "bottom")
         assert label.yshift > 0
+
+
+def test_router_frontier_draws_routers_as_lines_and_leaves_out_untimed_arms():
+    from workbench.report.contrast_plots import router_frontier
+
+    def row(method, seconds, budget=None):
+        acc = {"accuracy": 0.3, "ci_low": 0.2, "ci_high": 0.4, "tokens_per_problem": 300}
+        return {"method": method, "seconds_per_problem": seconds, "budget": budget, **acc}
+
+    table = [row("cot", 1.0), row("als", None), row("router@0.5", 2.0, 0.5)]
+    table += [row("router@0.1", 1.2, 0.1), row("router-random@0.5", 2.1, 0.5)]
+    fig = router_frontier(table, cost="seconds_per_problem")
+    names = [t.name for t in fig.data]
+    assert names == ["difficulty router", "random router", "cot"]  # "als" has no seconds
+    assert list(fig.data[0].x) == [1.2, 2.0]  # the router's budgets in order of cost
+    assert "als" in [t.name for t in router_frontier(table).data]  # it has tokens

@@ -73,7 +73,9 @@ def router_frontier(
 ) -> go.Figure:
     """Accuracy (95% Wilson intervals) against `cost` for every method of a router table: the
     routers over their budgets as lines (difficulty-routed, random-routed), the fixed methods
-    (CoT, SC@k, ALS arms, the oracle) as points."""
+    (CoT, SC@k, ALS arms, the oracle) as points; a method without that cost (an ALS arm with no
+    re-timed seconds) is left out."""
+    table = [r for r in table if r[cost] is not None]
     fig = go.Figure()
     lines = {"router@": "difficulty router", "router-random@": "random router"}
     for i, (prefix, name) in enumerate(lines.items()):
