@@ -117,3 +117,26 @@ def test_a_gzipped_file_is_read_under_its_own_name(tmp_path):
     write_jsonl_gz(gzipped(path), [{"id": 1}, {"id": 2}])
     assert read_jsonl(gzipped(path)) == read_jsonl(path) == [{"id": 1}, {"id": 2}]
     assert not path.exists()  # reading never unpacks
+
+
+def test_a_hung_png_export_is_abandoned_and_later_figures_skip_png(tmp_path, monkeypatch, caplog):
+    import time
+
+    import workbench.core.artifacts as artifacts
+
+    monkeypatch.setenv("ALS_PNG", "1")
+    monkeypatch.setenv("ALS_PNG_TIMEOUT", "0.2")
+    monkeypatch.setattr(artifacts, "_PNG_HUNG", False)
+    calls = []
+
+    class Hangs(go.Figure):
+        def write_image(self, *args, **kwargs):
+            calls.append(args)
+            time.sleep(5)
+
+    start = time.perf_counter()
+    assert save_figure(Hangs(), tmp_path / "a") == [tmp_path / "a.html"]
+    assert time.perf_counter() - start < 3
+    assert "PNG export took over 0.2 s" in caplog.text
+    assert save_figure(Hangs(), tmp_path / "b") == [tmp_path / "b.html"]
+    assert len(calls) == 1  # no second try in this process

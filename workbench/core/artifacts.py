@@ -11,6 +11,7 @@ import gzip
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,29 @@ def _differs(key: str, old: Any, new: Any, may_change: tuple[str, ...]) -> bool:
 
 
 _PNG_WARNED = False
+_PNG_HUNG = False
+PNG_TIMEOUT_S = 180.0
+"""Seconds a PNG export may take (env ALS_PNG_TIMEOUT): kaleido's Chrome has been seen to hang
+under a long decode's load, and a figure must not stall a queue of runs."""
+
+
+def _write_png(fig: Any, path: Path, scale: float, timeout: float) -> None:
+    """`fig.write_image` in a daemon thread; TimeoutError when it takes over `timeout` s."""
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            fig.write_image(path, scale=scale)
+        except Exception as exc:  # reported in the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=work, daemon=True, name="png-export")
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"PNG export took over {timeout:g} s; PNGs are off for this process")
+    if failed:
+        raise failed[0]
 
 
 def save_figure(
@@ -202,10 +226,12 @@ def save_figure(
 ) -> list[Path]:
     """Save a plotly figure as HTML and, when a Chrome is available to kaleido, as PNG.
 
-    Setting the environment variable ALS_PNG=0 skips PNG export (tests do, to save time).
+    Setting the environment variable ALS_PNG=0 skips PNG export (tests do, to save time). An
+    export that takes over ALS_PNG_TIMEOUT seconds (`PNG_TIMEOUT_S`) is abandoned with a warning,
+    and the rest of the process writes HTML only.
     """
-    global _PNG_WARNED
-    png = png and os.environ.get("ALS_PNG", "1") != "0"
+    global _PNG_WARNED, _PNG_HUNG
+    png = png and os.environ.get("ALS_PNG", "1") != "0" and not _PNG_HUNG
     stem = Path(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     html = stem.with_suffix(".html")
@@ -213,11 +239,15 @@ def save_figure(
     fig.write_html(html, include_plotlyjs="cdn", div_id=stem.name)
     written = [html]
     if png:
+        timeout = float(os.environ.get("ALS_PNG_TIMEOUT", PNG_TIMEOUT_S))
         try:
-            fig.write_image(stem.with_suffix(".png"), scale=scale)
+            _write_png(fig, stem.with_suffix(".png"), scale, timeout)
             written.append(stem.with_suffix(".png"))
-        except Exception as exc:  # kaleido without a Chrome, or a broken Chrome
-            if not _PNG_WARNED:
+        except Exception as exc:  # kaleido without a Chrome, a broken or a hung Chrome
+            if isinstance(exc, TimeoutError):
+                _PNG_HUNG = True
+                logger.warning("%s (a hung Chrome?); HTML only.", exc)
+            elif not _PNG_WARNED:
                 logger.warning(
                     "PNG export failed (%s); HTML only. Install a Chrome for kaleido, "
                     "e.g. `apt-get install -y chromium`.",
