@@ -178,6 +178,21 @@ def _pooled_auroc_boot(s: np.ndarray, y: np.ndarray, place: np.ndarray, counts: 
     return out
 
 
+def _within_row(
+    layer: int | None,
+    metric: str,
+    s: np.ndarray,
+    y: np.ndarray,
+    place: np.ndarray,
+    counts: np.ndarray,
+) -> dict[str, Any]:
+    """The within-problem AUROC row of scores `s`; its resamples reweight the problems' pair
+    counts (`counts`: one row of problem weights per resample)."""
+    wins, pairs = within_pairs(s, y, place, counts.shape[1])
+    boot = (counts @ wins) / np.maximum(counts @ pairs, 1e-12)
+    return _row(layer, metric, wins.sum() / pairs.sum(), boot, int(pairs.sum()))
+
+
 def _spearman_boot(s: np.ndarray, r: np.ndarray, counts: np.ndarray) -> np.ndarray:
     out = np.full(len(counts), np.nan)
     for b, c in enumerate(counts):
@@ -199,10 +214,8 @@ def length_control(
     place, n_p = place_t.numpy(), int(place_t.max()) + 1
     y, s = np.asarray(labels, bool), -np.asarray(lengths, float)
     counts = _boot_weights(n_p, cfg).numpy()
-    wins, pairs = within_pairs(s, y, place, n_p)
-    if pairs.sum() == 0:
+    if not within_pairs(s, y, place, n_p)[1].any():
         raise WorkbenchError("no problem has both a correct and an incorrect chain")
-    boot = (counts @ wins) / np.maximum(counts @ pairs, 1e-12)
     return [
         _row(
             None,
@@ -211,7 +224,7 @@ def length_control(
             _pooled_auroc_boot(s, y, place, counts),
             len(y),
         ),
-        _row(None, "auroc_within_of_length", wins.sum() / pairs.sum(), boot, int(pairs.sum())),
+        _within_row(None, "auroc_within_of_length", s, y, place, counts),
     ]
 
 
@@ -258,9 +271,7 @@ def contrast_probes(
             )
         )
         for metric, s in (("auroc_within", within[:, j]), ("auroc_within_of_pooled", pooled[:, j])):
-            wins, pairs = within_pairs(s, y, place, n_p)
-            boot = (counts @ wins) / np.maximum(counts @ pairs, 1e-12)
-            rows.append(_row(layer, metric, wins.sum() / pairs.sum(), boot, int(pairs.sum())))
+            rows.append(_within_row(layer, metric, s, y, place, counts))
         rho = spearmanr(prompt[:, j], rate).statistic
         rows.append(
             _row(layer, "spearman_pass_rate", rho, _spearman_boot(prompt[:, j], rate, counts), n_p)

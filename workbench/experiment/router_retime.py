@@ -37,7 +37,8 @@ def retimed_path(test_samples: SamplesDir) -> Path:
     return test_samples.router_table_path.with_name("retimed.json")
 
 
-def _timed(decode: Any, saved: Mapping[str, list[int]]) -> tuple[dict[str, Any], list[dict]]:
+def _timed(decode: Any, saved: Mapping[str, list[int]]) -> dict[str, Any]:
+    """Wall time and tokens of one decode, and how many of its rows equal `saved` (id -> tokens)."""
     start = time.perf_counter()
     rows = decode()
     wall = time.perf_counter() - start
@@ -45,14 +46,13 @@ def _timed(decode: Any, saved: Mapping[str, list[int]]) -> tuple[dict[str, Any],
     same = sum(saved.get(r["id"]) == r["tokens"] for r in rows)
     if same < len(rows):
         logger.warning("%d of %d re-decoded generations differ", len(rows) - same, len(rows))
-    entry = {
+    return {
         "rows": len(rows),
         "wall_seconds": round(wall, 3),
         "generated_tokens": tokens,
         "seconds_per_token": wall / max(tokens, 1),
         "identical_to_committed": same,
     }
-    return entry, rows
 
 
 def router_retime(
@@ -75,11 +75,11 @@ def router_retime(
     generation, prompt = run.generation(), run.prompt()
     cot_saved = {r["id"]: r["tokens"] for r in run.rows("test", "cot")}
     sample_saved = {r["id"]: r["tokens"] for r in test_samples.sample_rows()}
-    cot, _ = _timed(
+    cot = _timed(
         lambda: run_cot(bridge, sub, generation=generation, prompt=prompt, progress=False),
         cot_saved,
     )
-    sc, _ = _timed(
+    sc = _timed(
         lambda: run_samples(
             bridge, sub, sampling, generation=generation, prompt=prompt, progress=False
         ),
