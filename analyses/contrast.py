@@ -4,7 +4,8 @@ python analyses/contrast.py --samples results/gsm8k-samples-fit  # -> figures/co
                                                                   #    figures/contrast_cosines.*
 Reads the tables `als probe RUN --samples DIR` wrote into DIR/contrast; decodes nothing. Prints the
 measures by layer as a markdown table (95% intervals over problems), every `--every` layers and the
-best layer of each probe, then the chain-length control (chains ranked by length alone).
+best layer of each probe, then the controls without the model (chains ranked by length alone, and
+the same directions fitted on bags of tokens instead of states).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from _figure import options
 
 from workbench.core.artifacts import read_jsonl, save_figure
-from workbench.experiment.contrast_run import chain_length_control
+from workbench.experiment.contrast_run import chain_controls
 from workbench.report.contrast_plots import (
     CONTRAST_LABELS,
     contrast_cosine_curves,
@@ -85,13 +86,14 @@ def main() -> int:
     written = []
     probes, cosines = (read_jsonl(tables / f"{t}.jsonl.gz") for t in ("probes", "cosines"))
     print(render([*probes, *cosines], cfg.every))
-    for r in chain_length_control(cfg.samples):
+    controls = chain_controls(cfg.samples)
+    for r in controls:
         print(f"{CONTRAST_LABELS[r['metric']]}: {_cell(r)}")
-    for name, build, rows in (
-        ("contrast_probes", contrast_probe_curves, probes),
-        ("contrast_cosines", contrast_cosine_curves, cosines),
+    for name, fig in (
+        ("contrast_probes", contrast_probe_curves(probes, controls=controls)),
+        ("contrast_cosines", contrast_cosine_curves(cosines)),
     ):
-        written += save_figure(build(rows), Path(cfg.out_dir) / name)
+        written += save_figure(fig, Path(cfg.out_dir) / name)
     print("wrote " + ", ".join(map(str, written)))
     return 0
 

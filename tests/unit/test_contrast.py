@@ -12,6 +12,8 @@ from workbench.core.contrast_probes import (
     contrast_probes,
     direction_cosines,
     length_control,
+    token_control,
+    token_frequencies,
     within_auroc,
 )
 from workbench.errors import WorkbenchError
@@ -138,3 +140,33 @@ def test_length_control_scores_shorter_chains_as_right():
     assert row["layer"] is None and row["n"] == sum(
         int(y[i : i + 8].sum()) * int((~y[i : i + 8]).sum()) for i in range(0, len(y), 8)
     )
+
+
+def test_token_frequencies_are_shares_of_each_chain():
+    freq = token_frequencies([[7, 7, 3], [3], []])
+    assert freq.shape == (3, 1, 2)  # ids 3 and 7
+    assert torch.allclose(freq[:, 0], torch.tensor([[1 / 3, 2 / 3], [1.0, 0.0], [0.0, 0.0]]))
+
+
+def _token_chains(marker_rate_right: float, seed: int = 0):
+    """Chains of random words; a right chain writes token 999 at `marker_rate_right`, a wrong
+    one never. Problems differ in difficulty (the pass rate), not in their words."""
+    _, _, labels, ids = _chains(difficulty=0.0, within=0.0, seed=seed)
+    rng = np.random.default_rng(seed)
+    tokens = []
+    for right in labels.tolist():
+        chain = rng.integers(0, 50, 60).tolist()
+        if right and marker_rate_right > 0:
+            chain[: int(60 * marker_rate_right)] = [999] * int(60 * marker_rate_right)
+        tokens.append(chain)
+    return tokens, labels.numpy(), ids
+
+
+def test_token_control_finds_a_planted_word_and_nothing_without_one():
+    rows = {r["metric"]: r for r in token_control(*_token_chains(0.1), CFG)}
+    assert rows["auroc_within_of_tokens"]["value"] > 0.95
+    assert rows["auroc_pooled_of_tokens"]["value"] > 0.95
+    blind = {r["metric"]: r for r in token_control(*_token_chains(0.0), CFG)}
+    row = blind["auroc_within_of_tokens"]
+    assert abs(row["value"] - 0.5) < 0.08 and row["ci_low"] < 0.5 < row["ci_high"]
+    assert row["layer"] is None

@@ -121,3 +121,26 @@ def test_router_frontier_draws_routers_as_lines_and_leaves_out_untimed_arms():
     assert names == ["difficulty router", "random router", "cot"]  # "als" has no seconds
     assert list(fig.data[0].x) == [1.2, 2.0]  # the router's budgets in order of cost
     assert "als" in [t.name for t in router_frontier(table).data]  # it has tokens
+
+
+def test_contrast_probe_curves_draw_the_within_controls_as_levels():
+    from workbench.report.contrast_plots import contrast_probe_curves
+
+    rows = [
+        {"layer": layer, "metric": m, "value": 0.6, "ci_low": 0.55, "ci_high": 0.65, "n": 10}
+        for layer in (0, 1, 2)
+        for m in ("auroc_pooled", "auroc_within", "auroc_within_of_pooled", "spearman_pass_rate")
+    ]
+    controls = [
+        {"layer": None, "metric": f"auroc_{kind}_of_{c}", "value": v, "ci_low": 0, "ci_high": 1}
+        for kind in ("pooled", "within")
+        for c, v in (("length", 0.557), ("tokens", 0.621))
+    ]
+    fig = contrast_probe_curves(rows, controls=controls)
+    levels = [t for t in fig.data if t.name and t.name.startswith("control:")]
+    assert [t.name for t in levels] == [
+        "control: chain length, within-problem AUROC 0.557",
+        "control: bag of tokens, within-problem AUROC 0.621",
+    ]
+    assert all(list(t.x) == [0, 2] for t in levels)
+    assert list(levels[1].y) == [0.621, 0.621]

@@ -13,6 +13,9 @@ problem's chains are on both sides) with percentile 95% intervals from resamplin
 
 `length_control` scores the chains by their length alone (shorter = predicted right) with the same
 two AUROCs and intervals: a state probe's within-problem AUROC above it is more than chain length.
+`token_control` runs the state probes' own pooled and within-problem directions (fitted out of
+fold) on each chain's bag of tokens (the frequency of each token id among its generated tokens)
+instead of its states: what the written text alone gives, with no model in the loop.
 
 `direction_cosines` gives the cosines among the three directions (fitted on all problems) with
 intervals from refitting them on resampled problems, and the share of the pooled direction's
@@ -42,6 +45,7 @@ __all__ = [
     "direction_cosines",
     "length_control",
     "problem_folds",
+    "token_control",
     "within_auroc",
     "within_pairs",
 ]
@@ -225,6 +229,50 @@ def length_control(
             len(y),
         ),
         _within_row(None, "auroc_within_of_length", s, y, place, counts),
+    ]
+
+
+def token_frequencies(tokens: Sequence[Sequence[int]]) -> Float[Tensor, "n 1 vocab"]:
+    """Each chain's bag of tokens: the share of each token id among its tokens, over the ids
+    that occur in any chain (one "layer", so that the state probes take it)."""
+    vocab = {t: i for i, t in enumerate(sorted({t for chain in tokens for t in chain}))}
+    out = torch.zeros(len(tokens), 1, max(len(vocab), 1))
+    for n, chain in enumerate(tokens):
+        if chain:
+            ids = torch.tensor([vocab[t] for t in chain])
+            out[n, 0].index_add_(0, ids, torch.full((len(chain),), 1.0 / len(chain)))
+    return out
+
+
+def token_control(
+    tokens: Sequence[Sequence[int]],
+    labels: Sequence[bool] | np.ndarray,
+    problem_ids: Sequence[str],
+    cfg: ContrastProbeConfig = ContrastProbeConfig(),
+) -> list[dict[str, Any]]:
+    """Rows (layer None) of ``auroc_pooled_of_tokens`` and ``auroc_within_of_tokens``: the
+    pooled and within-problem directions fitted out of fold, with the probes' folds and problem
+    resamples, on the chains' bags of tokens (`token_frequencies`) instead of their states."""
+    freq = token_frequencies(tokens)
+    y_t = torch.as_tensor(np.asarray(labels, bool))
+    stats = ProblemStats.from_rows(freq, freq, y_t, problem_ids)  # the prompt slot is unused
+    if not bool(stats.mixed.any()):
+        raise WorkbenchError("no problem has both a correct and an incorrect chain")
+    _, place_t = problem_index(problem_ids)
+    n_p = len(stats.problem_ids)
+    folds = problem_folds(n_p, cfg.n_folds, cfg.seed)
+    pooled, within, _ = _oof_scores(stats, freq, place_t, folds)
+    y, place = y_t.numpy(), place_t.numpy()
+    counts = _boot_weights(n_p, cfg).numpy()
+    return [
+        _row(
+            None,
+            "auroc_pooled_of_tokens",
+            roc_auc_score(y, pooled[:, 0]),
+            _pooled_auroc_boot(pooled[:, 0], y, place, counts),
+            len(y),
+        ),
+        _within_row(None, "auroc_within_of_tokens", within[:, 0], y, place, counts),
     ]
 
 

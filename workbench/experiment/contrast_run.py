@@ -12,8 +12,9 @@ chains; then, per layer (`workbench.core.contrast`, `workbench.core.contrast_pro
   fit states' mean norm for relative alphas), so that `steer` takes it like the run's own;
 * ``contrast/summary.json``: problems, chains, mixed problems, the best layers.
 
-`chain_length_control` reads the chains' lengths from the folder's rows (no states) and scores them
-as the probes are scored: the control a state probe's within-problem AUROC must beat.
+`chain_controls` reads the chains' lengths and tokens from the folder's rows (no states, no
+model) and scores them as the probes are scored: the controls a state probe's within-problem AUROC
+must beat to show more than the written text.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ from workbench.core.contrast_probes import (
     contrast_probes,
     direction_cosines,
     length_control,
+    token_control,
 )
 from workbench.core.directions import LayerDirections
 from workbench.errors import WorkbenchError
 from workbench.experiment.rundir import SamplesDir
 
-__all__ = ["chain_length_control", "contrast_run", "contrast_states"]
+__all__ = ["chain_controls", "contrast_run", "contrast_states"]
 
 
 def contrast_states(bridge: Any, samples: SamplesDir, *, data_dir=None) -> ActivationSet:
@@ -104,21 +106,23 @@ def contrast_run(
     return summary
 
 
-def chain_length_control(
+def chain_controls(
     samples: str | Path | SamplesDir, cfg: ContrastProbeConfig | None = None
 ) -> list[dict[str, Any]]:
-    """The chain-length control of the folder's chains (`length_control`), with the folds and
-    resamples its probes used (`contrast/summary.json`) unless `cfg` is given."""
+    """The chain-length and bag-of-tokens controls of the folder's chains (`length_control`,
+    `token_control`), with the folds and resamples its probes used (`contrast/summary.json`)
+    unless `cfg` is given."""
     samples = SamplesDir.of_samples(samples)
     if cfg is None and samples.contrast_summary_path.exists():
         cfg = ContrastProbeConfig(**read_json(samples.contrast_summary_path)["config"])
+    cfg = cfg or ContrastProbeConfig()
     rows = samples.sample_rows()
-    return length_control(
-        [r["generated_tokens"] for r in rows],
-        [bool(r["correct"]) for r in rows],
-        [r["problem_id"] for r in rows],
-        cfg or ContrastProbeConfig(),
-    )
+    labels = [bool(r["correct"]) for r in rows]
+    pids = [r["problem_id"] for r in rows]
+    return [
+        *length_control([r["generated_tokens"] for r in rows], labels, pids, cfg),
+        *token_control([r["tokens"] for r in rows], labels, pids, cfg),
+    ]
 
 
 def _best(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:

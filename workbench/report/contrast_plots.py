@@ -24,6 +24,8 @@ CONTRAST_LABELS: dict[str, str] = {
     "spearman_pass_rate": "last prompt token: Spearman with pass rate",
     "auroc_pooled_of_length": "control: chain length, pooled AUROC",
     "auroc_within_of_length": "control: chain length, within-problem AUROC",
+    "auroc_pooled_of_tokens": "control: bag of tokens, pooled AUROC",
+    "auroc_within_of_tokens": "control: bag of tokens, within-problem AUROC",
     "cos_pooled_within": "cos(pooled, within)",
     "cos_pooled_difficulty": "cos(pooled, difficulty)",
     "cos_within_difficulty": "cos(within, difficulty)",
@@ -37,13 +39,30 @@ def _relabel(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> list[
 
 
 def contrast_probe_curves(
-    rows: Sequence[Mapping[str, Any]], *, title: str = "Reasoning or difficulty? Probes by layer"
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    controls: Sequence[Mapping[str, Any]] = (),
+    title: str = "Reasoning or difficulty? Probes by layer",
 ) -> go.Figure:
     """Pooled AUROC, within-problem AUROC (of both directions) and the last-prompt Spearman with
-    pass rate over layers, 95% bands; AUROC's chance (0.5) marked."""
+    pass rate over layers, 95% bands; AUROC's chance (0.5) marked, and each within-problem
+    control row (layer None: chain length, bag of tokens) as a gray level in the legend."""
     metrics = ("auroc_pooled", "auroc_within", "auroc_within_of_pooled", "spearman_pass_rate")
     fig = layer_curve(_relabel(rows, metrics), title=title, y_label="AUROC / Spearman rho")
     fig.add_hline(y=0.5, line_dash="dot", line_color="gray", annotation_text="AUROC chance")
+    span = [min(r["layer"] for r in rows), max(r["layer"] for r in rows)] if rows else [0, 1]
+    dashes = iter(("dash", "dashdot", "longdash"))
+    for r in controls:
+        if r["metric"].startswith("auroc_within_of_"):
+            fig.add_trace(
+                go.Scatter(
+                    x=span,
+                    y=[r["value"]] * 2,
+                    mode="lines",
+                    line={"color": "gray", "dash": next(dashes, "dot")},
+                    name=f"{CONTRAST_LABELS[r['metric']]} {r['value']:.3f}",
+                )
+            )
     fig.update_layout(height=500, legend={"orientation": "h", "y": -0.25})
     return fig
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.artifacts import read_json, read_jsonl, save_figure
-from workbench.experiment.contrast_run import chain_length_control
+from workbench.experiment.contrast_run import chain_controls
 from workbench.experiment.rundir import SamplesDir
 from workbench.report.contrast_plots import (
     CONTRAST_LABELS,
@@ -44,7 +44,9 @@ def _chains_section(samples: SamplesDir) -> Section:
     return ("Sampled chains", text, [], rows)
 
 
-def _contrast_section(samples: SamplesDir, figs: dict[str, Any]) -> Section:
+def _contrast_section(
+    samples: SamplesDir, figs: dict[str, Any], controls: list[dict[str, Any]]
+) -> Section:
     summary = read_json(samples.contrast_summary_path)
     rows = [
         {
@@ -60,16 +62,17 @@ def _contrast_section(samples: SamplesDir, figs: dict[str, Any]) -> Section:
             "best layer": "-",
             "value [95% CI]": interval(r["value"], r["ci_low"], r["ci_high"]),
         }
-        for r in chain_length_control(samples)
+        for r in controls
     ]
     text = (
         f"{summary['mixed_problems']} of {summary['problems']} problems have both a right and a "
         "wrong chain: the within-problem AUROC ranks only their pairs (chance 0.5 if the states "
         "carry nothing beyond which problem a chain is of). A pooled AUROC well above the "
         "within-problem one says the probe knows which problems are hard rather than which "
-        "chains reason well. The last two rows score chains by their length alone (shorter = "
-        "right): a state probe must beat them to show more than length. Folds and intervals "
-        "are by problem."
+        "chains reason well. The last four rows are controls without the model: chains "
+        "scored by their length alone (shorter = right), and the same two directions fitted "
+        "on each chain's bag of tokens instead of its states; a state probe must beat them to "
+        "show more than the written text. Folds and intervals are by problem."
     )
     captions = [
         (figs["contrast_probes"], "The probes by layer, 95% intervals over problems."),
@@ -103,12 +106,17 @@ def _router_section(samples: SamplesDir, figs: dict[str, Any]) -> Section:
     return ("The direction as a router", text, [(figs["router_tokens"], "")], rows)
 
 
-def samples_figures(samples: SamplesDir) -> dict[str, Any]:
-    """Every figure the folder's tables allow, by name."""
+def samples_figures(
+    samples: SamplesDir, controls: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Every figure the folder's tables allow, by name; `controls`: the folder's
+    `chain_controls` rows, when the caller has them already."""
     figs: dict[str, Any] = {}
     probes = samples.contrast_table("probes")
     if probes.exists():
-        figs["contrast_probes"] = contrast_probe_curves(read_jsonl(probes))
+        if controls is None:
+            controls = chain_controls(samples)
+        figs["contrast_probes"] = contrast_probe_curves(read_jsonl(probes), controls=controls)
         cosines = read_jsonl(samples.contrast_table("cosines"))
         figs["contrast_cosines"] = contrast_cosine_curves(cosines)
     if (samples.router_table_path).exists():
@@ -121,12 +129,14 @@ def samples_figures(samples: SamplesDir) -> dict[str, Any]:
 def build_samples_report(samples: str | Path | SamplesDir) -> Path:
     """Write the folder's figures and `report.html`; return the report's path."""
     samples = SamplesDir.of_samples(samples)
-    figs = samples_figures(samples)
+    has_probes = samples.contrast_table("probes").exists()
+    controls = chain_controls(samples) if has_probes else []
+    figs = samples_figures(samples, controls)
     for name, fig in figs.items():
         save_figure(fig, samples.figures / name)
     sections = [_chains_section(samples)] if samples.summary_path.exists() else []
     if "contrast_probes" in figs:
-        sections.append(_contrast_section(samples, figs))
+        sections.append(_contrast_section(samples, figs, controls))
     if "router_tokens" in figs:
         sections.append(_router_section(samples, figs))
     title = f"Sampled chains: {samples.root.name}"
