@@ -151,6 +151,12 @@ def test_router_routes_by_validation_quantiles(samples, tmp_path):
     assert 0.0 <= table["router@0.5"]["share_expensive"] <= 1.0
     assert {r["tradeoff_normaliser"] for r in table.values()} == {"sc@3"}
     assert table["sc@3"]["tradeoff"] == pytest.approx(50 * sc["accuracy"])  # its time is 100
+    everywhere = table["router@1"]  # sends every problem to SC: no gap to SC
+    assert everywhere["only_sc"] == everywhere["only_method_vs_sc"] == 0
+    assert everywhere["tradeoff_gap_vs_sc"]["value"] == pytest.approx(0.0)
+    gap = table["cot"]["tradeoff_gap_vs_sc"]
+    assert gap["value"] == pytest.approx(table["cot"]["tradeoff"] - table["sc@3"]["tradeoff"])
+    assert gap["ci_low"] <= gap["value"] <= gap["ci_high"]
     report = (test / "report.html").read_text()
     assert "The direction as a router" in report
     assert (test / "figures" / "router_tokens.html").exists()
@@ -163,6 +169,7 @@ def test_router_routes_by_validation_quantiles(samples, tmp_path):
         env={**os.environ, "ALS_PNG": "0"},
     )
     assert (tmp_path / "figs" / "router_seconds.html").stat().st_size > 1000, out.stdout
+    assert "| router@1 | 1.00 |" in out.stdout and "gap to SC's trade-off" in out.stdout
 
     # like-for-like seconds: CoT, then the sampled chains, of the first 4 test problems re-decoded
     assert main([*route, "--budgets", "0,0.5,1", "--retime", "4"]) == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from workbench.core.evaluation import (
@@ -14,6 +15,7 @@ from workbench.core.evaluation import (
     mcnemar_exact,
     paired_counts,
     tradeoff_fields,
+    tradeoff_gap,
     tradeoff_scores,
     wilson_interval,
 )
@@ -109,3 +111,25 @@ def test_the_percent_change_moves_with_the_normaliser():
     assert sc_normalised["normaliser"]["seconds"] == pytest.approx(25.13, abs=0.01)
     # same rows, same accuracy gap (-2.2 points): only the normaliser moved
     assert cot_normalised["scores"]["cot"]["tradeoff"] == pytest.approx(4.8)
+
+
+def test_tradeoff_gap_is_the_difference_of_scores_with_an_interval_over_problems():
+    rng = np.random.default_rng(0)
+    n = 200
+    ca, cb = rng.random(n) < 0.5, rng.random(n) < 0.6
+    sa, sb = rng.uniform(1, 3, n), rng.uniform(8, 12, n)  # b (SC-like) is slow and normalises
+    gap = tradeoff_gap(ca, sa, cb, sb, sb, n_resamples=500)
+    scores = tradeoff_scores(
+        {"a": ca.mean(), "sc@5": cb.mean()},
+        {"a": sa.mean(), "sc@5": sb.mean()},
+        normaliser=TimeNormaliser("sc@5", sb.mean()),
+        base="a",
+    )["scores"]
+    expected = scores["a"]["tradeoff"] - scores["sc@5"]["tradeoff"]
+    assert gap["value"] == pytest.approx(expected)
+    assert gap["ci_low"] < expected < gap["ci_high"]
+    assert gap["ci_high"] - gap["ci_low"] < 20  # accuracy's part is +-~5 points of score
+    same = tradeoff_gap(cb, sb, cb, sb, sb, n_resamples=100)
+    assert same == {"value": 0.0, "ci_low": 0.0, "ci_high": 0.0}
+    with pytest.raises(WorkbenchError, match="same problems"):
+        tradeoff_gap(ca, sa, cb[:10], sb, sb)

@@ -27,7 +27,7 @@ from workbench.methods.baselines import SCConfig
 from workbench.methods.cot import run_cot
 from workbench.methods.sampling import run_samples
 
-__all__ = ["retimed_path", "retimed_seconds", "router_retime", "token_rates"]
+__all__ = ["retimed_path", "retimed_seconds", "router_retime", "row_seconds", "token_rates"]
 
 logger = logging.getLogger(__name__)
 
@@ -122,9 +122,17 @@ def _source(row: Mapping[str, Any]) -> str:
     return "sc" if method.startswith("sc@") else method
 
 
+def row_seconds(row: Mapping[str, Any], rates: Mapping[str, float] | None) -> float | None:
+    """One row's seconds: its generated tokens at its source's re-timed rate (None when the
+    source has none), or its own decode's seconds without `rates`."""
+    if rates is None:
+        return float(row["seconds"])
+    rate = rates.get(_source(row))
+    return None if rate is None else row["generated_tokens"] * rate
+
+
 def retimed_seconds(rows: Sequence[Mapping[str, Any]], rates: Mapping[str, float]) -> float | None:
     """Seconds per problem of `rows` at the re-timed rates: each row's generated tokens times
     its source's rate; None when a source has no rate."""
-    if any(_source(r) not in rates for r in rows):
-        return None
-    return sum(r["generated_tokens"] * rates[_source(r)] for r in rows) / len(rows)
+    seconds = [row_seconds(r, rates) for r in rows]
+    return None if None in seconds else sum(seconds) / len(rows)

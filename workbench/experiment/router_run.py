@@ -14,8 +14,9 @@ times do not compare, so after `router_retime` (`als route --retime N`) each row
 tokens at its method's re-timed seconds per token (`workbench.experiment.router_retime`).
 
 Writes ``router/table.json`` (one row per method and budget: accuracy with its Wilson interval,
-McNemar against CoT, tokens and seconds per problem, the share sent to SC) into the test samples
-folder.
+McNemar against CoT, tokens and seconds per problem, the share sent to SC, the paper's trade-off
+score normalised by SC@k's seconds, and, paired with SC@k everywhere, McNemar and the trade-off
+score's gap with a 95% interval over problems) into the test samples folder.
 """
 
 from __future__ import annotations
@@ -29,11 +30,16 @@ import numpy as np
 from workbench.core.activations import CacheConfig, cache_activations
 from workbench.core.artifacts import read_json, read_jsonl, write_json
 from workbench.core.directions import LayerDirections
-from workbench.core.evaluation import with_tradeoff_fields
+from workbench.core.evaluation import tradeoff_gap, with_tradeoff_fields
 from workbench.core.records import summarize
 from workbench.core.routing import budget_threshold, route_rows, routed_summary
 from workbench.errors import WorkbenchError
-from workbench.experiment.router_retime import retimed_path, retimed_seconds, token_rates
+from workbench.experiment.router_retime import (
+    retimed_path,
+    retimed_seconds,
+    row_seconds,
+    token_rates,
+)
 from workbench.experiment.rundir import RunDir, SamplesDir
 from workbench.methods.sampling import voted_rows
 
@@ -84,15 +90,43 @@ def prompt_scores(
 
 
 def _row(
-    name: str, rows: Sequence[dict], cot: Sequence[dict], extra: dict, rates: Rates
+    name: str,
+    rows: Sequence[dict],
+    cot: Sequence[dict],
+    extra: dict,
+    rates: Rates,
+    sc: Sequence[dict] | None = None,
 ) -> dict[str, Any]:
     """A summary row; with re-timed `rates`, its seconds are the rows' tokens at those rates
-    (their own decodes' seconds kept as ``seconds_own_decode``)."""
+    (their own decodes' seconds kept as ``seconds_own_decode``); with `sc`, the rows of SC@k
+    everywhere, also its comparison with SC (`_versus_sc`)."""
     s = summarize(list(rows), method=name, base=list(cot) if name != "cot" else None).to_json()
     if rates is not None:
         s["seconds_own_decode"] = s["seconds_per_problem"]
         s["seconds_per_problem"] = retimed_seconds(rows, rates)
-    return {**s, **extra}
+    return {**s, **extra, **(_versus_sc(rows, sc, rates) if sc is not None else {})}
+
+
+def _versus_sc(rows: Sequence[dict], sc: Sequence[dict], rates: Rates) -> dict[str, Any]:
+    """Paired with SC@k everywhere on the same problems: the exact McNemar test, and the
+    trade-off score's gap (this row's minus SC's, time normalised by SC's seconds as the table's
+    scores are) with a 95% interval from resampling problems; the gap is None without seconds."""
+    paired = summarize(list(rows), base=list(sc), base_name="sc").to_json()
+    out = {
+        "only_sc": paired["only_base"],
+        "only_method_vs_sc": paired["only_method"],
+        "mcnemar_p_vs_sc": paired["mcnemar_p"],
+        "tradeoff_gap_vs_sc": None,
+    }
+    by_id = {r["id"]: r for r in sc}
+    pairs = [(r, by_id[r["id"]]) for r in rows if r["id"] in by_id]
+    t = [(row_seconds(a, rates), row_seconds(b, rates)) for a, b in pairs]
+    if len(pairs) >= 2 and all(x is not None and y is not None for x, y in t):
+        ta, tb = zip(*t, strict=True)
+        ca = [bool(a["correct"]) for a, _ in pairs]
+        cb = [bool(b["correct"]) for _, b in pairs]
+        out["tradeoff_gap_vs_sc"] = tradeoff_gap(ca, ta, cb, tb, tb)
+    return out
 
 
 def _split_scores(
@@ -133,19 +167,19 @@ def _fixed_rows(
     """The unrouted rows: CoT, SC@k (everything sent to SC), then each ALS arm the run decoded on
     test; every row but CoT's compared with CoT."""
     table = [
-        _row("cot", cot, cot, {}, rates),
+        _row("cot", cot, cot, {}, rates, sc),
         _row(f"sc@{k}", sc, cot, {"share_expensive": 1.0}, rates),
     ]
     for arm in ("als", "als-reference"):
         if _has_rows(run, "test", arm):
-            table.append(_row(arm, run.rows("test", arm), cot, {}, rates))
+            table.append(_row(arm, run.rows("test", arm), cot, {}, rates, sc))
     return table
 
 
 def _oracle_row(cot: Sequence[dict], sc: Sequence[dict], rates: Rates) -> dict[str, Any]:
     """The oracle router's row: exactly CoT's failures sent to SC."""
     oracle = route_rows({r["id"]: float(r["correct"]) for r in cot}, 0.5, cot, sc)
-    return _row("router-oracle", oracle.rows, cot, _extra(oracle, None, 0.5), rates)
+    return _row("router-oracle", oracle.rows, cot, _extra(oracle, None, 0.5), rates, sc)
 
 
 def _budget_rows(
@@ -172,7 +206,7 @@ def _budget_rows(
             thr = budget_threshold(val_scores, b)
             routed = route_rows(scores, thr, cot, sc, method=f"{name}@{b:g}")
             extra = _extra(routed, b, thr)
-            rows.append(_row(f"{name}@{b:g}", routed.rows, cot, extra, rates))
+            rows.append(_row(f"{name}@{b:g}", routed.rows, cot, extra, rates, sc))
     return rows
 
 

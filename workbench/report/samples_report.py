@@ -85,6 +85,19 @@ def _contrast_section(
     return ("Reasoning or difficulty", text, captions, rows)
 
 
+def _versus_sc(row: dict[str, Any]) -> dict[str, Any]:
+    """The row's McNemar p against SC@k everywhere, its trade-off score and the score's gap to
+    SC@k's with its interval."""
+    gap = row.get("tradeoff_gap_vs_sc") or {}
+    return {
+        "mcnemar_p_vs_sc": row.get("mcnemar_p_vs_sc"),
+        "tradeoff": row.get("tradeoff"),
+        "gap to SC's trade-off [95% CI]": interval(
+            gap.get("value"), gap.get("ci_low"), gap.get("ci_high"), digits=1
+        ),
+    }
+
+
 def _router_section(samples: SamplesDir, figs: dict[str, Any]) -> Section:
     out = read_json(samples.router_table_path)
     keys = (
@@ -97,11 +110,13 @@ def _router_section(samples: SamplesDir, figs: dict[str, Any]) -> Section:
         "seconds_per_problem",
         "share_expensive",
     )
-    rows = [{k: r.get(k) for k in keys} for r in out["table"]]
+    rows = [{**{k: r.get(k) for k in keys}, **_versus_sc(r)} for r in out["table"]]
     text = (
         f"Predicted hard: a low projection of the last prompt token on the difficulty direction "
         f"(layer {out['layer']}); each budget's threshold is that quantile of the validation "
-        f"problems' scores. Timing: {out['timing']}."
+        f"problems' scores. Timing: {out['timing']}. Trade-off: the paper's Eq. 1 score, time "
+        "normalised by SC's seconds (SC's time counts as 100); the gap to SC's score has a 95% "
+        "interval from resampling problems."
     )
     return ("The direction as a router", text, [(figs["router_tokens"], "")], rows)
 
