@@ -72,14 +72,43 @@ def render(table: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_bins(out: Mapping[str, Any]) -> str:
+    """Markdown: the router's score quartiles (lowest = predicted hardest) with the test
+    problems' pass rates and SC@k's fixes and breaks of CoT."""
+    lines = [
+        f"Spearman of the test scores with the test problems' sampled pass rates: "
+        f"{_num(out.get('spearman_test_pass_rate'), 3)}",
+        "",
+        "| score quartile | problems | mean pass rate | no sample right | CoT | SC | SC fixes | "
+        "SC breaks |",
+        "|---" * 8 + "|",
+    ]
+    for b in out["by_score"]:
+        cells = [
+            f"{b['bin'] + 1} (score <= {b['score_max']:.3g})",
+            str(b["n"]),
+            f"{b['pass_rate']:.3f}",
+            f"{b['share_unsolved']:.2f}",
+            f"{b['cheap_accuracy']:.3f}",
+            f"{b['expensive_accuracy']:.3f}",
+            str(b["fixes"]),
+            str(b["breaks"]),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     cfg = options(RouterFigures, __doc__.splitlines()[0])
     path = SamplesDir(Path(cfg.samples)).router_table_path
     if not path.exists():
         print(f"error: {path} is missing: run `als route RUN --test_samples {cfg.samples}` first")
         return 2
-    table = read_json(path)["table"]
+    out = read_json(path)
+    table = out["table"]
     print(render(table))
+    if "by_score" in out:
+        print(render_bins(out))
     written = []
     for name, cost in (
         ("router_tokens", "tokens_per_problem"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench.core.routing import budget_threshold, route_rows, routed_summary
+from workbench.core.routing import budget_threshold, by_score_bin, route_rows, routed_summary
 from workbench.errors import WorkbenchError
 
 
@@ -84,3 +84,19 @@ def test_retimed_seconds_charge_each_row_at_its_sources_rate():
     als = [{"method": "als", "generated_tokens": 10}]
     assert retimed_seconds(als, rates) is None  # an arm without a re-timed rate has no seconds
     assert retimed_seconds(als, {**rates, "als": 0.5}) == 5.0
+
+
+def test_by_score_bin_shows_where_the_expensive_method_fixes_and_breaks():
+    # 8 problems by score; the two lowest nobody solves, SC fixes the middle ones, breaks one top
+    scores = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    rate = [0.0, 0.0, 0.4, 0.6, 0.4, 0.6, 1.0, 1.0]
+    cot = [False, False, False, False, False, True, True, True]
+    sc = [False, False, True, True, True, True, True, False]
+    bins = by_score_bin(scores[::-1], rate[::-1], cot[::-1], sc[::-1], n_bins=4)  # order-free
+    assert [b["n"] for b in bins] == [2, 2, 2, 2]
+    assert [b["share_unsolved"] for b in bins] == [1.0, 0.0, 0.0, 0.0]
+    assert [(b["fixes"], b["breaks"]) for b in bins] == [(0, 0), (2, 0), (1, 0), (0, 1)]
+    assert bins[1]["pass_rate"] == pytest.approx(0.5) and bins[3]["cheap_accuracy"] == 1.0
+    assert bins[0]["score_max"] == 0.2
+    with pytest.raises(WorkbenchError, match="one value each"):
+        by_score_bin(scores, rate[:3], cot, sc)

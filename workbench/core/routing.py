@@ -19,7 +19,7 @@ import numpy as np
 
 from workbench.errors import WorkbenchError
 
-__all__ = ["Routed", "budget_threshold", "route_rows", "routed_summary"]
+__all__ = ["Routed", "budget_threshold", "by_score_bin", "route_rows", "routed_summary"]
 
 
 def budget_threshold(validation_scores: Sequence[float], budget: float) -> float:
@@ -88,3 +88,37 @@ def routed_summary(routed: Routed) -> dict[str, float]:
         "seconds_per_problem": sum(r["seconds"] for r in rows) / n,
         "share_expensive": float(routed.hard.mean()),
     }
+
+
+def by_score_bin(
+    scores: Sequence[float],
+    pass_rate: Sequence[float],
+    cheap_correct: Sequence[bool],
+    expensive_correct: Sequence[bool],
+    n_bins: int = 4,
+) -> list[dict[str, Any]]:
+    """Where the expensive method helps, by the router's score: the problems (aligned arrays)
+    cut into `n_bins` equal-count bins from the lowest score (predicted hardest) up; per bin the
+    mean sampled pass rate, the share no sample solves (no vote can fix those), both methods'
+    accuracy, and the problems the expensive method fixes (cheap wrong, expensive right) and
+    breaks. A router pays off where fixes outnumber breaks."""
+    x, r = np.asarray(scores, float), np.asarray(pass_rate, float)
+    c, e = np.asarray(cheap_correct, bool), np.asarray(expensive_correct, bool)
+    if not len(x) == len(r) == len(c) == len(e) or len(x) < n_bins:
+        raise WorkbenchError(f"by_score_bin needs {n_bins}+ problems, one value each per array")
+    out = []
+    for b, idx in enumerate(np.array_split(np.argsort(x, kind="stable"), n_bins)):
+        out.append(
+            {
+                "bin": b,
+                "n": len(idx),
+                "score_max": float(x[idx].max()),
+                "pass_rate": float(r[idx].mean()),
+                "share_unsolved": float((r[idx] == 0).mean()),
+                "cheap_accuracy": float(c[idx].mean()),
+                "expensive_accuracy": float(e[idx].mean()),
+                "fixes": int((~c[idx] & e[idx]).sum()),
+                "breaks": int((c[idx] & ~e[idx]).sum()),
+            }
+        )
+    return out

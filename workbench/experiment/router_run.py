@@ -16,7 +16,9 @@ tokens at its method's re-timed seconds per token (`workbench.experiment.router_
 Writes ``router/table.json`` (one row per method and budget: accuracy with its Wilson interval,
 McNemar against CoT, tokens and seconds per problem, the share sent to SC, the paper's trade-off
 score normalised by SC@k's seconds, and, paired with SC@k everywhere, McNemar and the trade-off
-score's gap with a 95% interval over problems) into the test samples folder.
+score's gap with a 95% interval over problems), each problem's score, the scores' Spearman with
+the test problems' sampled pass rates, and by score quartile where SC@k fixes and breaks CoT
+(`by_score_bin`) into the test samples folder.
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import spearmanr
 
 from workbench.core.activations import CacheConfig, cache_activations
 from workbench.core.artifacts import read_json, read_jsonl, write_json
 from workbench.core.directions import LayerDirections
 from workbench.core.evaluation import tradeoff_gap, with_tradeoff_fields
 from workbench.core.records import summarize
-from workbench.core.routing import budget_threshold, route_rows, routed_summary
+from workbench.core.routing import budget_threshold, by_score_bin, route_rows, routed_summary
 from workbench.errors import WorkbenchError
 from workbench.experiment.router_retime import (
     retimed_path,
@@ -41,7 +44,7 @@ from workbench.experiment.router_retime import (
     token_rates,
 )
 from workbench.experiment.rundir import RunDir, SamplesDir
-from workbench.methods.sampling import voted_rows
+from workbench.methods.sampling import pass_rates, voted_rows
 
 __all__ = ["BUDGETS", "prompt_scores", "router_run"]
 
@@ -229,7 +232,8 @@ def router_run(
     val, test = _split_scores(bridge, run, direction, layer, test_samples, data_dir=data_dir)
     problems = run.problems("test", data_dir=data_dir)
     cot = run.rows("test", "cot")
-    sc = voted_rows(problems, test_samples.sample_rows(), answer_format=run.prompt().answer_format)
+    samples = test_samples.sample_rows()
+    sc = voted_rows(problems, samples, answer_format=run.prompt().answer_format)
     k = test_samples.settings()["sampling"]["k"]
     rates = token_rates(test_samples, run)
     table = [*_fixed_rows(run, cot, sc, k, rates), _oracle_row(cot, sc, rates)]
@@ -242,9 +246,29 @@ def router_run(
         "val_scores": len(val),
         "timing": _timing(test_samples, rates),
         "table": table,
+        **_where_sc_helps(test, samples, cot, sc),
+        "scores": {"val": val, "test": test},
     }
     write_json(test_samples.router_table_path, out)
     return out
+
+
+def _where_sc_helps(
+    test: dict[str, float], samples: Sequence[dict], cot: Sequence[dict], sc: Sequence[dict]
+) -> dict[str, Any]:
+    """The test scores against the test problems' sampled pass rates (Spearman: the predictor
+    out of sample), and `by_score_bin`: by score quartile, where SC@k fixes and breaks CoT."""
+    rates = pass_rates(samples)
+    ids = [r["id"] for r in cot]
+    sc_ok = {r["id"]: bool(r["correct"]) for r in sc}
+    x, r = [test[i] for i in ids], [rates[i].rate for i in ids]
+    rho = float(spearmanr(x, r).statistic) if np.ptp(r) > 0 else None
+    return {
+        "spearman_test_pass_rate": rho,
+        "by_score": by_score_bin(
+            x, r, [bool(row["correct"]) for row in cot], [sc_ok[i] for i in ids]
+        ),
+    }
 
 
 def _with_tradeoff(table: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -98,6 +98,22 @@ def _versus_sc(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _bins_text(out: dict[str, Any]) -> str:
+    """One sentence per score quartile: where SC fixes and breaks CoT."""
+    if "by_score" not in out:
+        return ""
+    parts = [
+        f"quartile {b['bin'] + 1}: {b['share_unsolved']:.0%} solved by no sample, "
+        f"{b['fixes']} fixed / {b['breaks']} broken"
+        for b in out["by_score"]
+    ]
+    rho = out.get("spearman_test_pass_rate")
+    lead = "" if rho is None else f" The test scores' Spearman with pass rate: {rho:.2f}."
+    return f"{lead} By score quartile, lowest (predicted hardest) first, SC@k against CoT: " + (
+        "; ".join(parts) + "."
+    )
+
+
 def _router_section(samples: SamplesDir, figs: dict[str, Any]) -> Section:
     out = read_json(samples.router_table_path)
     keys = (
@@ -116,7 +132,7 @@ def _router_section(samples: SamplesDir, figs: dict[str, Any]) -> Section:
         f"(layer {out['layer']}); each budget's threshold is that quantile of the validation "
         f"problems' scores. Timing: {out['timing']}. Trade-off: the paper's Eq. 1 score, time "
         "normalised by SC's seconds (SC's time counts as 100); the gap to SC's score has a 95% "
-        "interval from resampling problems."
+        "interval from resampling problems." + _bins_text(out)
     )
     return ("The direction as a router", text, [(figs["router_tokens"], "")], rows)
 
