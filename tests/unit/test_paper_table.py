@@ -247,3 +247,51 @@ def test_p2_rows_show_valid_and_whole_output_json(run):
         del r["json_whole"], r["correct_whole"]
     (run / "results.json").write_text(json.dumps(results))
     assert f"| 2/{n} |" in render_markdown(paper_table([run], load_paper_numbers(PAPER)))
+
+
+def _router_folder(tmp_path: Path, run: Path, *, retimed: bool) -> Path:
+    """A folder of sampled test chains routed by `als route` (only what the table reads)."""
+    folder = tmp_path / "toy-samples-test"
+    (folder / "router").mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"source_run": str(run)}))
+
+    def entry(method, correct, seconds):
+        return {
+            "method": method,
+            "n": 10,
+            "correct": correct,
+            "accuracy": correct / 10,
+            "ci_low": 0.0,
+            "ci_high": 1.0,
+            "seconds_per_problem": seconds,
+        }
+
+    table = [
+        entry("cot", 4, 2.0),
+        entry("sc@5", 6, 10.0),
+        entry("als", 3, 2.2),
+        entry("router-oracle", 7, 6.0),
+        entry("router@0.5", 5, 6.0),
+    ]
+    (folder / "router" / "table.json").write_text(json.dumps({"table": table}))
+    if retimed:
+        (folder / "router" / "retimed.json").write_text(json.dumps({"n": 4}))
+    return folder
+
+
+def test_a_retimed_router_table_gives_the_score_with_sc_as_normaliser(run, tmp_path):
+    _as(run, "gsm8k", None)
+    paper = load_paper_numbers(PAPER)
+    untimed = _router_folder(tmp_path, run, retimed=False)
+    rows = {r["method"]: r for r in paper_table([run, untimed], paper)}
+    assert rows["cot"]["tradeoff_note"] == NO_ITERATIVE  # own seconds do not compare: no score
+    shutil.rmtree(untimed)
+    folder = _router_folder(tmp_path, run, retimed=True)
+    rows = {r["method"]: r for r in paper_table([run, folder], paper)}
+    assert list(rows) == ["cot", "als", "sc@5"]  # the routers are not arms of the paper's table
+    assert rows["cot"]["tradeoff"] == pytest.approx((40 + 100 - 20) / 2)
+    assert rows["als"]["tradeoff"] == pytest.approx((30 + 100 - 22) / 2)
+    assert rows["sc@5"]["tradeoff"] == pytest.approx(60 / 2)
+    assert rows["sc@5"]["seconds_vs_cot"] == pytest.approx(5.0)
+    assert rows["als"]["normaliser"]["method"] == "sc@5"
+    assert "re-timed together on the first 4 problems" in rows["als"]["normaliser"]["source"]

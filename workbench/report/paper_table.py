@@ -15,7 +15,10 @@ that normaliser as much as with accuracy (`workbench.core.evaluation.tradeoff_sc
 normaliser is the slowest of its block, in practice Self-Consistency or LatentSeek. So the score is
 given with its normaliser stated, and only where a setting holds an iterative method (SC,
 LatentSeek) timed together with the others: a re-timing (`retimed.json`) that decoded one, else
-`als compare` (`compare/table.json`, written with the normaliser). There accuracy and seconds are
+`als compare` (`compare/table.json`, written with the normaliser), else the router table of a
+folder of the run's sampled test chains (`als route --retime N`: CoT and SC@k re-timed together,
+every row charged its tokens at its method's rate, the ALS arms at CoT's rate times their ratio in
+the run's re-timing; accuracy on the whole test split). There accuracy and seconds are
 both taken on the problems every method of that record decoded (its n is stated), and that is the
 one % change per arm; elsewhere the score reads "n/a" and the accuracy change and time ratio are
 what the table shows. `results.json` and `retimed.json` carry no score of their own unless they
@@ -38,7 +41,8 @@ from workbench.core.evaluation import (
     tradeoff_scores,
     wilson_interval,
 )
-from workbench.experiment.rundir import RunDir
+from workbench.experiment.router_retime import retimed_path
+from workbench.experiment.rundir import RunDir, SamplesDir
 
 __all__ = [
     "PAPER_MODELS",
@@ -47,6 +51,7 @@ __all__ = [
     "paper_rows",
     "paper_table",
     "render_markdown",
+    "router_records",
 ]
 
 PAPER_MODELS = ("Qwen-2.5-7B-Instruct", "Llama-3.1-8B-Instruct")
@@ -159,6 +164,47 @@ def _score_record(run: RunDir) -> dict[str, Any] | None:
                 "cot_accuracy": None,  # each entry has its own: cot_accuracy_same
             }
     return None
+
+
+def _router_record(samples: SamplesDir) -> dict[str, Any] | None:
+    """The score record of a router table (`als route`) whose seconds were re-timed: its
+    unrouted rows (CoT, SC@k, the run's ALS arms), scored with SC@k as the normaliser; None
+    when the table is missing or was not re-timed (its seconds would not compare)."""
+    if not samples.router_table_path.exists() or not retimed_path(samples).exists():
+        return None
+    table = read_json(samples.router_table_path)["table"]
+    arms = {r["method"]: r for r in table if not r["method"].startswith("router")}
+    seconds = {m: a["seconds_per_problem"] for m, a in arms.items()}
+    seconds = {m: t for m, t in seconds.items() if t is not None}
+    normaliser = iterative_normaliser(seconds)
+    if normaliser is None or "cot" not in arms:
+        return None
+    accuracy = {m: arms[m]["accuracy"] for m in seconds}
+    n_timed = read_json(retimed_path(samples))["n"]
+    n = arms["cot"]["n"]
+    return {
+        "source": f"als route: CoT and {_label(normaliser.method)[0]} re-timed together on the "
+        f"first {n_timed} problems, ALS arms at CoT's rate x their re-timed ratio; "
+        f"tokens and accuracy on all {n}",
+        "n": n,
+        "normaliser": normaliser,
+        "scores": tradeoff_scores(accuracy, seconds, normaliser=normaliser)["scores"],
+        "arms": arms,
+        "cot_accuracy": arms["cot"]["accuracy"],
+    }
+
+
+def router_records(folders: Iterable[str | Path]) -> dict[str, dict[str, Any]]:
+    """By the name of the run they route: the score records of the folders among `folders` that
+    hold a re-timed router table (`_router_record`)."""
+    out = {}
+    for folder in folders:
+        samples = SamplesDir(Path(folder))
+        if samples.router_table_path.exists() and samples.settings_path.exists():
+            record = _router_record(samples)
+            if record is not None:
+                out[Path(samples.settings()["source_run"]).name] = record
+    return out
 
 
 def _paper_lookup(paper: Mapping[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -365,13 +411,16 @@ def _iterative_rows(
     return rows
 
 
-def paper_rows(run: RunDir, paper: Mapping[str, Any]) -> list[dict[str, Any]]:
+def paper_rows(
+    run: RunDir, paper: Mapping[str, Any], router: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """The table's rows for one finished run (see the module docstring): the run's test arms,
-    then the iterative methods of the record that gives the setting its trade-off score."""
+    then the iterative methods of the record that gives the setting its trade-off score
+    (`router`: a router table's record, `router_records`, used when the run has none)."""
     test = read_json(run.results_path)["test"]
     setting = _setting(run)
     times = _times(run, test)
-    record = _score_record(run)
+    record = _score_record(run) or router
     comparison = _comparison(setting, record, paper)
     rows = _test_rows(run, setting, test, times, comparison)
     return rows + _iterative_rows(run, setting, record, {r["method"] for r in test}, comparison)
@@ -379,11 +428,13 @@ def paper_rows(run: RunDir, paper: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def paper_table(folders: Iterable[str | Path], paper: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Rows of every finished run among `folders` (unfinished ones are left out)."""
+    folders = list(folders)
+    routers = router_records(folders)
     rows = []
     for folder in folders:
         run = RunDir.of(folder)
         if run.results_path.exists() and run.settings_path.exists():
-            rows += paper_rows(run, paper)
+            rows += paper_rows(run, paper, routers.get(run.root.name))
     return rows
 
 
