@@ -307,7 +307,7 @@ def _paper_table() -> str:
     from workbench.report.paper_table import load_paper_numbers, paper_table, render_markdown
 
     results = ROOT / "results"
-    folders = sorted(p for p in results.iterdir() if (p / "results.json").is_file())
+    folders = sorted(p for p in results.iterdir() if p.is_dir())  # runs, and routed samples
     rows = paper_table(folders, load_paper_numbers(ROOT / "analyses/data/als_paper_table1.json"))
     if not rows:
         raise PluginError("docs: no published run with a results.json under results/")

@@ -294,4 +294,4 @@ def test_a_retimed_router_table_gives_the_score_with_sc_as_normaliser(run, tmp_p
     assert rows["sc@5"]["tradeoff"] == pytest.approx(60 / 2)
     assert rows["sc@5"]["seconds_vs_cot"] == pytest.approx(5.0)
     assert rows["als"]["normaliser"]["method"] == "sc@5"
-    assert "re-timed together on the first 4 problems" in rows["als"]["normaliser"]["source"]
+    assert "re-timed together, first 4 problems" in rows["als"]["normaliser"]["source"]

@@ -167,13 +167,14 @@ def _has_rows(run: RunDir, split: str, arm: str) -> bool:
 def _fixed_rows(
     run: RunDir, cot: Sequence[dict], sc: Sequence[dict], k: int, rates: Rates
 ) -> list[dict[str, Any]]:
-    """The unrouted rows: CoT, SC@k (everything sent to SC), then each ALS arm the run decoded on
-    test; every row but CoT's compared with CoT."""
+    """The unrouted rows: CoT, SC@k (everything sent to SC), then each steered arm the run
+    decoded on test (ALS arms and the random-direction control); every row but CoT's compared
+    with CoT."""
     table = [
         _row("cot", cot, cot, {}, rates, sc),
         _row(f"sc@{k}", sc, cot, {"share_expensive": 1.0}, rates),
     ]
-    for arm in ("als", "als-reference"):
+    for arm in ("als", "als-reference", "als-reference-always", "als-gated", "random-control"):
         if _has_rows(run, "test", arm):
             table.append(_row(arm, run.rows("test", arm), cot, {}, rates, sc))
     return table

@@ -183,9 +183,8 @@ def _router_record(samples: SamplesDir) -> dict[str, Any] | None:
     n_timed = read_json(retimed_path(samples))["n"]
     n = arms["cot"]["n"]
     return {
-        "source": f"als route: CoT and {_label(normaliser.method)[0]} re-timed together on the "
-        f"first {n_timed} problems, ALS arms at CoT's rate x their re-timed ratio; "
-        f"tokens and accuracy on all {n}",
+        "source": f"als route: CoT and {_label(normaliser.method)[0]} re-timed together, first "
+        f"{n_timed} problems; the arms' tokens on all {n}",
         "n": n,
         "normaliser": normaliser,
         "scores": tradeoff_scores(accuracy, seconds, normaliser=normaliser)["scores"],
