@@ -182,6 +182,18 @@ def _pooled_auroc_boot(s: np.ndarray, y: np.ndarray, place: np.ndarray, counts: 
     return out
 
 
+def _pooled_row(
+    layer: int | None,
+    metric: str,
+    s: np.ndarray,
+    y: np.ndarray,
+    place: np.ndarray,
+    counts: np.ndarray,
+) -> dict[str, Any]:
+    """The AUROC row of scores `s` over all chains, its resamples drawn by problem."""
+    return _row(layer, metric, roc_auc_score(y, s), _pooled_auroc_boot(s, y, place, counts), len(y))
+
+
 def _within_row(
     layer: int | None,
     metric: str,
@@ -221,13 +233,7 @@ def length_control(
     if not within_pairs(s, y, place, n_p)[1].any():
         raise WorkbenchError("no problem has both a correct and an incorrect chain")
     return [
-        _row(
-            None,
-            "auroc_pooled_of_length",
-            roc_auc_score(y, s),
-            _pooled_auroc_boot(s, y, place, counts),
-            len(y),
-        ),
+        _pooled_row(None, "auroc_pooled_of_length", s, y, place, counts),
         _within_row(None, "auroc_within_of_length", s, y, place, counts),
     ]
 
@@ -265,13 +271,7 @@ def token_control(
     y, place = y_t.numpy(), place_t.numpy()
     counts = _boot_weights(n_p, cfg).numpy()
     return [
-        _row(
-            None,
-            "auroc_pooled_of_tokens",
-            roc_auc_score(y, pooled[:, 0]),
-            _pooled_auroc_boot(pooled[:, 0], y, place, counts),
-            len(y),
-        ),
+        _pooled_row(None, "auroc_pooled_of_tokens", pooled[:, 0], y, place, counts),
         _within_row(None, "auroc_within_of_tokens", within[:, 0], y, place, counts),
     ]
 
@@ -309,15 +309,7 @@ def contrast_probes(
     rate = stats.pass_rate.numpy()
     rows: list[dict[str, Any]] = []
     for j, layer in enumerate(layers):
-        rows.append(
-            _row(
-                layer,
-                "auroc_pooled",
-                roc_auc_score(y, pooled[:, j]),
-                _pooled_auroc_boot(pooled[:, j], y, place, counts),
-                len(y),
-            )
-        )
+        rows.append(_pooled_row(layer, "auroc_pooled", pooled[:, j], y, place, counts))
         for metric, s in (("auroc_within", within[:, j]), ("auroc_within_of_pooled", pooled[:, j])):
             rows.append(_within_row(layer, metric, s, y, place, counts))
         rho = spearmanr(prompt[:, j], rate).statistic
