@@ -130,7 +130,7 @@ for name in "${order[@]}"; do
     $dry "$als" publish runs/gsm8k-samples-test --out results/gsm8k-samples-test
   elif [[ ${command[$name]} == derive ]]; then
     run=$name
-    [[ -n $dry ]] || unpack "$run"
+    [[ -n $dry ]] || { unpack "$run"; unpack gsm8k-samples-fit; }
     # shellcheck disable=SC2086
     $dry "$als" derive runs/gsm8k-samples-fit ${args[$name]} --out "runs/$run"
     start_publisher "$run"
