@@ -53,6 +53,10 @@ declare -A command args
 gsm8k_15b=(--model.name coder-1.5b --als.dataset gsm8k --als.split_order first --als.n_fit 500
   --als.n_val 64 --als.n_test 400 --generation.max_new_tokens 512 --als.n_candidate_layers 2
   --als.alphas 0.05,0.1,0.2 --als.tau_quantiles 0.5,1.0 --als.reference true --als.control true)
+# ... and its fit split's probe, within strata of the 0.5B model's pass rates on the same problems,
+# run after the fit stage on the machine that holds the fit states (a later one would replay them)
+declare -A fit_probe
+fit_probe[gsm8k-1.5b]="--probe.difficulty_from results/gsm8k-samples-fit"
 # The CPU's order (one decode at a time): sampled chains first, then the 1.5B model, then the rest.
 order=(math500-p1 math500-p2 gsm8k-samples-fit gsm8k-samples-test gsm8k-contrast gsm8k-1.5b
   gsm8k-within gsm8k-difficulty gsm8k-p2 gsm8k-scale-baselines math500-p1-baselines)
@@ -142,6 +146,11 @@ for name in "${order[@]}"; do
     [[ -n $dry ]] || unpack "$run"
     start_publisher "$run"
     # shellcheck disable=SC2086
+    if [[ -n ${fit_probe[$name]-} ]]; then  # its folder is unpacked: fit first, then the probe
+      $dry "$als" stage fit "runs/$run"
+      # shellcheck disable=SC2086
+      $dry "$als" probe "runs/$run" --probe.fit_only true ${fit_probe[$name]}
+    fi
     model=(--model.name embedded)  # unless the run names its own
     [[ ${args[$name]} == *--model.name* ]] && model=()
     # shellcheck disable=SC2086

@@ -203,3 +203,25 @@ def test_a_published_copy_resumes_without_decoding_again(samples, tmp_path):
     old = {r["id"]: r for r in samples.sample_rows()}
     assert len(rows) == 17 * K  # one more problem decoded, the 16 published ones kept
     assert all(old[r["id"]]["tokens"] == r["tokens"] for r in rows if r["id"] in old)
+
+
+def test_fit_probe_within_strata_of_the_samples_pass_rate(samples, tmp_path):
+    import shutil
+
+    from workbench.report.run_report import fit_probe_figures
+
+    run = RunDir(tmp_path / "run")
+    shutil.copytree(RUN, run.root)
+    argv = ["probe", str(run.root), "--probe.fit_only", "true", "--probe.n_folds", "2"]
+    argv += ["--probe.n_bootstrap", "20", "--probe.difficulty_from", str(samples.root)]
+    assert main(argv) == 0
+    rows = read_jsonl(run.probe_table("difficulty"))
+    sampled = {r["problem_id"] for r in samples.sample_rows()}
+    y = [bool(r["correct"]) for r in RunDir(RUN).rows("fit", "cot") if r["id"] in sampled]
+    per_layer = [r for r in rows if r["layer"] is not None]
+    assert {r["metric"] for r in per_layer} == {"auroc", "auroc_within_difficulty"}
+    layers = {r["layer"] for r in read_jsonl(run.probe_table("layers"))}
+    assert {r["layer"] for r in per_layer} == layers
+    assert {(r["problems"], r["difficulty_model"]) for r in rows} == {(16, "toy")}
+    assert {r["n"] for r in per_layer if r["metric"] == "auroc"} == {sum(y) * (16 - sum(y))}
+    assert "probe_difficulty" in fit_probe_figures(run)

@@ -34,8 +34,10 @@ from workbench.core.artifacts import (
 from workbench.core.probing import EARLY_KS, ProbeConfig, probe_layers
 from workbench.core.projection import fit_pca, step_bands, trajectory_rows
 from workbench.core.steering import steer
+from workbench.core.strata import StrataConfig
 from workbench.errors import WorkbenchError
-from workbench.experiment.rundir import RunDir
+from workbench.experiment.rundir import RunDir, SamplesDir
+from workbench.experiment.strata_run import difficulty_strata
 
 __all__ = ["ProbeRunConfig", "probe_run"]
 
@@ -63,6 +65,10 @@ class ProbeRunConfig:
     """Probe the fit split only: every layer's probe and early prediction (`probe/layers` and
     `probe/early`), which need the fit generations, not a finished run; no drift, PCA plane or
     summary."""
+    difficulty_from: str | None = None
+    """A folder of sampled chains (`als sample`) of this run's fit problems, possibly by another
+    model: also rank the fit generations within strata of their pass rate there
+    (`probe/difficulty`: what the probe knows beyond the difficulty those chains measured)."""
 
     def __post_init__(self) -> None:
         if self.n_replay is not None and self.n_replay < 1:
@@ -109,6 +115,26 @@ def _probe_fit(bridge: Any, run: RunDir, cfg: ProbeRunConfig, site: str, data_di
     _write_rows(tables[1], early_rows)
     write_json(path, record)
     return aset, layer_rows, early_rows
+
+
+def _difficulty(
+    bridge: Any, run: RunDir, cfg: ProbeRunConfig, site: str, aset: Any, data_dir
+) -> Any:
+    """`probe/difficulty` when `cfg.difficulty_from` names a samples folder; the fit states (loaded
+    here when the fit probe's tables were kept), or `aset` as it came."""
+    if cfg.difficulty_from is None:
+        return aset
+    samples = SamplesDir.of_samples(cfg.difficulty_from)
+    aset = aset if aset is not None else _fit_states(bridge, run, cfg, site, data_dir)
+    rows = difficulty_strata(
+        aset,
+        run.settings()["als"]["position"],
+        samples,
+        n_folds=cfg.n_folds,
+        cfg=StrataConfig(n_bootstrap=cfg.n_bootstrap),
+    )
+    _write_rows(run.probe_table("difficulty"), rows)
+    return aset
 
 
 def _fit_states(bridge: Any, run: RunDir, cfg: ProbeRunConfig, site: str, data_dir) -> Any:
@@ -247,6 +273,7 @@ def probe_run(
     directions, spec = run.directions(), run.steering()
     layer = spec.layers[0]
     aset, layer_rows, early_rows = _probe_fit(bridge, run, cfg, spec.site, data_dir)
+    aset = _difficulty(bridge, run, cfg, spec.site, aset, data_dir)
     cot_set, als_set, by_id, drift = _test_trajectories(
         bridge, run, cfg, spec, directions, data_dir
     )
@@ -265,7 +292,8 @@ def _probe_fit_only(bridge: Any, run: RunDir, cfg: ProbeRunConfig, data_dir) -> 
     if not jsonl_exists(run.rows_path("fit", "cot")):
         raise WorkbenchError(f"{run.root} has no fit generations yet: run `als stage fit` first")
     site = run.settings()["als"]["site"]
-    _, layer_rows, early_rows = _probe_fit(bridge, run, cfg, site, data_dir)
+    aset, layer_rows, early_rows = _probe_fit(bridge, run, cfg, site, data_dir)
+    _difficulty(bridge, run, cfg, site, aset, data_dir)
     best, early16 = _best_layer(layer_rows, early_rows)
     return {
         "best_layer": best["layer"],

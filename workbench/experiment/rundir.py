@@ -46,7 +46,15 @@ from workbench.sources.data import EXPERIMENT_SPLITS, load_problems, load_split
 __all__ = ["RunDir", "SamplesDir", "provenance"]
 
 SPLITS = ("fit", "val", "test")
-PROBE_TABLES = ("layers", "early", "trajectory_bands", "steering_fired", "drift", "pca_points")
+PROBE_TABLES = (
+    "layers",
+    "early",
+    "trajectory_bands",
+    "steering_fired",
+    "drift",
+    "pca_points",
+    "difficulty",
+)
 """The tables `als probe` writes (`probe/<name>.jsonl`)."""
 PROBE_STATES = ("fit-early", "fit-pca", "test-cot", "test-als")
 """The residual sets `als probe` caches (`probe/<name>/`)."""

@@ -14,6 +14,7 @@ __all__ = [
     "CONTRAST_LABELS",
     "contrast_cosine_curves",
     "contrast_probe_curves",
+    "difficulty_strata_curves",
     "router_frontier",
 ]
 
@@ -30,6 +31,9 @@ CONTRAST_LABELS: dict[str, str] = {
     "cos_pooled_difficulty": "cos(pooled, difficulty)",
     "cos_within_difficulty": "cos(within, difficulty)",
     "pooled_share_along_difficulty": "pooled's share along difficulty (cos^2)",
+    "auroc": "AUROC, all pairs",
+    "auroc_within_difficulty": "AUROC within strata of pass rate",
+    "auroc_of_difficulty": "pass rate alone",
 }
 """Reader's names of the tables' metrics."""
 
@@ -65,6 +69,41 @@ def contrast_probe_curves(
             )
     fig.update_layout(height=500, legend={"orientation": "h", "y": -0.25})
     return fig
+
+
+def difficulty_strata_curves(
+    rows: Sequence[Mapping[str, Any]], *, title: str | None = None
+) -> go.Figure:
+    """A greedy run's fit probe by layer (`workbench.core.strata`): the AUROC over all pairs and
+    within strata of a pass rate measured by sampled chains, 95% bands; chance (0.5) and the pass
+    rate's own AUROC (the layer-None row) as levels."""
+    per_layer = [r for r in rows if r["layer"] is not None]
+    fig = layer_curve(
+        _relabel(per_layer, ("auroc", "auroc_within_difficulty")),
+        title=title or _strata_title(rows),
+        y_label="AUROC",
+    )
+    fig.add_hline(y=0.5, line_dash="dot", line_color="gray", annotation_text="chance")
+    span = [min(r["layer"] for r in per_layer), max(r["layer"] for r in per_layer)]
+    for r in rows:
+        if r["metric"] == "auroc_of_difficulty":
+            fig.add_trace(
+                go.Scatter(
+                    x=span,
+                    y=[r["value"]] * 2,
+                    mode="lines",
+                    line={"color": "gray", "dash": "dash"},
+                    name=f"{CONTRAST_LABELS[r['metric']]} {r['value']:.3f} "
+                    f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]",
+                )
+            )
+    fig.update_layout(height=500, legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+def _strata_title(rows: Sequence[Mapping[str, Any]]) -> str:
+    model = rows[0].get("difficulty_model", "sampled chains") if rows else "sampled chains"
+    return f"The fit probe beyond difficulty: AUROC within strata of pass rate ({model}'s chains)"
 
 
 def contrast_cosine_curves(

@@ -10,6 +10,7 @@ from workbench.core.artifacts import jsonl_exists, read_json, read_jsonl, read_r
 from workbench.core.directions import cosine_matrix
 from workbench.errors import WorkbenchError
 from workbench.experiment.rundir import RunDir
+from workbench.report.contrast_plots import difficulty_strata_curves
 from workbench.report.html import Section, interval, write_report
 from workbench.report.plotting import (
     accuracy_bars,
@@ -137,6 +138,12 @@ _CAPTIONS = {
         "AUROC from the first k generated tokens only. Look how soon the curve leaves the chance "
         "line: early separation is what lets a gate act before the reasoning goes wrong."
     ),
+    "probe_difficulty": (
+        "The fit probe's AUROC over all pairs of a correct and an incorrect problem, and over the "
+        "pairs whose problems had the same pass rate in the sampled chains (the gray line: that "
+        "pass rate alone as the score). Look how far the within-strata curve falls toward 0.5: "
+        "what remains is what the state knows beyond the difficulty those chains measured."
+    ),
     "probe_trajectories": (
         "Mean cosine to the success direction at each generated token (95% bands); crosses mark "
         "where steering fired, the dashed line is tau. Look whether steered runs sit above CoT's "
@@ -221,7 +228,16 @@ def fit_probe_figures(run: str | Path | RunDir) -> dict[str, Any]:
         [r for r in read_jsonl(run.probe_table("early")) if r["layer"] == best],
         title=f"How early does the state tell success from failure (layer {best}, fit split)",
     )
+    _difficulty_figure(run, figs)
     return figs
+
+
+def _difficulty_figure(run: RunDir, figs: dict[str, Any]) -> None:
+    """`probe_difficulty` where `als probe --probe.difficulty_from` wrote its table."""
+    if jsonl_exists(run.probe_table("difficulty")):
+        figs["probe_difficulty"] = difficulty_strata_curves(
+            read_jsonl(run.probe_table("difficulty"))
+        )
 
 
 _SPEC_KEYS = ("alpha_units", "site", "positions", "persistence", "rule")
@@ -341,6 +357,8 @@ def _probe_section(run: RunDir, figs: dict[str, Any]) -> Section | None:
         "probe_trajectories",
         "probe_pca",
     ]
+    _difficulty_figure(run, figs)
+    names += ["probe_difficulty"] if "probe_difficulty" in figs else []
     section = "Which layers carry the direction (als probe)"
     return (section, text, _captioned(figs, names), drift)
 
