@@ -119,13 +119,15 @@ def _probe_fit(bridge: Any, run: RunDir, cfg: ProbeRunConfig, site: str, data_di
 
 def _difficulty(
     bridge: Any, run: RunDir, cfg: ProbeRunConfig, site: str, aset: Any, data_dir
-) -> Any:
-    """`probe/difficulty` when `cfg.difficulty_from` names a samples folder; the fit states (loaded
-    here when the fit probe's tables were kept), or `aset` as it came."""
+) -> None:
+    """`probe/difficulty` when `cfg.difficulty_from` names a samples folder, from the fit states
+    `aset` (None when the fit probe's tables were kept: loaded here)."""
     if cfg.difficulty_from is None:
-        return aset
+        return
     samples = SamplesDir.of_samples(cfg.difficulty_from)
-    aset = aset if aset is not None else _fit_states(bridge, run, cfg, site, data_dir)
+    if aset is None:  # replayed, if it must be, for the sampled problems only
+        sampled = {r["problem_id"] for r in samples.sample_rows()}
+        aset = _fit_states(bridge, run, cfg, site, data_dir, only=sampled)
     rows = difficulty_strata(
         aset,
         run.settings()["als"]["position"],
@@ -134,20 +136,29 @@ def _difficulty(
         cfg=StrataConfig(n_bootstrap=cfg.n_bootstrap),
     )
     _write_rows(run.probe_table("difficulty"), rows)
-    return aset
 
 
-def _fit_states(bridge: Any, run: RunDir, cfg: ProbeRunConfig, site: str, data_dir) -> Any:
+def _fit_states(
+    bridge: Any,
+    run: RunDir,
+    cfg: ProbeRunConfig,
+    site: str,
+    data_dir,
+    *,
+    only: set[str] | None = None,
+) -> Any:
     """Every layer's fit states with the early means: the run's own (the fit stage keeps the
-    default `EARLY_KS`) where they have what is asked, else a teacher-forced pass of its own."""
+    default `EARLY_KS`) where they have what is asked, else a teacher-forced pass of its own (of
+    the problems in `only`, when given; a later pass resumes it for the rest)."""
     own = run.fit_activations_dir
     if (own / "activations.json").exists():
         aset = run.fit_states()
         if aset.site == site and all(f"mean_first_{k}" in aset.states for k in cfg.early_ks):
             return aset
+    problems = run.problems("fit", data_dir=data_dir)
     return cache_activations(
         bridge,
-        run.problems("fit", data_dir=data_dir),
+        problems if only is None else [p for p in problems if p.id in only],
         run.rows("fit", "cot"),
         run.probe_states("fit-early"),
         CacheConfig(site=site, early_ks=cfg.early_ks, batch_size=run.generation().batch_size),
@@ -273,7 +284,7 @@ def probe_run(
     directions, spec = run.directions(), run.steering()
     layer = spec.layers[0]
     aset, layer_rows, early_rows = _probe_fit(bridge, run, cfg, spec.site, data_dir)
-    aset = _difficulty(bridge, run, cfg, spec.site, aset, data_dir)
+    _difficulty(bridge, run, cfg, spec.site, aset, data_dir)
     cot_set, als_set, by_id, drift = _test_trajectories(
         bridge, run, cfg, spec, directions, data_dir
     )

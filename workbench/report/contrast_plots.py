@@ -102,8 +102,9 @@ def difficulty_strata_curves(
 
 
 def _strata_title(rows: Sequence[Mapping[str, Any]]) -> str:
-    model = rows[0].get("difficulty_model", "sampled chains") if rows else "sampled chains"
-    return f"The fit probe beyond difficulty: AUROC within strata of pass rate ({model}'s chains)"
+    model = rows[0].get("difficulty_model", "") if rows else ""
+    chains = f"the {model} model's sampled chains" if model else "sampled chains"
+    return f"The fit probe beyond difficulty: AUROC within strata of pass rate ({chains})"
 
 
 def contrast_cosine_curves(
