@@ -43,6 +43,7 @@ __all__ = [
     "ContrastProbeConfig",
     "contrast_probes",
     "direction_cosines",
+    "interval_row",
     "length_control",
     "problem_folds",
     "token_control",
@@ -161,7 +162,10 @@ def _interval(values: np.ndarray) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def _row(layer: int | None, metric: str, value: float, boot: np.ndarray, n: int) -> dict[str, Any]:
+def interval_row(
+    layer: int | None, metric: str, value: float, boot: np.ndarray, n: int
+) -> dict[str, Any]:
+    """A tidy row: the value with the percentile 95% interval of its finite resamples `boot`."""
     lo, hi = _interval(boot)
     return {
         "layer": layer,
@@ -191,7 +195,9 @@ def _pooled_row(
     counts: np.ndarray,
 ) -> dict[str, Any]:
     """The AUROC row of scores `s` over all chains, its resamples drawn by problem."""
-    return _row(layer, metric, roc_auc_score(y, s), _pooled_auroc_boot(s, y, place, counts), len(y))
+    return interval_row(
+        layer, metric, roc_auc_score(y, s), _pooled_auroc_boot(s, y, place, counts), len(y)
+    )
 
 
 def _within_row(
@@ -206,7 +212,7 @@ def _within_row(
     counts (`counts`: one row of problem weights per resample)."""
     wins, pairs = within_pairs(s, y, place, counts.shape[1])
     boot = (counts @ wins) / np.maximum(counts @ pairs, 1e-12)
-    return _row(layer, metric, wins.sum() / pairs.sum(), boot, int(pairs.sum()))
+    return interval_row(layer, metric, wins.sum() / pairs.sum(), boot, int(pairs.sum()))
 
 
 def _spearman_boot(s: np.ndarray, r: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -314,7 +320,9 @@ def contrast_probes(
             rows.append(_within_row(layer, metric, s, y, place, counts))
         rho = spearmanr(prompt[:, j], rate).statistic
         rows.append(
-            _row(layer, "spearman_pass_rate", rho, _spearman_boot(prompt[:, j], rate, counts), n_p)
+            interval_row(
+                layer, "spearman_pass_rate", rho, _spearman_boot(prompt[:, j], rate, counts), n_p
+            )
         )
     return rows
 
@@ -335,17 +343,17 @@ def direction_cosines(
         for a, b in pairs:
             c = cosines(point[k[a], j], point[k[b], j]).item()
             cb = cosines(boot[:, k[a], j], boot[:, k[b], j]).numpy()
-            rows.append(_row(layer, f"cos_{a}_{b}", c, cb, len(stats.problem_ids)))
+            rows.append(interval_row(layer, f"cos_{a}_{b}", c, cb, len(stats.problem_ids)))
             if (a, b) == ("pooled", "difficulty"):
                 rows.append(
-                    _row(
+                    interval_row(
                         layer, "pooled_share_along_difficulty", c * c, cb**2, len(stats.problem_ids)
                     )
                 )
         for name in KINDS:
             norm = point[k[name], j].norm().item()
             rows.append(
-                _row(
+                interval_row(
                     layer,
                     f"norm_{name}",
                     norm,

@@ -24,7 +24,7 @@ import numpy as np
 from jaxtyping import Bool, Float
 
 from workbench.checks import check_finite
-from workbench.core.contrast_probes import within_pairs
+from workbench.core.contrast_probes import interval_row, within_pairs
 from workbench.errors import WorkbenchError
 
 __all__ = ["StrataConfig", "strata_index", "strata_rows", "stratified_auroc"]
@@ -72,19 +72,6 @@ def stratified_auroc(
     return float(value)
 
 
-def _row(layer: int | None, metric: str, value: float, boot: np.ndarray, n: int) -> dict[str, Any]:
-    boot = boot[np.isfinite(boot)]
-    lo, hi = np.percentile(boot, [2.5, 97.5]) if len(boot) else (np.nan, np.nan)
-    return {
-        "layer": layer,
-        "metric": metric,
-        "value": float(value),
-        "ci_low": float(lo),
-        "ci_high": float(hi),
-        "n": n,
-    }
-
-
 def strata_rows(
     scores: Float[np.ndarray, "n layer"],
     labels: Bool[np.ndarray, " n"],
@@ -123,7 +110,9 @@ def strata_rows(
     n_all = int(y.sum() * (~y).sum())
     rows = []
     for j, layer in enumerate(layers):
-        rows.append(_row(layer, "auroc", everything[j], boot_all[:, j], n_all))
-        rows.append(_row(layer, "auroc_within_difficulty", within[j], boot_within[:, j], n_within))
-    rows.append(_row(None, "auroc_of_difficulty", everything[-1], boot_all[:, -1], n_all))
+        rows.append(interval_row(layer, "auroc", everything[j], boot_all[:, j], n_all))
+        rows.append(
+            interval_row(layer, "auroc_within_difficulty", within[j], boot_within[:, j], n_within)
+        )
+    rows.append(interval_row(None, "auroc_of_difficulty", everything[-1], boot_all[:, -1], n_all))
     return rows
