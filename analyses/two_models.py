@@ -1,7 +1,8 @@
 """Two models on the same problems: probe curves on relative depth, and a paired table.
 
 python analyses/two_models.py --small results/gsm8k-scale --large results/gsm8k-1.5b
-  # -> figures/two_models.html, .png; prints the paired CoT outcomes on the shared test problems
+  # -> figures/two_models.html, .png (and two_models_strata.* where both runs have
+  # probe/difficulty); prints the paired CoT outcomes on the shared test problems
 Each run's curve is its `als probe` table (probe/layers, the run's position) where it has one,
 else the cross-validated AUROC its selection recorded (no interval). Decodes nothing.
 """
@@ -44,6 +45,18 @@ def _curve(run: RunDir) -> tuple[int, list[dict]]:
     return len(rows), rows
 
 
+def _strata_curves(run: RunDir, name: str) -> dict[str, tuple[int, list[dict]]]:
+    """The run's `probe/difficulty` curves (all pairs, within strata), if it has that table."""
+    if not jsonl_exists(run.probe_table("difficulty")):
+        return {}
+    rows = read_jsonl(run.probe_table("difficulty"))
+    curves = {}
+    for metric, label in (("auroc", "all pairs"), ("auroc_within_difficulty", "within strata")):
+        sub = [r for r in rows if r["metric"] == metric]
+        curves[f"{name}, {label}"] = (len(sub), sub)
+    return curves
+
+
 def main() -> int:
     cfg = options(TwoModels, __doc__.splitlines()[0])
     runs = [RunDir(Path(cfg.small)), RunDir(Path(cfg.large))]
@@ -54,6 +67,13 @@ def main() -> int:
     names = [f"{r.settings()['model']['name']} ({r.root.name})" for r in runs]
     fig = depth_curves({n: _curve(r) for n, r in zip(names, runs, strict=True)})
     written = save_figure(fig, Path(cfg.out_dir) / "two_models")
+    strata = [_strata_curves(r, n) for r, n in zip(runs, names, strict=True)]
+    if all(strata):  # both ran `als probe --probe.difficulty_from` (the 0.5B model's chains)
+        fig = depth_curves(
+            {**strata[0], **strata[1]},
+            title="The fit probe beyond difficulty, two models (strata of sampled pass rate)",
+        )
+        written += save_figure(fig, Path(cfg.out_dir) / "two_models_strata")
     arms = [{a: r.rows("test", a) for a in ("cot", "als")} for r in runs]
     for key, value in paired_outcomes(*arms).items():
         print(f"{key}: {value}")
