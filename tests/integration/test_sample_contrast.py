@@ -205,7 +205,8 @@ def test_a_published_copy_resumes_without_decoding_again(samples, tmp_path):
     assert all(old[r["id"]]["tokens"] == r["tokens"] for r in rows if r["id"] in old)
 
 
-def test_fit_probe_within_strata_of_the_samples_pass_rate(samples, tmp_path):
+def test_fit_probe_within_strata_of_the_samples_pass_rate(samples, tmp_path, monkeypatch):
+    import runpy
     import shutil
 
     from workbench.report.run_report import fit_probe_figures
@@ -225,3 +226,12 @@ def test_fit_probe_within_strata_of_the_samples_pass_rate(samples, tmp_path):
     assert {(r["problems"], r["difficulty_model"]) for r in rows} == {(16, "toy")}
     assert {r["n"] for r in per_layer if r["metric"] == "auroc"} == {sum(y) * (16 - sum(y))}
     assert "probe_difficulty" in fit_probe_figures(run)
+    script = Path(__file__).parents[2] / "analyses" / "difficulty_strata.py"
+    monkeypatch.setenv("ALS_PNG", "0")
+    monkeypatch.syspath_prepend(str(script.parent))
+    monkeypatch.setattr(
+        sys, "argv", [str(script), "--run", str(run.root), "--out_dir", str(tmp_path)]
+    )
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(script), run_name="__main__")
+    assert done.value.code == 0 and (tmp_path / "difficulty_strata.html").stat().st_size > 1000

@@ -60,7 +60,7 @@ def test_notebook_runs_in_smoke_mode(path, shared_dir, monkeypatch):
 
 TABLES = ("paper_table", "interim_test", "p2_formats")
 """Analysis scripts that print a table, not a figure (tested below, p2_formats in tests/unit)."""
-ON_SAMPLES = ("contrast", "router", "two_models")
+ON_SAMPLES = ("contrast", "router", "two_models", "difficulty_strata")
 """Scripts on sampled chains or on two runs (test_sample_contrast.py, test_model_compare.py)."""
 ANALYSES = sorted(
     p
