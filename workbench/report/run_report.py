@@ -303,9 +303,28 @@ def unfinished_figures(run: str | Path | RunDir) -> dict[str, Any]:
     return figs
 
 
+_FIT_PROBE_FIGURES = ("probe_auroc", "probe_accuracy", "probe_effect", "probe_early")
+"""The fit split's probe figures, in the report's order."""
+
+
+def _fit_probe_section(run: RunDir, figs: dict[str, Any]) -> Section | None:
+    """The fit split's probe alone (`als probe --probe.fit_only true` on a finished run)."""
+    if not jsonl_exists(run.probe_table("layers")):
+        return None
+    figs.update(fit_probe_figures(run))
+    names = [n for n in (*_FIT_PROBE_FIGURES, "probe_difficulty") if n in figs]
+    text = "The fit split's per-layer probes (`als probe --probe.fit_only true`); no trajectories."
+    return (
+        "Which layers carry the direction (als probe, fit split)",
+        text,
+        _captioned(figs, names),
+        [],
+    )
+
+
 def _probe_section(run: RunDir, figs: dict[str, Any]) -> Section | None:
     if not run.has_probe():
-        return None
+        return _fit_probe_section(run, figs)
     summary = read_json(run.probe_summary_path)
     _layer_figures(read_jsonl(run.probe_table("layers")), figs)
     early = read_jsonl(run.probe_table("early"))
@@ -349,14 +368,7 @@ def _probe_section(run: RunDir, figs: dict[str, Any]) -> Section | None:
         " of each group."
     )
     drift = [{"group": g, **d} for g, d in summary["drift_by_group"].items()]
-    names = [
-        "probe_auroc",
-        "probe_accuracy",
-        "probe_effect",
-        "probe_early",
-        "probe_trajectories",
-        "probe_pca",
-    ]
+    names = [*_FIT_PROBE_FIGURES, "probe_trajectories", "probe_pca"]
     _difficulty_figure(run, figs)
     names += ["probe_difficulty"] if "probe_difficulty" in figs else []
     section = "Which layers carry the direction (als probe)"
