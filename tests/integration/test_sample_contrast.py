@@ -235,3 +235,15 @@ def test_fit_probe_within_strata_of_the_samples_pass_rate(samples, tmp_path, mon
     with pytest.raises(SystemExit) as done:
         runpy.run_path(str(script), run_name="__main__")
     assert done.value.code == 0 and (tmp_path / "difficulty_strata.html").stat().st_size > 1000
+
+
+def test_difficulty_from_a_folder_not_of_samples_fails_before_any_pass(tmp_path, capsys):
+    import shutil
+
+    run = RunDir(tmp_path / "run")
+    shutil.copytree(RUN, run.root)
+    argv = ["probe", str(run.root), "--probe.fit_only", "true", "--probe.difficulty_from", str(RUN)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a folder written by `als sample`" in err
+    assert not run.probe_dir.exists()

@@ -271,12 +271,14 @@ def cmd_route(a: RouteArgs) -> int:
 
 
 def cmd_probe(a: ProbeArgs) -> int:
-    from workbench.experiment.probe_run import probe_run
+    from workbench.experiment.probe_run import probe_run, sampled_fit_problems
     from workbench.experiment.rundir import RunDir
     from workbench.report.run_report import build_run_report
 
     if a.samples is not None:
         return _probe_samples(a)
+    if a.probe.difficulty_from is not None:  # before the model loads
+        sampled_fit_problems(RunDir.of(a.run_dir), a.probe.difficulty_from)
     run, bridge = _run_bridge(a, finished=not a.probe.fit_only)
     summary = probe_run(bridge, run, a.probe, data_dir=a.data_dir)
     report = None if a.probe.fit_only else build_run_report(run)

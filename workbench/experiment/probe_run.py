@@ -38,8 +38,9 @@ from workbench.core.strata import StrataConfig
 from workbench.errors import WorkbenchError
 from workbench.experiment.rundir import RunDir, SamplesDir
 from workbench.experiment.strata_run import difficulty_strata
+from workbench.sources.data import load_split
 
-__all__ = ["ProbeRunConfig", "probe_run"]
+__all__ = ["ProbeRunConfig", "probe_run", "sampled_fit_problems"]
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +127,8 @@ def _difficulty(
         return
     samples = SamplesDir.of_samples(cfg.difficulty_from)
     if aset is None:  # replayed, if it must be, for the sampled problems only
-        sampled = {r["problem_id"] for r in samples.sample_rows()}
-        aset = _fit_states(bridge, run, cfg, site, data_dir, only=sampled)
+        only = sampled_fit_problems(run, cfg.difficulty_from)
+        aset = _fit_states(bridge, run, cfg, site, data_dir, only=only)
     rows = difficulty_strata(
         aset,
         run.settings()["als"]["position"],
@@ -136,6 +137,20 @@ def _difficulty(
         cfg=StrataConfig(n_bootstrap=cfg.n_bootstrap),
     )
     _write_rows(run.probe_table("difficulty"), rows)
+
+
+def sampled_fit_problems(run: RunDir, samples_folder: str | Path) -> set[str]:
+    """The run's fit problems that the samples folder sampled; a folder `als sample` did not
+    write, or one with fewer than 4 of them, is refused."""
+    samples = SamplesDir.of_samples(samples_folder)
+    sampled = {r["problem_id"] for r in samples.sample_rows()}
+    fit = set(load_split(run.split_path("fit")))
+    if len(fit & sampled) < 4:
+        raise WorkbenchError(
+            f"{samples.root} sampled {len(fit & sampled)} of {run.root}'s fit problems; the strata "
+            "need at least 4: sample the run's fit split (`als sample RUN --split fit`)"
+        )
+    return fit & sampled
 
 
 def _fit_states(
@@ -278,6 +293,8 @@ def probe_run(
     bridge: Any, run: str | Path, cfg: ProbeRunConfig = ProbeRunConfig(), *, data_dir=None
 ) -> dict:
     """Probe the run folder `run` (made by `als run`); return the summary."""
+    if cfg.difficulty_from is not None:  # before any pass: a wrong folder fails at once
+        sampled_fit_problems(RunDir.of(run), cfg.difficulty_from)
     if cfg.fit_only:
         return _probe_fit_only(bridge, RunDir.of(run), cfg, data_dir)
     run = RunDir.of(run).require_finished()
