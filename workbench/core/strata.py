@@ -106,7 +106,7 @@ def strata_rows(
         idx = rng.integers(0, len(y), len(y))
         boot_all[b] = _auroc_by_group(sd[idx], y[idx], zero, 1)
         boot_within[b] = _auroc_by_group(s[idx], y[idx], group[idx], k)
-    n_within = int(within_pairs(s[:, :1], y, group, k)[1].sum())
+    n_within = int((np.bincount(group[y], minlength=k) * np.bincount(group[~y], minlength=k)).sum())
     n_all = int(y.sum() * (~y).sum())
     rows = []
     for j, layer in enumerate(layers):

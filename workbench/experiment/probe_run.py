@@ -126,8 +126,8 @@ def _difficulty(
     if cfg.difficulty_from is None:
         return
     samples = SamplesDir.of_samples(cfg.difficulty_from)
-    if aset is None:  # replayed, if it must be, for the sampled problems only
-        only = sampled_fit_problems(run, cfg.difficulty_from)
+    if aset is None:  # replayed, if it must be, for the sampled problems only (checked at start)
+        only = {r["problem_id"] for r in samples.sample_rows()}
         aset = _fit_states(bridge, run, cfg, site, data_dir, only=only)
     rows = difficulty_strata(
         aset,

@@ -58,14 +58,12 @@ def contrast_probe_curves(
     dashes = iter(("dash", "dashdot", "longdash"))
     for r in controls:
         if r["metric"].startswith("auroc_within_of_"):
-            fig.add_trace(
-                go.Scatter(
-                    x=span,
-                    y=[r["value"]] * 2,
-                    mode="lines",
-                    line={"color": "gray", "dash": next(dashes, "dot")},
-                    name=f"{CONTRAST_LABELS[r['metric']]} {r['value']:.3f}",
-                )
+            _level(
+                fig,
+                span,
+                r,
+                next(dashes, "dot"),
+                f"{CONTRAST_LABELS[r['metric']]} {r['value']:.3f}",
             )
     fig.update_layout(height=500, legend={"orientation": "h", "y": -0.25})
     return fig
@@ -87,18 +85,17 @@ def difficulty_strata_curves(
     span = [min(r["layer"] for r in per_layer), max(r["layer"] for r in per_layer)]
     for r in rows:
         if r["metric"] == "auroc_of_difficulty":
-            fig.add_trace(
-                go.Scatter(
-                    x=span,
-                    y=[r["value"]] * 2,
-                    mode="lines",
-                    line={"color": "gray", "dash": "dash"},
-                    name=f"{CONTRAST_LABELS[r['metric']]} {r['value']:.3f} "
-                    f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]",
-                )
-            )
+            ci = f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+            name = f"{CONTRAST_LABELS[r['metric']]} {r['value']:.3f} {ci}"
+            _level(fig, span, r, "dash", name)
     fig.update_layout(height=500, legend={"orientation": "h", "y": -0.25})
     return fig
+
+
+def _level(fig: go.Figure, span: list, row: Mapping[str, Any], dash: str, name: str) -> None:
+    """A row without a layer (a control) as a gray horizontal level over the layers `span`."""
+    line = {"color": "gray", "dash": dash}
+    fig.add_trace(go.Scatter(x=span, y=[row["value"]] * 2, mode="lines", line=line, name=name))
 
 
 def _strata_title(rows: Sequence[Mapping[str, Any]]) -> str:
